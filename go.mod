@@ -1,0 +1,3 @@
+module github.com/usher-lb/usher
+
+go 1.26.8

@@ -1,0 +1,332 @@
+// Package config is the model of usher's configuration file (see docs/CONFIG.md):
+// the types, loading from YAML or TOML with positions, environment expansion,
+// secrets read from files, and validation with precise errors.
+//
+// Field tags: `json` gives the key (camelCase, as in the file), `doc` a one-line
+// description used by `usher schema`. Defaults are applied by Defaults(), never by
+// the code that reads a field, so that one place tells what an absent key means.
+package config
+
+// Config is one whole configuration: the static half (read at start) and the
+// dynamic half (hot-reloaded).
+type Config struct {
+	// static half: a change needs a restart
+	Log           *Log                     `json:"log,omitempty" doc:"usher's own log"`
+	AccessLog     *AccessLog               `json:"accessLog,omitempty" doc:"one line per request; off when absent"`
+	Admin         *Admin                   `json:"admin,omitempty" doc:"admin API, /metrics and dashboard"`
+	Entrypoints   map[string]*Entrypoint   `json:"entrypoints,omitempty" doc:"listeners, by name"`
+	Providers     *Providers               `json:"providers,omitempty" doc:"where dynamic configuration comes from"`
+	CertResolvers map[string]*CertResolver `json:"certResolvers,omitempty" doc:"automatic certificates, by name"`
+	Cluster       *Cluster                 `json:"cluster,omitempty" doc:"hot spare of usher itself"`
+
+	// dynamic half: hot-reloaded
+	HTTP *HTTP `json:"http,omitempty" doc:"HTTP routers, services and middlewares"`
+	TCP  *TCP  `json:"tcp,omitempty" doc:"TCP routers and services"`
+	UDP  *UDP  `json:"udp,omitempty" doc:"UDP routers and services"`
+	TLS  *TLS  `json:"tls,omitempty" doc:"certificates and TLS options"`
+
+	// Source tells where each key was read; nil for a config built in code.
+	Source *Source `json:"-"`
+}
+
+// Log configures usher's own log.
+type Log struct {
+	Level  string `json:"level,omitempty" doc:"debug|info|warn|error; default info"`
+	Format string `json:"format,omitempty" doc:"json|text; default json"`
+}
+
+// AccessLog configures the per-request log.
+type AccessLog struct {
+	Path   string `json:"path,omitempty" doc:"stdout, stderr or a file path; default stdout"`
+	Format string `json:"format,omitempty" doc:"json|text; default json"`
+}
+
+// Admin configures the admin listener.
+type Admin struct {
+	Address   string `json:"address,omitempty" doc:"host:port; default 127.0.0.1:9090"`
+	Dashboard bool   `json:"dashboard,omitempty" doc:"serve the dashboard at /dashboard/"`
+	Token     string `json:"token,omitempty" doc:"bearer token required when bound beyond loopback (secret)"`
+}
+
+// Entrypoint is one listener.
+type Entrypoint struct {
+	Address    string         `json:"address" doc:"host:port to listen on, e.g. :8080"`
+	Protocol   string         `json:"protocol,omitempty" doc:"http|tcp|udp; default http"`
+	RedirectTo string         `json:"redirectTo,omitempty" doc:"answer every request with a 308 to this entrypoint (https when it has tls)"`
+	TLS        *EntrypointTLS `json:"tls,omitempty" doc:"terminate TLS on this entrypoint"`
+	HTTP3      bool           `json:"http3,omitempty" doc:"also serve HTTP/3 on the same port (UDP)"`
+
+	ReadHeaderTimeout Duration `json:"readHeaderTimeout,omitempty" doc:"time to read request headers; default 10s"`
+	ReadTimeout       Duration `json:"readTimeout,omitempty" doc:"time to read a whole request; default 0 (none)"`
+	WriteTimeout      Duration `json:"writeTimeout,omitempty" doc:"time to write a whole response; default 0 (none)"`
+	IdleTimeout       Duration `json:"idleTimeout,omitempty" doc:"keep-alive idle time; default 180s"`
+	MaxHeaderBytes    ByteSize `json:"maxHeaderBytes,omitempty" doc:"largest request header block; default 1MiB"`
+	TrustedProxies    []string `json:"trustedProxies,omitempty" doc:"CIDRs whose X-Forwarded-* headers are believed"`
+	GracePeriod       Duration `json:"gracePeriod,omitempty" doc:"on shutdown, time given to in-flight requests; default 10s"`
+}
+
+// EntrypointTLS turns on TLS for an entrypoint.
+type EntrypointTLS struct {
+	CertResolver string `json:"certResolver,omitempty" doc:"name of a certResolver that obtains certificates"`
+	Options      string `json:"options,omitempty" doc:"name of tls.options; default 'default'"`
+}
+
+// Providers lists the sources of dynamic configuration.
+type Providers struct {
+	File   *FileProvider   `json:"file,omitempty" doc:"this file (and a directory) as dynamic configuration"`
+	Docker *DockerProvider `json:"docker,omitempty" doc:"containers' labels as dynamic configuration"`
+}
+
+// FileProvider reads dynamic configuration from the config file and a directory.
+type FileProvider struct {
+	Watch     bool   `json:"watch,omitempty" doc:"reload when the file or directory changes (SIGHUP always reloads)"`
+	Directory string `json:"directory,omitempty" doc:"directory of further .yaml/.yml/.toml files with dynamic configuration"`
+}
+
+// DockerProvider reads labels of containers.
+type DockerProvider struct {
+	Endpoint         string `json:"endpoint,omitempty" doc:"docker API endpoint; default unix:///var/run/docker.sock"`
+	ExposedByDefault bool   `json:"exposedByDefault,omitempty" doc:"route containers without usher.enable=true"`
+}
+
+// CertResolver obtains certificates.
+type CertResolver struct {
+	ACME *ACME `json:"acme,omitempty" doc:"ACME (Let's Encrypt and others)"`
+}
+
+// ACME configures an ACME account and challenge.
+type ACME struct {
+	Email     string `json:"email,omitempty" doc:"account email"`
+	CAServer  string `json:"caServer,omitempty" doc:"directory URL of the ACME server"`
+	Challenge string `json:"challenge,omitempty" doc:"http-01|tls-alpn-01|dns-01"`
+	Storage   string `json:"storage,omitempty" doc:"directory for account and certificates"`
+	CARoots   string `json:"caRoots,omitempty" doc:"extra CA bundle trusted for the ACME server"`
+}
+
+// Cluster configures usher's own high availability. Reserved: no key is accepted yet.
+type Cluster struct{}
+
+// HTTP is the dynamic HTTP configuration.
+type HTTP struct {
+	Routers     map[string]*Router     `json:"routers,omitempty" doc:"routers, by name"`
+	Services    map[string]*Service    `json:"services,omitempty" doc:"services, by name"`
+	Middlewares map[string]*Middleware `json:"middlewares,omitempty" doc:"middlewares, by name"`
+}
+
+// Router matches requests and sends them through middlewares to a service.
+type Router struct {
+	Entrypoints []string   `json:"entrypoints,omitempty" doc:"entrypoints this router listens on; default all http entrypoints"`
+	Rule        string     `json:"rule" doc:"matching rule, e.g. Host('example.com') && PathPrefix('/api') with backticks or double quotes"`
+	Priority    int        `json:"priority,omitempty" doc:"higher first; 0 = by rule length, longer first"`
+	Middlewares []string   `json:"middlewares,omitempty" doc:"middlewares applied in order"`
+	Service     string     `json:"service" doc:"service that answers"`
+	TLS         *RouterTLS `json:"tls,omitempty" doc:"match only TLS requests and set how certificates are found"`
+}
+
+// RouterTLS restricts a router to TLS and names a resolver for its hosts.
+type RouterTLS struct {
+	CertResolver string `json:"certResolver,omitempty" doc:"certResolver for this router's hosts"`
+	Options      string `json:"options,omitempty" doc:"name of tls.options"`
+}
+
+// Service is exactly one of its fields.
+type Service struct {
+	LoadBalancer *LoadBalancer `json:"loadBalancer,omitempty" doc:"balance over servers"`
+	Weighted     *Weighted     `json:"weighted,omitempty" doc:"split traffic between services by weight (canary, blue-green)"`
+	Mirror       *Mirror       `json:"mirror,omitempty" doc:"serve from one service and copy requests to others"`
+	Failover     *Failover     `json:"failover,omitempty" doc:"serve from a fallback when the main service has no healthy server"`
+}
+
+// LoadBalancer balances requests over servers.
+type LoadBalancer struct {
+	Algorithm          string              `json:"algorithm,omitempty" doc:"round-robin|random|least-connections|p2c|ewma|least-time|ip-hash|uri-hash|header-hash|cookie-hash; default round-robin"`
+	HashKey            string              `json:"hashKey,omitempty" doc:"header (header-hash) or cookie (cookie-hash) name"`
+	HashBalanceFactor  float64             `json:"hashBalanceFactor,omitempty" doc:"bounded load: no server above this times the mean; default 1.25"`
+	Decay              Duration            `json:"decay,omitempty" doc:"ewma time constant; default 10s"`
+	Servers            []Server            `json:"servers" doc:"the servers"`
+	PassHostHeader     *bool               `json:"passHostHeader,omitempty" doc:"send the client's Host to servers; default true"`
+	Sticky             *Sticky             `json:"sticky,omitempty" doc:"keep a client on one server"`
+	HealthCheck        *HealthCheck        `json:"healthCheck,omitempty" doc:"active health checks"`
+	PassiveHealthCheck *PassiveHealthCheck `json:"passiveHealthCheck,omitempty" doc:"eject servers that fail real traffic"`
+	Retry              *Retry              `json:"retry,omitempty" doc:"retry on another server"`
+	SlowStart          Duration            `json:"slowStart,omitempty" doc:"ramp a new or recovered server's weight up over this time"`
+	WhenNoHealthy      string              `json:"whenNoHealthy,omitempty" doc:"panic (spread over all servers) | 503; default 503"`
+	Transport          *Transport          `json:"transport,omitempty" doc:"how usher talks to servers"`
+}
+
+// Server is one upstream of a load balancer.
+type Server struct {
+	URL    string `json:"url" doc:"http://host:port (a path prefix is allowed)"`
+	Weight *int   `json:"weight,omitempty" doc:"relative weight; default 1; 0 takes no new traffic"`
+}
+
+// Sticky pins a client to a server with a cookie.
+type Sticky struct {
+	Cookie *StickyCookie `json:"cookie,omitempty" doc:"the cookie that pins"`
+}
+
+// StickyCookie is the cookie of a sticky session.
+type StickyCookie struct {
+	Name     string `json:"name,omitempty" doc:"cookie name; default derived from the service name"`
+	Secure   bool   `json:"secure,omitempty" doc:"Secure attribute"`
+	HTTPOnly bool   `json:"httpOnly,omitempty" doc:"HttpOnly attribute"`
+	SameSite string `json:"sameSite,omitempty" doc:"lax|strict|none"`
+	MaxAge   int    `json:"maxAge,omitempty" doc:"seconds; 0 = session cookie"`
+	Path     string `json:"path,omitempty" doc:"Path attribute; default /"`
+	Domain   string `json:"domain,omitempty" doc:"Domain attribute"`
+	Secret   string `json:"secret,omitempty" doc:"HMAC key (secret); generated and kept in the data directory when absent"`
+}
+
+// HealthCheck is the active health check (heartbeat).
+type HealthCheck struct {
+	Mode           string            `json:"mode,omitempty" doc:"http|tcp; default http"`
+	Path           string            `json:"path,omitempty" doc:"path probed; default /"`
+	Method         string            `json:"method,omitempty" doc:"default GET"`
+	Hostname       string            `json:"hostname,omitempty" doc:"Host header of probes"`
+	Port           int               `json:"port,omitempty" doc:"probe this port instead of the server's"`
+	Headers        map[string]string `json:"headers,omitempty" doc:"extra headers of probes"`
+	Interval       Duration          `json:"interval,omitempty" doc:"time between probes; default 3s"`
+	Timeout        Duration          `json:"timeout,omitempty" doc:"probe timeout; default 1s"`
+	ExpectStatus   string            `json:"expectStatus,omitempty" doc:"status range that passes, e.g. 200-399; default 200-399"`
+	ExpectBody     string            `json:"expectBody,omitempty" doc:"regexp the body must match"`
+	HealthyAfter   int               `json:"healthyAfter,omitempty" doc:"consecutive passes to become healthy; default 2"`
+	UnhealthyAfter int               `json:"unhealthyAfter,omitempty" doc:"consecutive failures to become unhealthy; default 3"`
+}
+
+// PassiveHealthCheck ejects servers that fail real traffic.
+type PassiveHealthCheck struct {
+	MaxFailures       int      `json:"maxFailures,omitempty" doc:"consecutive failures within window that eject; default 5"`
+	Window            Duration `json:"window,omitempty" doc:"default 10s"`
+	EjectFor          Duration `json:"ejectFor,omitempty" doc:"first ejection time, doubled on repeats; default 30s"`
+	MaxEjectedPercent int      `json:"maxEjectedPercent,omitempty" doc:"never eject more of the pool; default 50"`
+	On5xx             bool     `json:"on5xx,omitempty" doc:"count 5xx responses as failures"`
+}
+
+// Retry retries a failed request on another server.
+type Retry struct {
+	Attempts *int     `json:"attempts,omitempty" doc:"retries after the first try; default 2; 0 = never retry"`
+	OnStatus []int    `json:"onStatus,omitempty" doc:"statuses that are retried (idempotent methods only); default 502,503,504"`
+	Methods  []string `json:"methods,omitempty" doc:"methods retried on status or timeout; default GET,HEAD,OPTIONS,PUT,DELETE"`
+}
+
+// Transport configures connections to servers.
+type Transport struct {
+	DialTimeout           Duration   `json:"dialTimeout,omitempty" doc:"default 2s"`
+	ResponseHeaderTimeout Duration   `json:"responseHeaderTimeout,omitempty" doc:"time to the response headers; default 30s"`
+	IdleConnTimeout       Duration   `json:"idleConnTimeout,omitempty" doc:"idle pooled connections are closed after this; default 90s"`
+	MaxIdleConnsPerHost   int        `json:"maxIdleConnsPerHost,omitempty" doc:"default 256"`
+	TLS                   *ClientTLS `json:"tls,omitempty" doc:"TLS to servers (https:// URLs)"`
+}
+
+// ClientTLS is TLS from usher to servers.
+type ClientTLS struct {
+	CA                 string `json:"ca,omitempty" doc:"CA bundle file trusted for servers"`
+	Cert               string `json:"cert,omitempty" doc:"client certificate file"`
+	Key                string `json:"key,omitempty" doc:"client key file"`
+	ServerName         string `json:"serverName,omitempty" doc:"SNI and name verified"`
+	InsecureSkipVerify bool   `json:"insecureSkipVerify,omitempty" doc:"do not verify servers' certificates"`
+}
+
+// Weighted splits traffic between services.
+type Weighted struct {
+	Services []WeightedService `json:"services" doc:"services and their weights"`
+	Sticky   *Sticky           `json:"sticky,omitempty" doc:"keep a client on one service"`
+}
+
+// WeightedService is one arm of a weighted service.
+type WeightedService struct {
+	Name   string `json:"name" doc:"service name"`
+	Weight *int   `json:"weight,omitempty" doc:"default 1"`
+}
+
+// Mirror serves from one service and copies requests to others.
+type Mirror struct {
+	Service     string         `json:"service" doc:"service that answers"`
+	Mirrors     []MirrorTarget `json:"mirrors" doc:"services that get copies; their responses are discarded"`
+	MaxBodySize ByteSize       `json:"maxBodySize,omitempty" doc:"largest request body copied; larger requests are not mirrored; default 64KiB"`
+}
+
+// MirrorTarget is one mirror.
+type MirrorTarget struct {
+	Name    string `json:"name" doc:"service name"`
+	Percent int    `json:"percent,omitempty" doc:"percent of requests copied; default 100"`
+}
+
+// Failover serves from a fallback when the main service has no healthy server.
+type Failover struct {
+	Service  string `json:"service" doc:"main service"`
+	Fallback string `json:"fallback" doc:"service used when the main one has no healthy server"`
+}
+
+// TCP is the dynamic TCP configuration.
+type TCP struct {
+	Routers  map[string]*TCPRouter  `json:"routers,omitempty" doc:"routers, by name"`
+	Services map[string]*TCPService `json:"services,omitempty" doc:"services, by name"`
+}
+
+// TCPRouter routes TCP connections.
+type TCPRouter struct {
+	Entrypoints []string      `json:"entrypoints,omitempty" doc:"tcp entrypoints"`
+	Rule        string        `json:"rule" doc:"HostSNI, HostSNIRegexp, ClientIP rule"`
+	Priority    int           `json:"priority,omitempty" doc:"higher first; 0 = by rule length"`
+	Service     string        `json:"service" doc:"service that answers"`
+	TLS         *TCPRouterTLS `json:"tls,omitempty" doc:"TLS handling"`
+}
+
+// TCPRouterTLS sets TLS handling of a TCP router.
+type TCPRouterTLS struct {
+	Passthrough bool `json:"passthrough,omitempty" doc:"forward TLS untouched, routing on SNI"`
+}
+
+// TCPService is exactly one of its fields.
+type TCPService struct {
+	LoadBalancer *TCPLoadBalancer `json:"loadBalancer,omitempty" doc:"balance over servers"`
+}
+
+// TCPLoadBalancer balances connections.
+type TCPLoadBalancer struct {
+	Servers []TCPServer `json:"servers" doc:"the servers"`
+}
+
+// TCPServer is one TCP or UDP upstream.
+type TCPServer struct {
+	Address string `json:"address" doc:"host:port"`
+	Weight  *int   `json:"weight,omitempty" doc:"default 1"`
+}
+
+// UDP is the dynamic UDP configuration.
+type UDP struct {
+	Routers  map[string]*UDPRouter  `json:"routers,omitempty" doc:"routers, by name"`
+	Services map[string]*TCPService `json:"services,omitempty" doc:"services, by name"`
+}
+
+// UDPRouter routes UDP datagrams of an entrypoint.
+type UDPRouter struct {
+	Entrypoints []string `json:"entrypoints,omitempty" doc:"udp entrypoints"`
+	Service     string   `json:"service" doc:"service that answers"`
+}
+
+// TLS holds certificates and TLS options.
+type TLS struct {
+	Certificates []Certificate          `json:"certificates,omitempty" doc:"certificates served by SNI"`
+	Options      map[string]*TLSOptions `json:"options,omitempty" doc:"named TLS options; 'default' applies when none is named"`
+}
+
+// Certificate is a certificate and key pair.
+type Certificate struct {
+	CertFile string `json:"certFile" doc:"PEM certificate chain file"`
+	KeyFile  string `json:"keyFile" doc:"PEM private key file"`
+}
+
+// TLSOptions are TLS parameters.
+type TLSOptions struct {
+	MinVersion string      `json:"minVersion,omitempty" doc:"1.2|1.3; default 1.2"`
+	MaxVersion string      `json:"maxVersion,omitempty" doc:"1.2|1.3; default 1.3"`
+	ClientAuth *ClientAuth `json:"clientAuth,omitempty" doc:"client certificates (mTLS)"`
+}
+
+// ClientAuth configures client certificates.
+type ClientAuth struct {
+	CAFiles []string `json:"caFiles,omitempty" doc:"CA bundles that client certificates must chain to"`
+	Mode    string   `json:"mode,omitempty" doc:"none|request|require|verify; default none"`
+}
