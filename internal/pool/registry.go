@@ -1,0 +1,83 @@
+package pool
+
+import (
+	"net/url"
+	"sync"
+)
+
+// Registry owns every Server of the running process, keyed by service name and URL.
+// Compiling a snapshot asks the registry for its servers; servers that a new
+// snapshot no longer names are marked draining, so that in-flight requests of the
+// old snapshot finish while no new request goes to them, and dropped from the
+// registry once the compile is committed.
+type Registry struct {
+	mu      sync.Mutex
+	servers map[string]*Server
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{servers: map[string]*Server{}} }
+
+// Key is the registry key of a service's server.
+func Key(service, rawURL string) string { return service + "|" + rawURL }
+
+// Get returns the server of service at u, creating it with weight w if it is new,
+// or setting its weight if it exists. A Get inside a Build marks the server used.
+func (r *Registry) Get(b *Build, service string, u *url.URL, w int) *Server {
+	k := Key(service, u.String())
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.servers[k]
+	if !ok {
+		s = NewServer(k, u, w)
+		b.created = append(b.created, s)
+	}
+	b.used[k] = s
+	b.weights[s] = w
+	return s
+}
+
+// Lookup returns the server with key k, if the registry has it.
+func (r *Registry) Lookup(k string) (*Server, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.servers[k]
+	return s, ok
+}
+
+// Build collects the servers a new snapshot uses, so that the registry changes
+// only when the snapshot is committed.
+type Build struct {
+	r       *Registry
+	used    map[string]*Server
+	weights map[*Server]int
+	created []*Server
+}
+
+// Begin starts collecting the servers of a new snapshot.
+func (r *Registry) Begin() *Build {
+	return &Build{r: r, used: map[string]*Server{}, weights: map[*Server]int{}}
+}
+
+// Commit makes the build's servers the registry's: weights are applied, servers no
+// longer used are drained and forgotten; it returns those removed.
+func (b *Build) Commit() []*Server {
+	r := b.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for s, w := range b.weights {
+		s.SetWeight(w)
+	}
+	var removed []*Server
+	for k, s := range r.servers {
+		if _, ok := b.used[k]; !ok {
+			s.SetDraining(true)
+			removed = append(removed, s)
+			delete(r.servers, k)
+		}
+	}
+	for k, s := range b.used {
+		r.servers[k] = s
+	}
+	return removed
+}
