@@ -25,6 +25,10 @@ func Key(service, rawURL string) string { return service + "|" + rawURL }
 // or setting its weight if it exists. A Get inside a Build marks the server used.
 func (r *Registry) Get(b *Build, service string, u *url.URL, w int) *Server {
 	k := Key(service, u.String())
+	if s, ok := b.used[k]; ok {
+		b.weights[s] = w
+		return s
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s, ok := r.servers[k]

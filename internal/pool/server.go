@@ -34,6 +34,9 @@ type Server struct {
 	total    atomic.Uint64 // requests started
 	failures atomic.Uint64 // requests that failed (no response from the server)
 	born     atomic.Int64  // unix nanos when the server last became available (slow start)
+
+	// Lat is the latency record used by latency-aware pickers (see latency.go).
+	Lat Latency
 }
 
 // NewServer returns a server with weight w, available at once.
