@@ -1,0 +1,245 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// internSize is how many header values a connection remembers. A server sends
+// the same Content-Type, Server and such on every response: reusing the string
+// read last time saves an allocation per header.
+const internSize = 16
+
+type internEntry struct{ k, v string }
+
+func (c *conn) intern(k string, v []byte) string {
+	for i := range c.interned {
+		e := &c.interned[i]
+		if e.k == k {
+			if e.v == string(v) {
+				return e.v
+			}
+			e.v = string(v)
+			return e.v
+		}
+	}
+	s := string(v)
+	c.interned[c.internNext%internSize] = internEntry{k, s}
+	c.internNext++
+	return s
+}
+
+// bodyless tells whether the response has no body whatever its headers say.
+func (resp *Response) bodyless() bool {
+	return resp.isHead || resp.Status == http.StatusNoContent || resp.Status == http.StatusNotModified || resp.Status < 200
+}
+
+// WriteTo sends the response to the client: status, headers and the body,
+// streamed as it comes. Streams (no Content-Length, or text/event-stream) are
+// flushed whenever the server has nothing more buffered, so events reach the
+// client one by one. It returns the body bytes written and the first error; an
+// error means the response was cut short and the connection to the server is
+// closed. The Response must not be used afterwards.
+func (resp *Response) WriteTo(w http.ResponseWriter) (int64, error) {
+	h := w.Header()
+	// One backing array for every value slice: a response costs one allocation
+	// for its header values rather than one per header.
+	vals := make([]string, len(resp.vals))
+	copy(vals, resp.vals)
+	for i, k := range resp.keys {
+		if old, ok := h[k]; ok {
+			h[k] = append(old, vals[i])
+		} else {
+			h[k] = vals[i : i+1 : i+1]
+		}
+	}
+	bodyless := resp.bodyless()
+	if resp.contentLength >= 0 && !bodyless {
+		var nb [20]byte
+		h["Content-Length"] = []string{string(strconv.AppendInt(nb[:0], resp.contentLength, 10))}
+	} else if resp.isHead && resp.contentLength >= 0 {
+		var nb [20]byte
+		h["Content-Length"] = []string{string(strconv.AppendInt(nb[:0], resp.contentLength, 10))}
+	}
+	w.WriteHeader(resp.Status)
+	if bodyless {
+		resp.finish(nil)
+		return 0, nil
+	}
+	stream := resp.contentLength < 0 || strings.HasPrefix(resp.Header("Content-Type"), "text/event-stream")
+	var n int64
+	var err error
+	switch {
+	case resp.chunked:
+		n, err = resp.copyChunked(w, stream)
+	case resp.contentLength >= 0:
+		n, err = copyBuffered(w, resp.c.br, resp.contentLength, stream)
+	default: // until the server closes
+		resp.closeAfter = true
+		n, err = copyBuffered(w, resp.c.br, -1, stream)
+		if errors.Is(err, io.EOF) {
+			err = nil
+		}
+	}
+	resp.finish(err)
+	return n, err
+}
+
+// Discard ends a response that will not be sent to the client (a retry on
+// another server follows). The connection is closed rather than drained: a
+// retried response is rare and its body may be large.
+func (resp *Response) Discard() {
+	if resp.bodyless() && !resp.closeAfter {
+		resp.finish(nil)
+		return
+	}
+	resp.closeAfter = true
+	resp.finish(nil)
+}
+
+// finish pools the connection when the exchange ended cleanly, else closes it.
+func (resp *Response) finish(err error) {
+	canceled := !resp.stop()
+	if err != nil || canceled || resp.closeAfter {
+		resp.c.nc.Close()
+		return
+	}
+	resp.up.put(resp.c)
+}
+
+// copyBuffered copies n bytes (all until EOF when n < 0) from br to w using br's
+// own buffer: the bytes go from the server's socket to the client's writer with
+// no extra copy and no buffer of ours.
+func copyBuffered(w http.ResponseWriter, br *bufio.Reader, n int64, stream bool) (int64, error) {
+	var written int64
+	flusher, _ := w.(http.Flusher)
+	for n < 0 || written < n {
+		if br.Buffered() == 0 {
+			if _, err := br.Peek(1); err != nil {
+				if err == io.EOF && n >= 0 {
+					err = io.ErrUnexpectedEOF
+				}
+				return written, err
+			}
+		}
+		m := br.Buffered()
+		if n >= 0 && int64(m) > n-written {
+			m = int(n - written)
+		}
+		b, _ := br.Peek(m)
+		k, err := w.Write(b)
+		br.Discard(k)
+		written += int64(k)
+		if err != nil {
+			return written, &clientError{err}
+		}
+		if stream && br.Buffered() == 0 && flusher != nil {
+			flusher.Flush()
+		}
+	}
+	return written, nil
+}
+
+// clientError is a failed write to the client (it went away), not the server's fault.
+type clientError struct{ err error }
+
+func (e *clientError) Error() string { return "write to client: " + e.err.Error() }
+func (e *clientError) Unwrap() error { return e.err }
+
+// IsClientError tells whether err came from writing to the client.
+func IsClientError(err error) bool {
+	var ce *clientError
+	return errors.As(err, &ce)
+}
+
+// copyChunked decodes a chunked body and writes it; trailers are passed on as
+// HTTP trailers.
+func (resp *Response) copyChunked(w http.ResponseWriter, stream bool) (int64, error) {
+	br := resp.c.br
+	var written int64
+	flusher, _ := w.(http.Flusher)
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return written, err
+		}
+		size, ok := parseChunkSize(line)
+		if !ok {
+			return written, errMalformed
+		}
+		if size == 0 {
+			break
+		}
+		k, err := copyBuffered(w, br, size, false)
+		written += k
+		if err != nil {
+			return written, err
+		}
+		if crlf, err := br.ReadSlice('\n'); err != nil || len(trimOWSBytes(crlf)) != 0 {
+			return written, errMalformed
+		}
+		if stream && br.Buffered() == 0 && flusher != nil {
+			flusher.Flush()
+		}
+	}
+	// trailer section
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return written, err
+		}
+		line = trimOWSBytes(line)
+		if len(line) == 0 {
+			return written, nil
+		}
+		i := 0
+		for i < len(line) && line[i] != ':' {
+			i++
+		}
+		if i == 0 || i == len(line) {
+			return written, errMalformed
+		}
+		k := canonicalKey(line[:i])
+		w.Header().Add(http.TrailerPrefix+k, string(trimOWSBytes(line[i+1:])))
+	}
+}
+
+func parseChunkSize(line []byte) (int64, bool) {
+	line = trimOWSBytes(line)
+	if i := indexByte(line, ';'); i >= 0 { // chunk extensions are ignored
+		line = trimOWSBytes(line[:i])
+	}
+	if len(line) == 0 || len(line) > 15 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range line {
+		switch {
+		case '0' <= c && c <= '9':
+			n = n<<4 | int64(c-'0')
+		case 'a' <= c && c <= 'f':
+			n = n<<4 | int64(c-'a'+10)
+		case 'A' <= c && c <= 'F':
+			n = n<<4 | int64(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return n, true
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,412 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Error is why an exchange with a server failed.
+type Error struct {
+	Op      string // dial | write | read
+	NotSent bool   // the request never reached the server: safe to send elsewhere whatever its method
+	Timeout bool   // the server did not answer in time
+	Err     error
+}
+
+func (e *Error) Error() string { return e.Op + ": " + e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// ErrCanceled is returned when the client went away during the exchange.
+var ErrCanceled = errors.New("client canceled the request")
+
+// errMalformed is a response that is not HTTP/1.x as we read it.
+var errMalformed = errors.New("malformed response from server")
+
+// RequestOptions are per-service choices about the outgoing request.
+type RequestOptions struct {
+	PassHost bool // send the client's Host; else the server URL's host
+}
+
+// Response is a server's response whose status line and headers have been read;
+// its body is still on the connection. Exactly one of WriteTo or Discard ends it.
+type Response struct {
+	Status int
+	up     *Upstream
+	c      *conn
+	stop   func() bool // stops the cancellation watch
+	ctx    context.Context
+	isHead bool
+
+	// framing of the body
+	contentLength int64 // -1 = unknown
+	chunked       bool
+	closeAfter    bool // the connection can't be reused after this response
+
+	keys []string
+	vals []string
+}
+
+// Header returns the first value of the response header k (canonical form).
+func (resp *Response) Header(k string) string {
+	for i, kk := range resp.keys {
+		if kk == k {
+			return resp.vals[i]
+		}
+	}
+	return ""
+}
+
+// RoundTrip sends r to the server and reads the response headers. On error, no
+// response was written and the connection is gone. The request body is read
+// (and so consumed) when r has one.
+func (up *Upstream) RoundTrip(r *http.Request, ro RequestOptions) (*Response, error) {
+	ctx := r.Context()
+	c, err := up.get(ctx)
+	if err != nil {
+		return nil, classify("dial", err, ctx, true)
+	}
+	resp, err := up.exchange(ctx, c, r, ro)
+	if err != nil && c.reused && replayable(r) && isStale(err) {
+		// The pooled connection was closed by the server while idle: the request
+		// did not reach it, try once on a new connection.
+		c, err = up.dial(ctx)
+		if err != nil {
+			return nil, classify("dial", err, ctx, true)
+		}
+		if r.GetBody != nil && r.Body != nil && r.Body != http.NoBody {
+			if r.Body, err = r.GetBody(); err != nil {
+				c.nc.Close()
+				return nil, &Error{Op: "write", Err: err}
+			}
+		}
+		resp, err = up.exchange(ctx, c, r, ro)
+	}
+	return resp, err
+}
+
+// replayable tells whether r can be sent again: no body, or a body that can be
+// produced anew.
+func replayable(r *http.Request) bool {
+	return r.Body == nil || r.Body == http.NoBody || r.GetBody != nil
+}
+
+// isStale tells whether err is what a reused connection closed by the server
+// looks like before any byte of a response arrived.
+func isStale(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) || e.Timeout {
+		return false
+	}
+	return errors.Is(e.Err, io.EOF) || errors.Is(e.Err, io.ErrUnexpectedEOF) ||
+		errors.Is(e.Err, net.ErrClosed) || isConnReset(e.Err)
+}
+
+func isConnReset(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && (strings.Contains(op.Err.Error(), "reset") || strings.Contains(op.Err.Error(), "broken pipe"))
+}
+
+func classify(op string, err error, ctx context.Context, notSent bool) error {
+	if ctx.Err() != nil {
+		return ErrCanceled
+	}
+	var ne net.Error
+	timeout := errors.As(err, &ne) && ne.Timeout()
+	return &Error{Op: op, NotSent: notSent, Timeout: timeout, Err: err}
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+func (up *Upstream) exchange(ctx context.Context, c *conn, r *http.Request, ro RequestOptions) (*Response, error) {
+	// Client cancellation reaches the server: a canceled request unblocks any read
+	// or write on the connection, which is then closed, never pooled.
+	nc := c.nc
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(aLongTimeAgo) })
+	fail := func(op string, err error) (*Response, error) {
+		stop()
+		c.nc.Close()
+		return nil, classify(op, err, ctx, false)
+	}
+	if err := up.writeRequest(c.bw, r, ro, false); err != nil {
+		return fail("write", err)
+	}
+	if t := up.opts.ResponseHeaderTimeout; t > 0 {
+		c.nc.SetReadDeadline(time.Now().Add(t))
+	}
+	resp := &Response{up: up, c: c, stop: stop, ctx: ctx, isHead: r.Method == http.MethodHead}
+	for {
+		if err := resp.readHead(); err != nil {
+			return fail("read", err)
+		}
+		// 1xx other than 101 are interim: the final response follows.
+		if resp.Status >= 200 || resp.Status == http.StatusSwitchingProtocols {
+			break
+		}
+	}
+	if up.opts.ResponseHeaderTimeout > 0 {
+		c.nc.SetReadDeadline(time.Time{})
+		if ctx.Err() != nil { // canceled while the deadline was being cleared
+			return fail("read", ctx.Err())
+		}
+	}
+	return resp, nil
+}
+
+// writeRequest writes the request line, headers and body. upgrade keeps the
+// Connection/Upgrade pair for a protocol switch.
+func (up *Upstream) writeRequest(bw *bufio.Writer, r *http.Request, ro RequestOptions, upgrade bool) error {
+	bw.WriteString(r.Method)
+	bw.WriteByte(' ')
+	bw.WriteString(up.prefix)
+	if p := r.URL.EscapedPath(); p != "" {
+		bw.WriteString(p)
+	} else {
+		bw.WriteByte('/')
+	}
+	if r.URL.RawQuery != "" || r.URL.ForceQuery {
+		bw.WriteByte('?')
+		bw.WriteString(r.URL.RawQuery)
+	}
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	if ro.PassHost && r.Host != "" {
+		bw.WriteString(r.Host)
+	} else {
+		bw.WriteString(up.host)
+	}
+	bw.WriteString("\r\n")
+
+	conn := r.Header["Connection"]
+	var extraHop map[string]bool
+	if len(conn) > 0 {
+		connectionTokens(conn, func(k string) {
+			if extraHop == nil {
+				extraHop = map[string]bool{}
+			}
+			extraHop[k] = true
+		})
+	}
+	for k, vv := range r.Header {
+		if isHop(k) || extraHop[k] {
+			continue
+		}
+		for _, v := range vv {
+			writeHeaderLine(bw, k, v)
+		}
+	}
+	if upgrade {
+		bw.WriteString("Connection: Upgrade\r\nUpgrade: ")
+		bw.WriteString(r.Header.Get("Upgrade"))
+		bw.WriteString("\r\n")
+	}
+
+	hasBody := r.Body != nil && r.Body != http.NoBody
+	switch {
+	case !hasBody || r.ContentLength == 0:
+		if r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch {
+			bw.WriteString("Content-Length: 0\r\n")
+		}
+		bw.WriteString("\r\n")
+		return bw.Flush()
+	case r.ContentLength > 0:
+		bw.WriteString("Content-Length: ")
+		var nb [20]byte
+		bw.Write(strconv.AppendInt(nb[:0], r.ContentLength, 10))
+		bw.WriteString("\r\n\r\n")
+		n, err := io.Copy(bw, io.LimitReader(r.Body, r.ContentLength))
+		if err != nil {
+			return fmt.Errorf("request body: %w", err)
+		}
+		if n < r.ContentLength {
+			return fmt.Errorf("request body: %w", io.ErrUnexpectedEOF)
+		}
+		return bw.Flush()
+	default: // unknown length: chunked
+		bw.WriteString("Transfer-Encoding: chunked\r\n\r\n")
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		return writeChunked(bw, r.Body)
+	}
+}
+
+func writeHeaderLine(bw *bufio.Writer, k, v string) {
+	bw.WriteString(k)
+	bw.WriteString(": ")
+	// A value set by a middleware must not split the header block.
+	if strings.ContainsAny(v, "\r\n") {
+		v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
+	}
+	bw.WriteString(v)
+	bw.WriteString("\r\n")
+}
+
+// writeChunked streams body in chunks as it arrives, flushing each, so that a
+// streaming upload is not held back.
+func writeChunked(bw *bufio.Writer, body io.Reader) error {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	for {
+		n, err := body.Read(buf)
+		if n > 0 {
+			bw.WriteString(strconv.FormatInt(int64(n), 16))
+			bw.WriteString("\r\n")
+			bw.Write(buf[:n])
+			bw.WriteString("\r\n")
+			if ferr := bw.Flush(); ferr != nil {
+				return ferr
+			}
+		}
+		if err == io.EOF {
+			bw.WriteString("0\r\n\r\n")
+			return bw.Flush()
+		}
+		if err != nil {
+			return fmt.Errorf("request body: %w", err)
+		}
+	}
+}
+
+// readHead reads a status line and header block into resp.
+func (resp *Response) readHead() error {
+	br := resp.c.br
+	line, err := br.ReadSlice('\n')
+	if err != nil {
+		if err == bufio.ErrBufferFull {
+			return errMalformed
+		}
+		return err
+	}
+	// HTTP/1.x SP 3DIGIT [SP reason] CRLF
+	if len(line) < 12 || string(line[:7]) != "HTTP/1." || line[8] != ' ' {
+		return errMalformed
+	}
+	minor := line[7]
+	code := 0
+	for _, d := range line[9:12] {
+		if d < '0' || d > '9' {
+			return errMalformed
+		}
+		code = code*10 + int(d-'0')
+	}
+	if code < 100 {
+		return errMalformed
+	}
+	resp.Status = code
+	resp.keys = resp.keys[:0]
+	resp.vals = resp.vals[:0]
+	resp.contentLength = -1
+	resp.chunked = false
+	resp.closeAfter = minor == '0'
+	keepAlive10 := false
+	var hop []string // headers named in Connection: hop-by-hop too
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			if err == bufio.ErrBufferFull {
+				return errMalformed
+			}
+			return err
+		}
+		line = trimOWSBytes(line)
+		if len(line) == 0 {
+			break
+		}
+		i := 0
+		for i < len(line) && line[i] != ':' {
+			if !isTokenChar(line[i]) {
+				return errMalformed
+			}
+			i++
+		}
+		if i == 0 || i == len(line) {
+			return errMalformed
+		}
+		k := canonicalKey(line[:i])
+		v := trimOWSBytes(line[i+1:])
+		switch k {
+		case "Content-Length":
+			n, err := strconv.ParseInt(string(v), 10, 64)
+			if err != nil || n < 0 || (resp.contentLength >= 0 && n != resp.contentLength) {
+				return errMalformed
+			}
+			resp.contentLength = n
+			continue
+		case "Transfer-Encoding":
+			// Only "chunked" as the last coding frames a message; anything else
+			// is read until close.
+			if hasTokenFold(v, "chunked") {
+				resp.chunked = true
+			} else {
+				resp.closeAfter = true
+			}
+			continue
+		case "Connection":
+			if hasTokenFold(v, "close") {
+				resp.closeAfter = true
+			}
+			if hasTokenFold(v, "keep-alive") {
+				keepAlive10 = true
+			}
+			connectionTokens([]string{string(v)}, func(k string) { hop = append(hop, k) })
+			if code != http.StatusSwitchingProtocols {
+				continue
+			}
+		}
+		resp.keys = append(resp.keys, k)
+		resp.vals = append(resp.vals, resp.c.intern(k, v))
+	}
+	if len(hop) > 0 && code != http.StatusSwitchingProtocols {
+		resp.dropKeys(hop)
+	}
+	if minor == '0' && keepAlive10 && !resp.chunked {
+		resp.closeAfter = false
+	}
+	if resp.chunked {
+		resp.contentLength = -1
+	}
+	return nil
+}
+
+func isTokenChar(c byte) bool {
+	return c > ' ' && c < 0x7f && !strings.ContainsRune("\"(),/:;<=>?@[\\]{}", rune(c))
+}
+
+// hasTokenFold tells whether the comma-separated list v holds tok, ignoring case.
+func hasTokenFold(v []byte, tok string) bool {
+	for len(v) > 0 {
+		i := 0
+		for i < len(v) && v[i] != ',' {
+			i++
+		}
+		if strings.EqualFold(string(trimOWSBytes(v[:i])), tok) {
+			return true
+		}
+		if i == len(v) {
+			break
+		}
+		v = v[i+1:]
+	}
+	return false
+}
+
+func (resp *Response) dropKeys(drop []string) {
+	j := 0
+	for i, k := range resp.keys {
+		if slices.Contains(drop, k) {
+			continue
+		}
+		resp.keys[j], resp.vals[j] = k, resp.vals[i]
+		j++
+	}
+	resp.keys, resp.vals = resp.keys[:j], resp.vals[:j]
+}

@@ -1,0 +1,199 @@
+// Package proxy is usher's HTTP/1.1 upstream client and the forwarding of one
+// request to one server: pooled keep-alive connections, streamed bodies in both
+// directions, hop-by-hop headers, flushing of streams, protocol upgrades
+// (WebSocket) and the errors a client sees when a server fails.
+//
+// Why not net/http.Transport: it runs two goroutines per connection and hands
+// every request and response between them over channels, and it builds a fresh
+// header map per response. On a 2-core box that is most of a proxy's CPU per
+// request (see bench/RESULTS.md). Here one goroutine, the server's handler
+// goroutine, writes the request and reads the response on a connection it owns
+// for the exchange, and the parsed response headers land in a reused map.
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/url"
+	"sync"
+	"time"
+)
+
+// Options configures how usher talks to servers. Zero fields take the defaults
+// written beside them.
+type Options struct {
+	DialTimeout           time.Duration // default 2s
+	ResponseHeaderTimeout time.Duration // default 30s; 0 after defaults means none
+	IdleConnTimeout       time.Duration // default 90s
+	MaxIdleConnsPerHost   int           // default 256
+	TLS                   *tls.Config   // for https:// servers; nil = system roots
+}
+
+func (o Options) withDefaults() Options {
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = 2 * time.Second
+	}
+	if o.IdleConnTimeout <= 0 {
+		o.IdleConnTimeout = 90 * time.Second
+	}
+	if o.MaxIdleConnsPerHost <= 0 {
+		o.MaxIdleConnsPerHost = 256
+	}
+	return o
+}
+
+// Upstream is one server address with its pool of idle keep-alive connections.
+// It is safe for concurrent use. An Upstream outlives config snapshots: the
+// service compiler asks a Transport for it by URL, and gets the same one (with
+// its warm connections) as long as the URL and options stay.
+type Upstream struct {
+	scheme string // http | https
+	addr   string // host:port
+	host   string // Host header when the client's is not passed
+	prefix string // path prefix of the server URL, without trailing slash
+	opts   Options
+	dialer net.Dialer
+
+	mu   sync.Mutex
+	idle []*conn // most recently used last
+}
+
+// NewUpstream returns an upstream for the server URL u.
+func NewUpstream(u *url.URL, opts Options) (*Upstream, error) {
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, errors.New("server url: scheme must be http or https")
+	}
+	if u.Host == "" {
+		return nil, errors.New("server url: no host")
+	}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	prefix := u.EscapedPath()
+	for len(prefix) > 0 && prefix[len(prefix)-1] == '/' {
+		prefix = prefix[:len(prefix)-1]
+	}
+	opts = opts.withDefaults()
+	up := &Upstream{
+		scheme: u.Scheme,
+		addr:   net.JoinHostPort(u.Hostname(), port),
+		host:   u.Host,
+		prefix: prefix,
+		opts:   opts,
+	}
+	up.dialer.Timeout = opts.DialTimeout
+	up.dialer.KeepAlive = 30 * time.Second
+	if up.scheme == "https" {
+		tc := &tls.Config{}
+		if opts.TLS != nil {
+			tc = opts.TLS.Clone()
+		}
+		if tc.ServerName == "" {
+			tc.ServerName = u.Hostname()
+		}
+		// HTTP/1.1 only: this client speaks nothing else.
+		tc.NextProtos = []string{"http/1.1"}
+		up.opts.TLS = tc
+	}
+	return up, nil
+}
+
+// Addr is the server's host:port.
+func (up *Upstream) Addr() string { return up.addr }
+
+// conn is one connection to a server with its buffers.
+type conn struct {
+	nc       net.Conn
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	lastUsed time.Time
+	reused   bool // served an exchange before this one
+
+	interned   [internSize]internEntry
+	internNext int
+}
+
+const (
+	readBufSize  = 16 << 10 // also the longest response header line accepted
+	writeBufSize = 4 << 10
+)
+
+// get returns an idle connection, or dials a new one.
+func (up *Upstream) get(ctx context.Context) (*conn, error) {
+	now := time.Now()
+	up.mu.Lock()
+	for n := len(up.idle); n > 0; n = len(up.idle) {
+		c := up.idle[n-1]
+		up.idle[n-1] = nil
+		up.idle = up.idle[:n-1]
+		if now.Sub(c.lastUsed) < up.opts.IdleConnTimeout {
+			up.mu.Unlock()
+			c.reused = true
+			return c, nil
+		}
+		c.nc.Close()
+	}
+	up.mu.Unlock()
+	return up.dial(ctx)
+}
+
+func (up *Upstream) dial(ctx context.Context) (*conn, error) {
+	nc, err := up.dialer.DialContext(ctx, "tcp", up.addr)
+	if err != nil {
+		return nil, err
+	}
+	if up.scheme == "https" {
+		tc := tls.Client(nc, up.opts.TLS)
+		hctx, cancel := context.WithTimeout(ctx, up.opts.DialTimeout)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			nc.Close()
+			return nil, err
+		}
+		nc = tc
+	}
+	return &conn{
+		nc: nc,
+		br: bufio.NewReaderSize(nc, readBufSize),
+		bw: bufio.NewWriterSize(nc, writeBufSize),
+	}, nil
+}
+
+// put returns a connection whose last exchange ended cleanly to the pool.
+func (up *Upstream) put(c *conn) {
+	c.lastUsed = time.Now()
+	up.mu.Lock()
+	if len(up.idle) < up.opts.MaxIdleConnsPerHost {
+		up.idle = append(up.idle, c)
+		up.mu.Unlock()
+		return
+	}
+	up.mu.Unlock()
+	c.nc.Close()
+}
+
+// CloseIdle closes every idle connection, for a server removed from the config.
+func (up *Upstream) CloseIdle() {
+	up.mu.Lock()
+	idle := up.idle
+	up.idle = nil
+	up.mu.Unlock()
+	for _, c := range idle {
+		c.nc.Close()
+	}
+}
+
+// IdleConns is the number of pooled idle connections (for tests and the admin API).
+func (up *Upstream) IdleConns() int {
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	return len(up.idle)
+}
