@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/usher-lb/usher/internal/config"
+	"github.com/usher-lb/usher/internal/provider/file"
+	"github.com/usher-lb/usher/internal/runtime"
+	"github.com/usher-lb/usher/internal/server"
+)
+
+// loadAll reads the config file and, when the file provider names a directory,
+// the dynamic files in it, merged into one configuration.
+func loadAll(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	dir := configDir(cfg, path)
+	if dir == "" {
+		return cfg, nil
+	}
+	extra, err := config.LoadDynamicDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	return config.Merge(cfg, extra)
+}
+
+// configDir is the file provider's directory, relative to the config file's.
+func configDir(cfg *config.Config, path string) string {
+	if cfg.Providers == nil || cfg.Providers.File == nil || cfg.Providers.File.Directory == "" {
+		return ""
+	}
+	dir := cfg.Providers.File.Directory
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(filepath.Dir(path), dir)
+	}
+	return dir
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	level := slog.LevelInfo
+	format := "json"
+	if cfg != nil && cfg.Log != nil {
+		switch strings.ToLower(cfg.Log.Level) {
+		case "debug":
+			level = slog.LevelDebug
+		case "warn":
+			level = slog.LevelWarn
+		case "error":
+			level = slog.LevelError
+		}
+		if cfg.Log.Format != "" {
+			format = cfg.Log.Format
+		}
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("run", "run -c FILE", stderr)
+	path := fs.String("c", "usher.yaml", "config file (.yaml, .yml or .toml)")
+	if code, stop := parseFlags(fs, args); stop {
+		return code
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serve(ctx, *path, stderr, nil)
+}
+
+// serve runs usher on the config at path until ctx ends. ready, when not nil,
+// is called with the server once it listens and serves the first snapshot.
+func serve(ctx context.Context, path string, stderr io.Writer, ready func(*server.Server)) int {
+	cfg, err := loadAll(path)
+	if err == nil {
+		cfg.ApplyDefaults()
+		if ps := config.Validate(cfg); len(ps) > 0 {
+			err = ps
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "usher: %s is not valid:\n%v\n", path, err)
+		return 1
+	}
+	log := newLogger(cfg, stderr)
+	srv, err := server.New(cfg, log)
+	if err != nil {
+		log.Error("cannot start", "error", err.Error())
+		return 1
+	}
+	mgr := &runtime.Manager{
+		Load:    func() (*config.Config, error) { return loadAll(path) },
+		Publish: srv.Swap,
+		Log:     log,
+		State:   runtime.NewState(),
+	}
+	if err := mgr.Reload(ctx); err != nil {
+		fmt.Fprintf(stderr, "usher: %v\n", err)
+		return 1
+	}
+	reload := func(why string) {
+		log.Info("reloading configuration", "reason", why)
+		mgr.Reload(ctx)
+	}
+	if p := cfg.Providers; p != nil && p.File != nil && p.File.Watch {
+		if err := file.Watch(ctx, path, configDir(cfg, path), log, func() { reload("file changed") }); err != nil {
+			log.Error("cannot watch configuration", "error", err.Error())
+			return 1
+		}
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				reload("SIGHUP")
+			}
+		}
+	}()
+	if ready != nil {
+		ready(srv)
+	}
+	if err := srv.Serve(ctx); err != nil {
+		log.Error("serving", "error", err.Error())
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("validate", "validate -c FILE", stderr)
+	path := fs.String("c", "usher.yaml", "config file (.yaml, .yml or .toml)")
+	if code, stop := parseFlags(fs, args); stop {
+		return code
+	}
+	cfg, err := loadAll(*path)
+	if err == nil {
+		cfg.ApplyDefaults()
+		if ps := config.Validate(cfg); len(ps) > 0 {
+			err = ps
+		} else if _, _, cerr := runtime.Compile(context.Background(), cfg, runtime.NewState()); cerr != nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: valid\n", *path)
+	return 0
+}
+
+func cmdSchema(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("schema", "schema", stderr)
+	if code, stop := parseFlags(fs, args); stop {
+		return code
+	}
+	b, err := config.Schema()
+	if err != nil {
+		fmt.Fprintln(stderr, "usher:", err)
+		return 1
+	}
+	stdout.Write(b)
+	fmt.Fprintln(stdout)
+	return 0
+}

@@ -1,0 +1,356 @@
+package runtime
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/usher-lb/usher/internal/balance"
+	"github.com/usher-lb/usher/internal/config"
+	"github.com/usher-lb/usher/internal/middleware"
+	"github.com/usher-lb/usher/internal/pool"
+	"github.com/usher-lb/usher/internal/proxy"
+	"github.com/usher-lb/usher/internal/rule"
+	"github.com/usher-lb/usher/internal/service"
+)
+
+// Pending is a compiled snapshot whose state changes are not yet applied.
+type Pending struct {
+	st      *State
+	servers *pool.Build
+	ups     *upstreamBuild
+}
+
+// Commit applies the state changes of the compile, once its snapshot is
+// published: servers no longer named are drained and dropped, pooled
+// connections to them are closed. It returns the servers removed.
+func (p *Pending) Commit() []*pool.Server {
+	removed := p.servers.Commit()
+	p.st.commitUpstreams(p.ups)
+	return removed
+}
+
+type compiler struct {
+	ctx      context.Context
+	cfg      *config.Config
+	st       *State
+	servers  *pool.Build
+	ups      *upstreamBuild
+	problems config.Problems
+
+	services map[string]service.Handler
+	visiting map[string]bool
+}
+
+// Compile builds a snapshot of cfg, which must have passed config.Validate and
+// have its defaults applied. It changes nothing in st until Pending.Commit.
+func Compile(ctx context.Context, cfg *config.Config, st *State) (*Snapshot, *Pending, error) {
+	c := &compiler{
+		ctx:      ctx,
+		cfg:      cfg,
+		st:       st,
+		servers:  st.Servers.Begin(),
+		ups:      &upstreamBuild{used: map[string]*proxy.Upstream{}},
+		services: map[string]service.Handler{},
+		visiting: map[string]bool{},
+	}
+	snap := &Snapshot{
+		Config:       cfg,
+		Compiled:     time.Now(),
+		Routers:      map[string]*Router{},
+		byEntrypoint: map[string][]*Router{},
+	}
+	var h config.HTTP
+	if cfg.HTTP != nil {
+		h = *cfg.HTTP
+	}
+	for _, name := range sortedKeys(h.Services) {
+		c.service(name)
+	}
+	for _, name := range sortedKeys(h.Routers) {
+		if rt := c.router(name, h.Routers[name]); rt != nil {
+			snap.Routers[name] = rt
+			for _, ep := range rt.Entrypoints {
+				snap.byEntrypoint[ep] = append(snap.byEntrypoint[ep], rt)
+			}
+		}
+	}
+	for _, rs := range snap.byEntrypoint {
+		sortRouters(rs)
+	}
+	tlsSet, err := compileTLS(cfg)
+	if err != nil {
+		c.problems = append(c.problems, cfg.Problemf("tls", "%v", err))
+	}
+	snap.TLS = tlsSet
+	if len(c.problems) > 0 {
+		return nil, nil, c.problems
+	}
+	snap.Services = c.services
+	return snap, &Pending{st: st, servers: c.servers, ups: c.ups}, nil
+}
+
+func (c *compiler) problem(path, format string, args ...any) {
+	c.problems = append(c.problems, c.cfg.Problemf(path, format, args...))
+}
+
+func (c *compiler) router(name string, r *config.Router) *Router {
+	path := "http.routers." + name
+	ru, err := rule.ParseHTTP(r.Rule)
+	if err != nil {
+		c.problem(path+".rule", "%v", err)
+		return nil
+	}
+	svc := c.service(r.Service)
+	if svc == nil {
+		return nil
+	}
+	eps := r.Entrypoints
+	if len(eps) == 0 {
+		for _, ep := range sortedKeys(c.cfg.Entrypoints) {
+			if e := c.cfg.Entrypoints[ep]; e.Protocol == "" || e.Protocol == "http" {
+				eps = append(eps, ep)
+			}
+		}
+	}
+	names, specs, ok := c.flatten(path+".middlewares", r.Middlewares, nil)
+	if !ok {
+		return nil
+	}
+	var handler http.Handler = svc
+	for i := len(names) - 1; i >= 0; i-- {
+		mw := c.cfg.HTTP.Middlewares[names[i]]
+		ctor, ok := middleware.Lookup(mw.Kind)
+		if !ok {
+			c.problem("http.middlewares."+names[i], "middleware kind %q is not available", mw.Kind)
+			return nil
+		}
+		h, err := ctor(c.ctx, handler, specs[i], names[i])
+		if err != nil {
+			c.problem("http.middlewares."+names[i]+"."+mw.Kind, "%v", err)
+			return nil
+		}
+		handler = h
+	}
+	prio := r.Priority
+	if prio == 0 {
+		prio = len(r.Rule)
+	}
+	return &Router{
+		Name:        name,
+		Rule:        ru,
+		Priority:    prio,
+		Entrypoints: eps,
+		Middlewares: names,
+		Service:     r.Service,
+		TLSOnly:     r.TLS != nil,
+		Handler:     handler,
+	}
+}
+
+// flatten expands chains into the list of middlewares they stand for.
+func (c *compiler) flatten(path string, refs []string, seen []string) (names []string, specs []any, ok bool) {
+	for i, ref := range refs {
+		var mw *config.Middleware
+		if c.cfg.HTTP != nil {
+			mw = c.cfg.HTTP.Middlewares[ref]
+		}
+		if mw == nil {
+			c.problem(fmt.Sprintf("%s[%d]", path, i), "unknown middleware %q", ref)
+			return nil, nil, false
+		}
+		if mw.Kind != "chain" {
+			names = append(names, ref)
+			specs = append(specs, mw.Spec)
+			continue
+		}
+		for _, s := range seen {
+			if s == ref {
+				c.problem("http.middlewares."+ref, "chain cycle: %s -> %s", strings.Join(seen, " -> "), ref)
+				return nil, nil, false
+			}
+		}
+		ch := mw.Spec.(*config.Chain)
+		n, s, ok := c.flatten("http.middlewares."+ref+".chain.middlewares", ch.Middlewares, append(seen, ref))
+		if !ok {
+			return nil, nil, false
+		}
+		names = append(names, n...)
+		specs = append(specs, s...)
+	}
+	return names, specs, true
+}
+
+// service compiles the named service once, following references.
+func (c *compiler) service(name string) service.Handler {
+	if h, ok := c.services[name]; ok {
+		return h
+	}
+	path := "http.services." + name
+	var cfg *config.Service
+	if c.cfg.HTTP != nil {
+		cfg = c.cfg.HTTP.Services[name]
+	}
+	if cfg == nil {
+		c.problem(path, "unknown service %q", name)
+		return nil
+	}
+	if c.visiting[name] {
+		c.problem(path, "service %q refers to itself", name)
+		return nil
+	}
+	c.visiting[name] = true
+	defer delete(c.visiting, name)
+
+	var h service.Handler
+	switch {
+	case cfg.LoadBalancer != nil:
+		h = c.loadBalancer(name, path+".loadBalancer", cfg.LoadBalancer)
+	case cfg.Weighted != nil:
+		var arms []service.Arm
+		for i, ws := range cfg.Weighted.Services {
+			sub := c.service(ws.Name)
+			if sub == nil {
+				return nil
+			}
+			w := 1
+			if ws.Weight != nil {
+				w = *ws.Weight
+			}
+			_ = i
+			arms = append(arms, service.Arm{Name: ws.Name, Handler: sub, Weight: w})
+		}
+		wh, err := service.NewWeighted(arms)
+		if err != nil {
+			c.problem(path+".weighted", "%v", err)
+			return nil
+		}
+		h = wh
+	case cfg.Mirror != nil:
+		m := cfg.Mirror
+		main := c.service(m.Service)
+		if main == nil {
+			return nil
+		}
+		var targets []*service.MirrorTarget
+		for _, mt := range m.Mirrors {
+			sub := c.service(mt.Name)
+			if sub == nil {
+				return nil
+			}
+			targets = append(targets, &service.MirrorTarget{Name: mt.Name, Handler: sub, Percent: mt.Percent})
+		}
+		h = service.NewMirror(main, targets, int64(m.MaxBodySize))
+	case cfg.Failover != nil:
+		main, fb := c.service(cfg.Failover.Service), c.service(cfg.Failover.Fallback)
+		if main == nil || fb == nil {
+			return nil
+		}
+		h = &service.Failover{Main: main, Fallback: fb}
+	default:
+		c.problem(path, "a service needs one of loadBalancer, weighted, mirror, failover")
+		return nil
+	}
+	if h != nil {
+		c.services[name] = h
+	}
+	return h
+}
+
+func (c *compiler) loadBalancer(name, path string, lb *config.LoadBalancer) service.Handler {
+	opts, err := transportOptions(lb.Transport)
+	if err != nil {
+		c.problem(path+".transport", "%v", err)
+		return nil
+	}
+	fp := fmt.Sprintf("%+v", lb.Transport)
+	if lb.Transport != nil && lb.Transport.TLS != nil {
+		fp += fmt.Sprintf("%+v", *lb.Transport.TLS)
+	}
+	var targets []service.Target
+	for i, s := range lb.Servers {
+		u, err := url.Parse(s.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			c.problem(fmt.Sprintf("%s.servers[%d].url", path, i), "%q is not an http:// or https:// URL with a host", s.URL)
+			continue
+		}
+		w := 1
+		if s.Weight != nil {
+			w = *s.Weight
+		}
+		srv := c.st.Servers.Get(c.servers, name, u, w)
+		up, err := c.st.upstream(c.ups, srv.Key+"|"+fp, u, opts)
+		if err != nil {
+			c.problem(fmt.Sprintf("%s.servers[%d].url", path, i), "%v", err)
+			continue
+		}
+		targets = append(targets, service.Target{Server: srv, Upstream: up})
+	}
+	pass := true
+	if lb.PassHostHeader != nil {
+		pass = *lb.PassHostHeader
+	}
+	h, err := service.NewLoadBalancer(name, targets, service.LoadBalancerOptions{
+		Balance: balance.Options{
+			Algorithm:         lb.Algorithm,
+			HashBalanceFactor: lb.HashBalanceFactor,
+			Decay:             lb.Decay.D(),
+			SlowStart:         lb.SlowStart.D(),
+		},
+		PassHost: pass,
+	})
+	if err != nil {
+		c.problem(path, "%v", err)
+		return nil
+	}
+	return h
+}
+
+func transportOptions(t *config.Transport) (proxy.Options, error) {
+	var o proxy.Options
+	if t == nil {
+		return o, nil
+	}
+	o.DialTimeout = t.DialTimeout.D()
+	o.ResponseHeaderTimeout = t.ResponseHeaderTimeout.D()
+	o.IdleConnTimeout = t.IdleConnTimeout.D()
+	o.MaxIdleConnsPerHost = t.MaxIdleConnsPerHost
+	if ct := t.TLS; ct != nil {
+		tc := &tls.Config{ServerName: ct.ServerName, InsecureSkipVerify: ct.InsecureSkipVerify}
+		if ct.CA != "" {
+			pem, err := os.ReadFile(ct.CA)
+			if err != nil {
+				return o, fmt.Errorf("tls.ca: %w", err)
+			}
+			tc.RootCAs = x509.NewCertPool()
+			if !tc.RootCAs.AppendCertsFromPEM(pem) {
+				return o, fmt.Errorf("tls.ca: no certificate in %s", ct.CA)
+			}
+		}
+		if ct.Cert != "" || ct.Key != "" {
+			cert, err := tls.LoadX509KeyPair(ct.Cert, ct.Key)
+			if err != nil {
+				return o, fmt.Errorf("tls.cert/key: %w", err)
+			}
+			tc.Certificates = []tls.Certificate{cert}
+		}
+		o.TLS = tc
+	}
+	return o, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,236 @@
+// Package server runs the entrypoints: listeners, TLS, HTTP/1.1 and HTTP/2,
+// timeouts and limits, forwarded headers, and the routing of each request into
+// the running snapshot; it swaps snapshots atomically and shuts down gracefully.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/usher-lb/usher/internal/config"
+	"github.com/usher-lb/usher/internal/proxy"
+	"github.com/usher-lb/usher/internal/rule"
+	"github.com/usher-lb/usher/internal/runtime"
+)
+
+// Server serves every HTTP entrypoint from the current snapshot.
+type Server struct {
+	log  *slog.Logger
+	snap atomic.Pointer[runtime.Snapshot]
+	eps  []*entrypoint
+}
+
+type entrypoint struct {
+	name     string
+	cfg      *config.Entrypoint
+	srv      *http.Server
+	ln       net.Listener
+	trust    trust
+	redirect string // scheme of redirectTo's entrypoint, "" when none
+	rport    string // ":port" of redirectTo's entrypoint, "" for the scheme's default
+	s        *Server
+	grace    time.Duration
+}
+
+// New listens on every HTTP entrypoint of the static config. Listening happens
+// here, so that a busy port is an error at start, before anything is served.
+func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
+	s := &Server{log: log}
+	names := make([]string, 0, len(cfg.Entrypoints))
+	for n := range cfg.Entrypoints {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		ec := cfg.Entrypoints[name]
+		if ec.Protocol != "" && ec.Protocol != "http" {
+			continue
+		}
+		ep, err := s.newEntrypoint(name, ec, cfg)
+		if err != nil {
+			s.closeListeners()
+			return nil, fmt.Errorf("entrypoint %s: %w", name, err)
+		}
+		s.eps = append(s.eps, ep)
+	}
+	return s, nil
+}
+
+func (s *Server) newEntrypoint(name string, ec *config.Entrypoint, cfg *config.Config) (*entrypoint, error) {
+	t, err := parseTrust(ec.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("trustedProxies: %w", err)
+	}
+	ep := &entrypoint{name: name, cfg: ec, trust: t, s: s, grace: ec.GracePeriod.D()}
+	if ec.RedirectTo != "" {
+		to := cfg.Entrypoints[ec.RedirectTo]
+		if to == nil {
+			return nil, fmt.Errorf("redirectTo: no entrypoint %q", ec.RedirectTo)
+		}
+		_, port, _ := net.SplitHostPort(to.Address)
+		scheme := "http"
+		if to.TLS != nil {
+			scheme = "https"
+		}
+		ep.redirect = scheme
+		if !(scheme == "https" && port == "443") && !(scheme == "http" && port == "80") {
+			ep.rport = ":" + port
+		}
+	}
+	ln, err := net.Listen("tcp", ec.Address)
+	if err != nil {
+		return nil, err
+	}
+	ep.ln = ln
+	ep.srv = &http.Server{
+		Handler:           ep,
+		ReadHeaderTimeout: ec.ReadHeaderTimeout.D(),
+		ReadTimeout:       ec.ReadTimeout.D(),
+		WriteTimeout:      ec.WriteTimeout.D(),
+		IdleTimeout:       ec.IdleTimeout.D(),
+		MaxHeaderBytes:    int(ec.MaxHeaderBytes),
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	if ec.TLS != nil {
+		opts := ec.TLS.Options
+		ep.srv.TLSConfig = &tls.Config{
+			NextProtos: []string{"h2", "http/1.1"},
+			GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+				snap := s.snap.Load()
+				if snap == nil || !snap.TLS.HasCertificates() {
+					return nil, errors.New("no certificate configured")
+				}
+				return snap.TLS.Config(opts), nil
+			},
+		}
+	}
+	return ep, nil
+}
+
+// Addr returns the address an entrypoint listens on (useful with port 0).
+func (s *Server) Addr(name string) string {
+	for _, ep := range s.eps {
+		if ep.name == name {
+			return ep.ln.Addr().String()
+		}
+	}
+	return ""
+}
+
+// Swap makes snap the snapshot new requests are served from.
+func (s *Server) Swap(snap *runtime.Snapshot) { s.snap.Store(snap) }
+
+// Snapshot returns the running snapshot.
+func (s *Server) Snapshot() *runtime.Snapshot { return s.snap.Load() }
+
+// Serve serves until ctx ends, then shuts down gracefully: listeners close at
+// once, in-flight requests get each entrypoint's grace period, then whatever is
+// left (long polls, tunnels) is closed.
+func (s *Server) Serve(ctx context.Context) error {
+	errc := make(chan error, len(s.eps))
+	for _, ep := range s.eps {
+		go func(ep *entrypoint) {
+			var err error
+			if ep.srv.TLSConfig != nil {
+				err = ep.srv.ServeTLS(ep.ln, "", "")
+			} else {
+				err = ep.srv.Serve(ep.ln)
+			}
+			if errors.Is(err, http.ErrServerClosed) {
+				err = nil
+			}
+			errc <- err
+		}(ep)
+		s.log.Info("entrypoint listening", "entrypoint", ep.name, "address", ep.ln.Addr().String())
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if err != nil {
+			s.shutdown()
+			return err
+		}
+	}
+	s.shutdown()
+	return nil
+}
+
+func (s *Server) shutdown() {
+	var wg sync.WaitGroup
+	grace := time.Duration(0)
+	for _, ep := range s.eps {
+		grace = max(grace, ep.grace)
+		wg.Add(1)
+		go func(ep *entrypoint) {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), ep.grace)
+			defer cancel()
+			if err := ep.srv.Shutdown(ctx); err != nil {
+				s.log.Warn("grace period over, closing connections", "entrypoint", ep.name)
+				ep.srv.Close()
+			}
+		}(ep)
+	}
+	wg.Wait()
+	// Tunnels (WebSockets) are not seen by http.Server.Shutdown.
+	done := make(chan struct{})
+	go func() { proxy.DefaultTunnels.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		proxy.DefaultTunnels.CloseAll()
+	}
+}
+
+func (s *Server) closeListeners() {
+	for _, ep := range s.eps {
+		ep.ln.Close()
+	}
+}
+
+var notFoundBody = []byte("Not Found\n")
+
+func (ep *entrypoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if ep.redirect != "" {
+		ep.redirectTo(w, r)
+		return
+	}
+	client := ep.trust.setForwarded(r)
+	snap := ep.s.snap.Load()
+	req := rule.Request{R: r, Host: hostOnly(r.Host), ClientIP: client}
+	var rt *runtime.Router
+	if snap != nil {
+		rt = snap.Match(ep.name, &req)
+	}
+	if rt == nil {
+		h := w.Header()
+		h["Content-Type"] = []string{"text/plain; charset=utf-8"}
+		h["X-Content-Type-Options"] = []string{"nosniff"}
+		w.WriteHeader(http.StatusNotFound)
+		w.Write(notFoundBody)
+		return
+	}
+	rt.Handler.ServeHTTP(w, r)
+}
+
+func (ep *entrypoint) redirectTo(w http.ResponseWriter, r *http.Request) {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if host == "" {
+		http.Error(w, "Bad Request", http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Location", ep.redirect+"://"+host+ep.rport+r.URL.RequestURI())
+	w.WriteHeader(http.StatusPermanentRedirect)
+}
