@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -73,8 +74,22 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("run", "run -c FILE", stderr)
 	path := fs.String("c", "usher.yaml", "config file (.yaml, .yml or .toml)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until usher stops (for performance work)")
 	if code, stop := parseFlags(fs, args); stop {
 		return code
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "usher:", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "usher:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"errors"
 	"io"
 	"net/http"
@@ -80,10 +79,10 @@ func (resp *Response) WriteTo(w http.ResponseWriter) (int64, error) {
 	case resp.chunked:
 		n, err = resp.copyChunked(w, stream)
 	case resp.contentLength >= 0:
-		n, err = copyBuffered(w, resp.c.br, resp.contentLength, stream)
+		n, err = resp.copyBuffered(w, resp.contentLength, stream)
 	default: // until the server closes
 		resp.closeAfter = true
-		n, err = copyBuffered(w, resp.c.br, -1, stream)
+		n, err = resp.copyBuffered(w, -1, stream)
 		if errors.Is(err, io.EOF) {
 			err = nil
 		}
@@ -114,15 +113,19 @@ func (resp *Response) finish(err error) {
 	resp.up.put(resp.c)
 }
 
-// copyBuffered copies n bytes (all until EOF when n < 0) from br to w using br's
+// copyBuffered copies n bytes of the body (all until EOF when n < 0) from br to w using br's
 // own buffer: the bytes go from the server's socket to the client's writer with
 // no extra copy and no buffer of ours.
-func copyBuffered(w http.ResponseWriter, br *bufio.Reader, n int64, stream bool) (int64, error) {
+func (resp *Response) copyBuffered(w http.ResponseWriter, n int64, stream bool) (int64, error) {
+	br := resp.c.br
 	var written int64
 	flusher, _ := w.(http.Flusher)
 	for n < 0 || written < n {
 		if br.Buffered() == 0 {
 			if _, err := br.Peek(1); err != nil {
+				if resp.resume(err) {
+					continue
+				}
 				if err == io.EOF && n >= 0 {
 					err = io.ErrUnexpectedEOF
 				}
@@ -168,6 +171,9 @@ func (resp *Response) copyChunked(w http.ResponseWriter, stream bool) (int64, er
 	for {
 		line, err := br.ReadSlice('\n')
 		if err != nil {
+			if resp.resume(err) && len(line) == 0 {
+				continue
+			}
 			return written, err
 		}
 		size, ok := parseChunkSize(line)
@@ -177,7 +183,7 @@ func (resp *Response) copyChunked(w http.ResponseWriter, stream bool) (int64, er
 		if size == 0 {
 			break
 		}
-		k, err := copyBuffered(w, br, size, false)
+		k, err := resp.copyBuffered(w, size, false)
 		written += k
 		if err != nil {
 			return written, err

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -139,9 +140,7 @@ func (up *Upstream) exchange(ctx context.Context, c *conn, r *http.Request, ro R
 	if err := up.writeRequest(c.bw, r, ro, false); err != nil {
 		return fail("write", err)
 	}
-	if t := up.opts.ResponseHeaderTimeout; t > 0 {
-		c.nc.SetReadDeadline(time.Now().Add(t))
-	}
+	c.armTimeout(up.opts.ResponseHeaderTimeout)
 	resp := &Response{up: up, c: c, stop: stop, ctx: ctx, isHead: r.Method == http.MethodHead}
 	for {
 		if err := resp.readHead(); err != nil {
@@ -150,12 +149,6 @@ func (up *Upstream) exchange(ctx context.Context, c *conn, r *http.Request, ro R
 		// 1xx other than 101 are interim: the final response follows.
 		if resp.Status >= 200 || resp.Status == http.StatusSwitchingProtocols {
 			break
-		}
-	}
-	if up.opts.ResponseHeaderTimeout > 0 {
-		c.nc.SetReadDeadline(time.Time{})
-		if ctx.Err() != nil { // canceled while the deadline was being cleared
-			return fail("read", ctx.Err())
 		}
 	}
 	return resp, nil
@@ -409,4 +402,32 @@ func (resp *Response) dropKeys(drop []string) {
 		j++
 	}
 	resp.keys, resp.vals = resp.keys[:j], resp.vals[:j]
+}
+
+// armTimeout makes sure a read deadline of about t from now is in force. Setting
+// a deadline costs a timer update per call, so a deadline still in force and
+// at least 90% of t away is kept: the timeout a server gets is between 0.9t and
+// t. The deadline stays while the body is read; a body read that hits it is
+// resumed (see resume), so it bounds only the wait for the response headers.
+func (c *conn) armTimeout(t time.Duration) {
+	if t <= 0 {
+		return
+	}
+	now := time.Now()
+	if c.deadline.Sub(now) >= t-t/10 {
+		return
+	}
+	c.deadline = now.Add(t)
+	c.nc.SetReadDeadline(c.deadline)
+}
+
+// resume tells whether a body read that failed with err may go on: it hit the
+// response header deadline, not a client cancellation.
+func (resp *Response) resume(err error) bool {
+	if !errors.Is(err, os.ErrDeadlineExceeded) || resp.ctx.Err() != nil {
+		return false
+	}
+	resp.c.deadline = time.Time{}
+	resp.c.nc.SetReadDeadline(time.Time{})
+	return resp.ctx.Err() == nil
 }

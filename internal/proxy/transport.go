@@ -114,7 +114,8 @@ type conn struct {
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	lastUsed time.Time
-	reused   bool // served an exchange before this one
+	reused   bool      // served an exchange before this one
+	deadline time.Time // read deadline in force on nc (zero: none)
 
 	interned   [internSize]internEntry
 	internNext int

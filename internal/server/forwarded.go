@@ -59,13 +59,17 @@ func (t trust) setForwarded(r *http.Request) netip.Addr {
 			}
 		}
 	}
+	// One backing array for the values set here: one allocation, not four.
+	// Each value gets a slice of capacity one, so that an Add copies.
+	vals := make([]string, 4)
 	if xff := h["X-Forwarded-For"]; trusted && len(xff) > 0 {
 		joined := strings.Join(xff, ", ")
 		client = rightmostUntrusted(joined, t, peer)
-		h["X-Forwarded-For"] = []string{joined + ", " + peerStr}
+		vals[0] = joined + ", " + peerStr
 	} else {
-		h["X-Forwarded-For"] = []string{peerStr}
+		vals[0] = peerStr
 	}
+	h["X-Forwarded-For"] = vals[0:1:1]
 	if _, ok := h["X-Forwarded-Proto"]; !ok {
 		if r.TLS != nil {
 			h["X-Forwarded-Proto"] = protoHTTPS
@@ -74,11 +78,13 @@ func (t trust) setForwarded(r *http.Request) netip.Addr {
 		}
 	}
 	if _, ok := h["X-Forwarded-Host"]; !ok {
-		h["X-Forwarded-Host"] = []string{r.Host}
+		vals[1] = r.Host
+		h["X-Forwarded-Host"] = vals[1:2:2]
 	}
 	if _, ok := h["X-Forwarded-Port"]; !ok {
 		if _, port, err := net.SplitHostPort(r.Host); err == nil && port != "" {
-			h["X-Forwarded-Port"] = []string{port}
+			vals[2] = port
+			h["X-Forwarded-Port"] = vals[2:3:3]
 		} else if r.TLS != nil {
 			h["X-Forwarded-Port"] = port443
 		} else {
@@ -86,11 +92,11 @@ func (t trust) setForwarded(r *http.Request) netip.Addr {
 		}
 	}
 	if _, ok := h["X-Real-Ip"]; !ok || !trusted {
-		if client == peer {
-			h["X-Real-Ip"] = []string{peerStr}
-		} else {
-			h["X-Real-Ip"] = []string{client.String()}
+		vals[3] = peerStr
+		if client != peer {
+			vals[3] = client.String()
 		}
+		h["X-Real-Ip"] = vals[3:4:4]
 	}
 	return client
 }
