@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/usher-lb/usher/internal/config"
+	"github.com/usher-lb/usher/internal/observe"
 	"github.com/usher-lb/usher/internal/proxy"
 	"github.com/usher-lb/usher/internal/rule"
 	"github.com/usher-lb/usher/internal/runtime"
@@ -24,9 +25,19 @@ import (
 
 // Server serves every HTTP entrypoint from the current snapshot.
 type Server struct {
-	log  *slog.Logger
-	snap atomic.Pointer[runtime.Snapshot]
-	eps  []*entrypoint
+	log      *slog.Logger
+	snap     atomic.Pointer[runtime.Snapshot]
+	eps      []*entrypoint
+	observer atomic.Pointer[observe.Observer]
+}
+
+// SetObserver makes o receive every finished request (nil: none).
+func (s *Server) SetObserver(o observe.Observer) {
+	if o == nil {
+		s.observer.Store(nil)
+		return
+	}
+	s.observer.Store(&o)
 }
 
 type entrypoint struct {
@@ -62,6 +73,12 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		}
 		s.eps = append(s.eps, ep)
 	}
+	for _, ep := range s.eps {
+		if ep.rport == ":0" {
+			_, port, _ := net.SplitHostPort(s.Addr(ep.cfg.RedirectTo))
+			ep.rport = ":" + port
+		}
+	}
 	return s, nil
 }
 
@@ -83,7 +100,7 @@ func (s *Server) newEntrypoint(name string, ec *config.Entrypoint, cfg *config.C
 		}
 		ep.redirect = scheme
 		if !(scheme == "https" && port == "443") && !(scheme == "http" && port == "80") {
-			ep.rport = ":" + port
+			ep.rport = ":" + port // port 0 is resolved once the target listens, in New
 		}
 	}
 	ln, err := net.Listen("tcp", ec.Address)
@@ -200,13 +217,26 @@ func (s *Server) closeListeners() {
 var notFoundBody = []byte("Not Found\n")
 
 func (ep *entrypoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rw := observe.NewRecorder(w)
+	rec := &rw.Rec
+	rec.Start = time.Now()
+	rec.Entrypoint = ep.name
 	if ep.redirect != "" {
-		ep.redirectTo(w, r)
-		return
+		ep.redirectTo(rw, r)
+	} else {
+		ep.route(rw, r, rec)
 	}
-	client := ep.trust.setForwarded(r)
+	rec.Duration = time.Since(rec.Start)
+	if o := ep.s.observer.Load(); o != nil {
+		(*o).Observe(r, rec)
+	}
+	rw.Release()
+}
+
+func (ep *entrypoint) route(w http.ResponseWriter, r *http.Request, rec *observe.Record) {
+	rec.ClientIP = ep.trust.setForwarded(r)
 	snap := ep.s.snap.Load()
-	req := rule.Request{R: r, Host: hostOnly(r.Host), ClientIP: client}
+	req := rule.Request{R: r, Host: hostOnly(r.Host), ClientIP: rec.ClientIP}
 	var rt *runtime.Router
 	if snap != nil {
 		rt = snap.Match(ep.name, &req)
@@ -219,6 +249,7 @@ func (ep *entrypoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Write(notFoundBody)
 		return
 	}
+	rec.Router = rt.Name
 	rt.Handler.ServeHTTP(w, r)
 }
 

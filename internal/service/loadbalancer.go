@@ -1,9 +1,12 @@
 package service
 
 import (
+	"errors"
 	"net/http"
+	"time"
 
 	"github.com/usher-lb/usher/internal/balance"
+	"github.com/usher-lb/usher/internal/observe"
 	"github.com/usher-lb/usher/internal/pool"
 	"github.com/usher-lb/usher/internal/proxy"
 )
@@ -67,8 +70,28 @@ func (lb *LoadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		noServer(w, "1")
 		return
 	}
+	rec := observe.From(w)
+	if rec != nil {
+		rec.Service = lb.name
+		rec.Server = s.Key[len(lb.name)+1:]
+	}
 	up := lb.targets[s]
 	s.Start()
-	out := up.Serve(w, r, lb.ro)
-	s.Done(out.Err != nil)
+	if proxy.IsUpgrade(r) {
+		out := up.ServeUpgrade(w, r, lb.ro)
+		s.Done(out.Err != nil)
+		return
+	}
+	start := time.Now()
+	resp, err := up.RoundTrip(r, lb.ro)
+	if err != nil {
+		proxy.WriteError(w, err)
+		s.Done(!errors.Is(err, proxy.ErrCanceled))
+		return
+	}
+	if rec != nil {
+		rec.TTFB = time.Since(start)
+	}
+	_, err = resp.WriteTo(w)
+	s.Done(err != nil && !proxy.IsClientError(err))
 }

@@ -1,0 +1,117 @@
+// Package observe is the one place where a finished request is recorded: the
+// access log line, the metrics and the trace span all read the same Record.
+package observe
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Record is what usher knows of one request once it is over. The entrypoint
+// fills the request's side; the router, the service and the proxy fill theirs
+// through From(w).
+type Record struct {
+	Start      time.Time
+	Entrypoint string
+	Router     string // "" when no router matched
+	Service    string // the load balancer's service that answered
+	Server     string // the server's URL
+	RequestID  string
+	ClientIP   netip.Addr
+	Status     int
+	BytesIn    int64 // request body bytes read
+	BytesOut   int64 // response body bytes written
+	TTFB       time.Duration
+	Duration   time.Duration
+	Retries    int
+}
+
+// Observer receives every finished request. Implementations must not block:
+// they are called on the request's goroutine.
+type Observer interface {
+	Observe(r *http.Request, rec *Record)
+}
+
+// Recorder is the ResponseWriter the entrypoint wraps each response in, to
+// learn the status and size the client got. It keeps Flush and Hijack reachable
+// (through Unwrap and its own methods), so streams and upgrades work through it.
+type Recorder struct {
+	w   http.ResponseWriter
+	Rec Record
+}
+
+var recorders = sync.Pool{New: func() any { return new(Recorder) }}
+
+// NewRecorder returns a pooled Recorder around w; Release returns it.
+func NewRecorder(w http.ResponseWriter) *Recorder {
+	r := recorders.Get().(*Recorder)
+	r.w = w
+	return r
+}
+
+// Release puts the recorder back for reuse; it must not be used afterwards.
+func (r *Recorder) Release() {
+	r.w = nil
+	r.Rec = Record{}
+	recorders.Put(r)
+}
+
+func (r *Recorder) Header() http.Header { return r.w.Header() }
+
+func (r *Recorder) WriteHeader(code int) {
+	if r.Rec.Status == 0 || (r.Rec.Status < 200 && code >= 200) {
+		r.Rec.Status = code
+	}
+	r.w.WriteHeader(code)
+}
+
+func (r *Recorder) Write(b []byte) (int, error) {
+	if r.Rec.Status == 0 {
+		r.Rec.Status = http.StatusOK
+	}
+	n, err := r.w.Write(b)
+	r.Rec.BytesOut += int64(n)
+	return n, err
+}
+
+// Flush sends buffered data to the client.
+func (r *Recorder) Flush() {
+	if f, ok := r.w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Hijack hands the connection over (protocol upgrades).
+func (r *Recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if h, ok := r.w.(http.Hijacker); ok {
+		if r.Rec.Status == 0 {
+			r.Rec.Status = http.StatusSwitchingProtocols
+		}
+		return h.Hijack()
+	}
+	return nil, nil, errors.New("hijack not supported")
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (r *Recorder) Unwrap() http.ResponseWriter { return r.w }
+
+// From finds the Record of the request that w answers, looking through the
+// writers middlewares wrapped around it; nil when there is none.
+func From(w http.ResponseWriter) *Record {
+	for i := 0; i < 16; i++ {
+		switch x := w.(type) {
+		case *Recorder:
+			return &x.Rec
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return nil
+		}
+	}
+	return nil
+}
