@@ -3,8 +3,12 @@
 // secrets read from files, and validation with precise errors.
 //
 // Field tags: `json` gives the key (camelCase, as in the file), `doc` a one-line
-// description used by `usher schema`. Defaults are applied by Defaults(), never by
-// the code that reads a field, so that one place tells what an absent key means.
+// description used by `usher schema`, `secret:"true"` a value that Redacted hides.
+// Defaults are applied by ApplyDefaults, never by the code that reads a field, so
+// that one place tells what an absent key means.
+//
+// The life of a configuration: Load (or Parse, LoadDynamicDir, Merge) →
+// ApplyDefaults → Validate → compiled by the runtime.
 package config
 
 // Config is one whole configuration: the static half (read at start) and the
@@ -45,7 +49,7 @@ type AccessLog struct {
 type Admin struct {
 	Address   string `json:"address,omitempty" doc:"host:port; default 127.0.0.1:9090"`
 	Dashboard bool   `json:"dashboard,omitempty" doc:"serve the dashboard at /dashboard/"`
-	Token     string `json:"token,omitempty" doc:"bearer token required when bound beyond loopback (secret)"`
+	Token     string `json:"token,omitempty" secret:"true" doc:"bearer token required when bound beyond loopback (secret)"`
 }
 
 // Entrypoint is one listener.
@@ -174,7 +178,7 @@ type StickyCookie struct {
 	MaxAge   int    `json:"maxAge,omitempty" doc:"seconds; 0 = session cookie"`
 	Path     string `json:"path,omitempty" doc:"Path attribute; default /"`
 	Domain   string `json:"domain,omitempty" doc:"Domain attribute"`
-	Secret   string `json:"secret,omitempty" doc:"HMAC key (secret); generated and kept in the data directory when absent"`
+	Secret   string `json:"secret,omitempty" secret:"true" doc:"HMAC key (secret); generated and kept in the data directory when absent"`
 }
 
 // HealthCheck is the active health check (heartbeat).
@@ -249,7 +253,7 @@ type Mirror struct {
 // MirrorTarget is one mirror.
 type MirrorTarget struct {
 	Name    string `json:"name" doc:"service name"`
-	Percent int    `json:"percent,omitempty" doc:"percent of requests copied; default 100"`
+	Percent *int   `json:"percent,omitempty" doc:"percent of requests copied, 0-100; default 100"`
 }
 
 // Failover serves from a fallback when the main service has no healthy server.

@@ -245,7 +245,11 @@ func (c *compiler) service(name string) service.Handler {
 			if sub == nil {
 				return nil
 			}
-			targets = append(targets, &service.MirrorTarget{Name: mt.Name, Handler: sub, Percent: mt.Percent})
+			pct := 100
+			if mt.Percent != nil {
+				pct = *mt.Percent
+			}
+			targets = append(targets, &service.MirrorTarget{Name: mt.Name, Handler: sub, Percent: pct})
 		}
 		h = service.NewMirror(main, targets, int64(m.MaxBodySize))
 	case cfg.Failover != nil:

@@ -1,0 +1,765 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/usher-lb/usher/internal/rule"
+)
+
+// Validate checks everything about c that can be known before running it:
+// enums, addresses, URLs, regexps, rules, references between routers,
+// services and middlewares, cycles among them, and that files named by the
+// config exist. It returns every problem, each positioned from c.Source, in
+// a stable order; nil means valid. It accepts c with or without defaults.
+//
+// Sections this version of usher does not implement yet are refused here
+// rather than silently ignored.
+func Validate(c *Config) Problems {
+	if c == nil {
+		return nil
+	}
+	v := &validator{c: c}
+	v.log()
+	v.admin()
+	v.entrypoints()
+	v.unsupported()
+	if c.HTTP != nil {
+		v.routers()
+		v.services()
+		v.middlewares()
+	}
+	v.tls()
+	return v.probs
+}
+
+type validator struct {
+	c     *Config
+	probs Problems
+}
+
+func (v *validator) add(path, format string, args ...any) {
+	v.probs = append(v.probs, v.c.Problemf(path, format, args...))
+}
+
+// notSupported is the one wording for sections that are part of the config
+// model but not of this version yet, so that users recognize it.
+func (v *validator) notSupported(path, what string) {
+	v.add(path, "%s not supported by this version of usher", what)
+}
+
+func sortedKeys[T any](m map[string]T) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// oneOf checks an enum; "" stands for the default and passes.
+func (v *validator) oneOf(path, val string, allowed ...string) {
+	if val == "" || slices.Contains(allowed, val) {
+		return
+	}
+	v.add(path, "%q is not one of %s%s", val, strings.Join(allowed, ", "), didYouMean(val, allowed))
+}
+
+// version checks a TLS version, without suggestions: "1.1" is a choice, not
+// a typo of "1.2".
+func (v *validator) version(path, val string) {
+	if val != "" && val != "1.2" && val != "1.3" {
+		v.add(path, "%q is not one of 1.2, 1.3", val)
+	}
+}
+
+func (v *validator) log() {
+	if l := v.c.Log; l != nil {
+		v.oneOf("log.level", l.Level, "debug", "info", "warn", "error")
+		v.oneOf("log.format", l.Format, "json", "text")
+	}
+	if a := v.c.AccessLog; a != nil {
+		v.oneOf("accessLog.format", a.Format, "json", "text")
+	}
+}
+
+func (v *validator) admin() {
+	a := v.c.Admin
+	if a == nil || a.Address == "" {
+		return
+	}
+	host, _, ok := v.hostPort("admin.address", a.Address)
+	if ok && a.Token == "" && !isLoopback(host) {
+		v.add("admin.token", "a token is required when the admin API listens beyond loopback (address %q)", a.Address)
+	}
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// hostPort checks a listen address and splits it.
+func (v *validator) hostPort(path, addr string) (host, port string, ok bool) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		v.add(path, "%q is not host:port (like :8080 or 127.0.0.1:8080)", addr)
+		return "", "", false
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		v.add(path, "%q has no valid port (0 to 65535)", addr)
+		return "", "", false
+	}
+	return host, port, true
+}
+
+func (v *validator) entrypoints() {
+	eps := v.c.Entrypoints
+	names := sortedKeys(eps)
+	usedBy := map[string]string{}
+	for _, name := range names {
+		ep, p := eps[name], "entrypoints."+name
+		if ep == nil {
+			v.add(p, "the entrypoint is empty; it needs at least an address")
+			continue
+		}
+		switch {
+		case ep.Address == "":
+			v.add(p+".address", "an address is required (like :8080)")
+		default:
+			// Port 0 asks for any free port: two of those never clash.
+			if _, port, ok := v.hostPort(p+".address", ep.Address); ok && port != "0" {
+				key := protocolOf(ep) + " " + ep.Address
+				if other, dup := usedBy[key]; dup {
+					v.add(p+".address", "address %q is already used by entrypoint %q", ep.Address, other)
+				} else {
+					usedBy[key] = name
+				}
+			}
+		}
+		switch ep.Protocol {
+		case "", "http":
+		case "tcp", "udp":
+			v.notSupported(p+".protocol", "protocol "+ep.Protocol+" is")
+		default:
+			v.add(p+".protocol", "%q is not one of http, tcp, udp%s", ep.Protocol, didYouMean(ep.Protocol, []string{"http", "tcp", "udp"}))
+		}
+		if ep.HTTP3 {
+			v.notSupported(p+".http3", "HTTP/3 is")
+		}
+		if ep.TLS != nil {
+			if ep.TLS.CertResolver != "" {
+				v.notSupported(p+".tls.certResolver", "certResolvers are")
+			}
+			v.tlsOptionRef(p+".tls.options", ep.TLS.Options)
+		}
+		if to := ep.RedirectTo; to != "" {
+			target, ok := eps[to]
+			switch {
+			case to == name:
+				v.add(p+".redirectTo", "an entrypoint cannot redirect to itself")
+			case !ok:
+				v.add(p+".redirectTo", "entrypoint %q does not exist%s", to, didYouMean(to, names))
+			case target != nil && protocolOf(target) != "http":
+				v.add(p+".redirectTo", "entrypoint %q is not an http entrypoint", to)
+			}
+		}
+		for i, tp := range ep.TrustedProxies {
+			if _, err := netip.ParsePrefix(tp); err == nil {
+				continue
+			}
+			if _, err := netip.ParseAddr(tp); err == nil {
+				continue
+			}
+			v.add(fmt.Sprintf("%s.trustedProxies[%d]", p, i), "%q is neither a CIDR (like 10.0.0.0/8) nor an IP address", tp)
+		}
+	}
+}
+
+func protocolOf(ep *Entrypoint) string {
+	if ep.Protocol == "" {
+		return "http"
+	}
+	return ep.Protocol
+}
+
+func (v *validator) unsupported() {
+	c := v.c
+	if c.Providers != nil && c.Providers.Docker != nil {
+		v.notSupported("providers.docker", "the docker provider is")
+	}
+	if len(c.CertResolvers) > 0 {
+		v.notSupported("certResolvers", "certResolvers are")
+	}
+	if c.Cluster != nil {
+		v.notSupported("cluster", "cluster is")
+	}
+	if c.TCP != nil && (len(c.TCP.Routers) > 0 || len(c.TCP.Services) > 0) {
+		v.notSupported("tcp", "TCP routing is")
+	}
+	if c.UDP != nil && (len(c.UDP.Routers) > 0 || len(c.UDP.Services) > 0) {
+		v.notSupported("udp", "UDP routing is")
+	}
+}
+
+func (v *validator) tlsOptionRef(path, name string) {
+	if name == "" || name == "default" {
+		return
+	}
+	var opts map[string]*TLSOptions
+	if v.c.TLS != nil {
+		opts = v.c.TLS.Options
+	}
+	if _, ok := opts[name]; !ok {
+		v.add(path, "TLS options %q do not exist%s", name, didYouMean(name, sortedKeys(opts)))
+	}
+}
+
+func (v *validator) routers() {
+	h := v.c.HTTP
+	for _, name := range sortedKeys(h.Routers) {
+		r, p := h.Routers[name], "http.routers."+name
+		if r == nil {
+			v.add(p, "the router is empty; it needs a rule and a service")
+			continue
+		}
+		if strings.TrimSpace(r.Rule) == "" {
+			v.add(p+".rule", "a rule is required, like Host(`example.com`)")
+		} else if _, err := rule.ParseHTTP(r.Rule); err != nil {
+			v.add(p+".rule", "%v", err)
+		}
+		v.serviceRef(p+".service", r.Service)
+		for i, m := range r.Middlewares {
+			v.middlewareRef(fmt.Sprintf("%s.middlewares[%d]", p, i), m)
+		}
+		for i, e := range r.Entrypoints {
+			path := fmt.Sprintf("%s.entrypoints[%d]", p, i)
+			ep, ok := v.c.Entrypoints[e]
+			switch {
+			case !ok:
+				v.add(path, "entrypoint %q does not exist%s", e, didYouMean(e, sortedKeys(v.c.Entrypoints)))
+			case ep != nil && protocolOf(ep) != "http":
+				v.add(path, "entrypoint %q is not an http entrypoint", e)
+			}
+		}
+		if r.TLS != nil {
+			if r.TLS.CertResolver != "" {
+				v.notSupported(p+".tls.certResolver", "certResolvers are")
+			}
+			v.tlsOptionRef(p+".tls.options", r.TLS.Options)
+		}
+	}
+}
+
+func (v *validator) serviceRef(path, name string) {
+	services := v.c.HTTP.Services
+	switch _, ok := services[name]; {
+	case name == "":
+		v.add(path, "a service name is required")
+	case !ok:
+		v.add(path, "service %q does not exist%s", name, didYouMean(name, sortedKeys(services)))
+	}
+}
+
+func (v *validator) middlewareRef(path, name string) {
+	mws := v.c.HTTP.Middlewares
+	switch _, ok := mws[name]; {
+	case name == "":
+		v.add(path, "a middleware name is required")
+	case !ok:
+		v.add(path, "middleware %q does not exist%s", name, didYouMean(name, sortedKeys(mws)))
+	}
+}
+
+// algorithms are the values of loadBalancer.algorithm (CONFIG.md).
+var algorithms = []string{"round-robin", "random", "least-connections", "p2c", "ewma", "least-time", "ip-hash", "uri-hash", "header-hash", "cookie-hash"}
+
+func (v *validator) services() {
+	h := v.c.HTTP
+	failoverMains := map[string]bool{}
+	for _, s := range h.Services {
+		if s != nil && s.Failover != nil {
+			failoverMains[s.Failover.Service] = true
+		}
+	}
+	for _, name := range sortedKeys(h.Services) {
+		s, p := h.Services[name], "http.services."+name
+		if s == nil {
+			v.add(p, "the service is empty; it needs one of loadBalancer, weighted, mirror, failover")
+			continue
+		}
+		var kinds []string
+		for _, k := range []struct {
+			name string
+			set  bool
+		}{{"loadBalancer", s.LoadBalancer != nil}, {"weighted", s.Weighted != nil}, {"mirror", s.Mirror != nil}, {"failover", s.Failover != nil}} {
+			if k.set {
+				kinds = append(kinds, k.name)
+			}
+		}
+		switch len(kinds) {
+		case 0:
+			v.add(p, "a service needs one of loadBalancer, weighted, mirror, failover")
+		case 1:
+		default:
+			v.add(p, "a service is exactly one of loadBalancer, weighted, mirror, failover; got %s", strings.Join(kinds, " and "))
+		}
+		if s.LoadBalancer != nil {
+			v.loadBalancer(p+".loadBalancer", s.LoadBalancer, failoverMains[name])
+		}
+		if w := s.Weighted; w != nil {
+			v.weighted(p+".weighted", w)
+		}
+		if m := s.Mirror; m != nil {
+			v.mirror(p+".mirror", m)
+		}
+		if f := s.Failover; f != nil {
+			v.serviceRef(p+".failover.service", f.Service)
+			v.serviceRef(p+".failover.fallback", f.Fallback)
+			if f.Service != "" && f.Service == f.Fallback {
+				v.add(p+".failover.fallback", "the fallback is the main service itself")
+			}
+		}
+	}
+	v.cycles("http.services", sortedKeys(h.Services), "services refer to each other in a cycle", func(name string) []string {
+		return serviceEdges(h.Services[name])
+	})
+}
+
+// serviceEdges lists the services a service sends requests to.
+func serviceEdges(s *Service) []string {
+	var out []string
+	if s == nil {
+		return nil
+	}
+	if w := s.Weighted; w != nil {
+		for _, ws := range w.Services {
+			out = append(out, ws.Name)
+		}
+	}
+	if m := s.Mirror; m != nil {
+		out = append(out, m.Service)
+		for _, t := range m.Mirrors {
+			out = append(out, t.Name)
+		}
+	}
+	if f := s.Failover; f != nil {
+		out = append(out, f.Service, f.Fallback)
+	}
+	return out
+}
+
+// loadBalancer checks a load balancer; drainable says that all its servers
+// may have weight 0, because it is the main service of a failover, where a
+// drained pool is how traffic is sent to the fallback.
+func (v *validator) loadBalancer(p string, lb *LoadBalancer, drainable bool) {
+	if len(lb.Servers) == 0 {
+		v.add(p+".servers", "a load balancer needs at least one server")
+	}
+	zero := 0
+	for i, s := range lb.Servers {
+		sp := fmt.Sprintf("%s.servers[%d]", p, i)
+		v.serverURL(sp+".url", s.URL)
+		if s.Weight != nil && *s.Weight < 0 {
+			v.add(sp+".weight", "weight must be 0 or more, got %d", *s.Weight)
+		}
+		if s.Weight != nil && *s.Weight == 0 {
+			zero++
+		}
+	}
+	if len(lb.Servers) > 0 && zero == len(lb.Servers) && !drainable {
+		v.add(p+".servers", "every server has weight 0, so none would get traffic (a drained pool is allowed as the main service of a failover)")
+	}
+	v.oneOf(p+".algorithm", lb.Algorithm, algorithms...)
+	if (lb.Algorithm == "header-hash" || lb.Algorithm == "cookie-hash") && lb.HashKey == "" {
+		what := "header"
+		if lb.Algorithm == "cookie-hash" {
+			what = "cookie"
+		}
+		v.add(p+".hashKey", "algorithm %s needs hashKey, the name of the %s to hash", lb.Algorithm, what)
+	}
+	if f := lb.HashBalanceFactor; f != 0 && (math.IsNaN(f) || math.IsInf(f, 0) || f < 1) {
+		v.add(p+".hashBalanceFactor", "hashBalanceFactor must be 1 or more, got %v", f)
+	}
+	if lb.Sticky != nil {
+		v.cookie(p+".sticky.cookie", lb.Sticky.Cookie)
+	}
+	if hc := lb.HealthCheck; hc != nil {
+		v.healthCheck(p+".healthCheck", hc)
+	}
+	if ph := lb.PassiveHealthCheck; ph != nil {
+		v.nonNegative(p+".passiveHealthCheck.maxFailures", ph.MaxFailures)
+		v.percent(p+".passiveHealthCheck.maxEjectedPercent", ph.MaxEjectedPercent)
+	}
+	if r := lb.Retry; r != nil {
+		if r.Attempts != nil {
+			v.nonNegative(p+".retry.attempts", *r.Attempts)
+		}
+		for i, st := range r.OnStatus {
+			if st < 100 || st > 599 {
+				v.add(fmt.Sprintf("%s.retry.onStatus[%d]", p, i), "%d is not an HTTP status (100 to 599)", st)
+			}
+		}
+		for i, m := range r.Methods {
+			if !isToken(m) {
+				v.add(fmt.Sprintf("%s.retry.methods[%d]", p, i), "%q is not an HTTP method", m)
+			}
+		}
+	}
+	v.oneOf(p+".whenNoHealthy", lb.WhenNoHealthy, "503", "panic")
+	if t := lb.Transport; t != nil {
+		v.nonNegative(p+".transport.maxIdleConnsPerHost", t.MaxIdleConnsPerHost)
+		if ct := t.TLS; ct != nil {
+			tp := p + ".transport.tls"
+			v.fileExists(tp+".ca", ct.CA)
+			v.fileExists(tp+".cert", ct.Cert)
+			v.fileExists(tp+".key", ct.Key)
+			if (ct.Cert == "") != (ct.Key == "") {
+				v.add(tp, "cert and key go together: set both or neither")
+			}
+		}
+	}
+}
+
+func (v *validator) serverURL(path, raw string) {
+	if raw == "" {
+		v.add(path, "a url is required, like http://10.0.0.1:8080")
+		return
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		v.add(path, "%q is not a URL: %v", raw, urlCause(err))
+	case u.Scheme != "http" && u.Scheme != "https":
+		v.add(path, "%q must start with http:// or https://", raw)
+	case u.Host == "" || u.Hostname() == "":
+		v.add(path, "%q has no host", raw)
+	case u.RawQuery != "" || u.Fragment != "":
+		v.add(path, "%q cannot have a query or a fragment", raw)
+	}
+}
+
+// urlCause drops url.Error's repetition of the URL, which the message already quotes.
+func urlCause(err error) error {
+	if ue, ok := err.(*url.Error); ok {
+		return ue.Err
+	}
+	return err
+}
+
+var statusRange = regexp.MustCompile(`^([1-5][0-9][0-9])(?:-([1-5][0-9][0-9]))?$`)
+
+func (v *validator) healthCheck(p string, hc *HealthCheck) {
+	v.oneOf(p+".mode", hc.Mode, "http", "tcp")
+	if hc.Path != "" && !strings.HasPrefix(hc.Path, "/") {
+		v.add(p+".path", "%q must start with /", hc.Path)
+	}
+	if hc.Method != "" && !isToken(hc.Method) {
+		v.add(p+".method", "%q is not an HTTP method", hc.Method)
+	}
+	if hc.Port < 0 || hc.Port > 65535 {
+		v.add(p+".port", "port must be 1 to 65535, got %d", hc.Port)
+	}
+	if hc.ExpectStatus != "" {
+		m := statusRange.FindStringSubmatch(strings.TrimSpace(hc.ExpectStatus))
+		switch {
+		case m == nil:
+			v.add(p+".expectStatus", "%q is not a status or a range of statuses (like 200 or 200-399)", hc.ExpectStatus)
+		case m[2] != "" && m[2] < m[1]:
+			v.add(p+".expectStatus", "range %q ends before it starts", hc.ExpectStatus)
+		}
+	}
+	if hc.ExpectBody != "" {
+		if _, err := regexp.Compile(hc.ExpectBody); err != nil {
+			v.add(p+".expectBody", "bad regexp: %v", err)
+		}
+	}
+	if hc.Interval > 0 && hc.Timeout > hc.Interval {
+		v.add(p+".timeout", "timeout %s is longer than the interval %s between probes", hc.Timeout.D(), hc.Interval.D())
+	}
+	v.nonNegative(p+".healthyAfter", hc.HealthyAfter)
+	v.nonNegative(p+".unhealthyAfter", hc.UnhealthyAfter)
+	for k := range hc.Headers {
+		if !isToken(k) {
+			v.add(p+".headers."+k, "%q is not a valid header name", k)
+		}
+	}
+}
+
+func (v *validator) cookie(p string, c *StickyCookie) {
+	if c == nil {
+		v.add(p, "sticky needs a cookie")
+		return
+	}
+	if c.Name != "" && !isToken(c.Name) {
+		v.add(p+".name", "%q is not a valid cookie name", c.Name)
+	}
+	v.oneOf(p+".sameSite", c.SameSite, "lax", "strict", "none")
+	if c.SameSite == "none" && !c.Secure {
+		v.add(p+".sameSite", "sameSite none needs secure: true (browsers drop such cookies otherwise)")
+	}
+	v.nonNegative(p+".maxAge", c.MaxAge)
+}
+
+func (v *validator) weighted(p string, w *Weighted) {
+	if len(w.Services) == 0 {
+		v.add(p+".services", "a weighted service needs at least one service")
+	}
+	zero := 0
+	for i, ws := range w.Services {
+		sp := fmt.Sprintf("%s.services[%d]", p, i)
+		v.serviceRef(sp+".name", ws.Name)
+		if ws.Weight != nil && *ws.Weight < 0 {
+			v.add(sp+".weight", "weight must be 0 or more, got %d", *ws.Weight)
+		}
+		if ws.Weight != nil && *ws.Weight == 0 {
+			zero++
+		}
+	}
+	if len(w.Services) > 0 && zero == len(w.Services) {
+		v.add(p+".services", "every service has weight 0, so none would get traffic")
+	}
+	if w.Sticky != nil {
+		v.cookie(p+".sticky.cookie", w.Sticky.Cookie)
+	}
+}
+
+func (v *validator) mirror(p string, m *Mirror) {
+	v.serviceRef(p+".service", m.Service)
+	if len(m.Mirrors) == 0 {
+		v.add(p+".mirrors", "a mirror needs at least one service to copy requests to")
+	}
+	for i, t := range m.Mirrors {
+		tp := fmt.Sprintf("%s.mirrors[%d]", p, i)
+		v.serviceRef(tp+".name", t.Name)
+		if t.Percent != nil {
+			v.percent(tp+".percent", *t.Percent)
+		}
+	}
+}
+
+func (v *validator) middlewares() {
+	mws := v.c.HTTP.Middlewares
+	for _, name := range sortedKeys(mws) {
+		m, p := mws[name], "http.middlewares."+name
+		if m == nil || m.Spec == nil {
+			v.add(p, "the middleware is empty; it needs one key naming its kind")
+			continue
+		}
+		typ, ok := MiddlewareKinds[m.Kind]
+		if !ok {
+			v.add(p, "unknown middleware kind %q%s", m.Kind, didYouMean(m.Kind, middlewareKindNames()))
+			continue
+		}
+		if reflect.TypeOf(m.Spec) != reflect.PointerTo(typ) {
+			v.add(p, "middleware of kind %q holds a %T, not a *%s", m.Kind, m.Spec, typ.Name())
+			continue
+		}
+		v.middleware(p+"."+m.Kind, m.Spec)
+	}
+	v.cycles("http.middlewares", sortedKeys(mws), "chains include each other in a cycle", func(name string) []string {
+		if ch, ok := mws[name].spec().(*Chain); ok && ch != nil {
+			return ch.Middlewares
+		}
+		return nil
+	})
+}
+
+func (v *validator) middleware(p string, spec any) {
+	switch s := spec.(type) {
+	case *StripPrefix:
+		if len(s.Prefixes) == 0 {
+			v.add(p+".prefixes", "at least one prefix is required")
+		}
+		for i, pre := range s.Prefixes {
+			v.absPath(fmt.Sprintf("%s.prefixes[%d]", p, i), pre)
+		}
+	case *AddPrefix:
+		v.absPath(p+".prefix", s.Prefix)
+	case *ReplacePath:
+		v.absPath(p+".path", s.Path)
+	case *RedirectScheme:
+		if s.Scheme == "" {
+			v.add(p+".scheme", "a scheme is required (http or https)")
+		}
+		v.oneOf(p+".scheme", s.Scheme, "http", "https")
+		if s.Port != "" {
+			if n, err := strconv.Atoi(s.Port); err != nil || n < 1 || n > 65535 {
+				v.add(p+".port", "%q is not a port (1 to 65535)", s.Port)
+			}
+		}
+	case *RedirectRegex:
+		if s.Regex == "" {
+			v.add(p+".regex", "a regex is required")
+		} else if _, err := regexp.Compile(s.Regex); err != nil {
+			v.add(p+".regex", "bad regexp: %v", err)
+		}
+		if s.Replacement == "" {
+			v.add(p+".replacement", "a replacement is required")
+		}
+	case *Headers:
+		for _, set := range []struct {
+			key string
+			m   map[string]string
+		}{{"customRequestHeaders", s.CustomRequestHeaders}, {"customResponseHeaders", s.CustomResponseHeaders}} {
+			for _, k := range sortedKeys(set.m) {
+				if !isToken(k) {
+					v.add(p+"."+set.key+"."+k, "%q is not a valid header name", k)
+				}
+			}
+		}
+		v.nonNegative(p+".stsSeconds", s.STSSeconds)
+	case *Buffering:
+		if s.MaxRequestBodyBytes < 0 || s.MemRequestBodyBytes < 0 {
+			v.add(p, "sizes cannot be negative")
+		}
+	case *Chain:
+		if len(s.Middlewares) == 0 {
+			v.add(p+".middlewares", "a chain needs at least one middleware")
+		}
+		for i, name := range s.Middlewares {
+			v.middlewareRef(fmt.Sprintf("%s.middlewares[%d]", p, i), name)
+		}
+	}
+}
+
+func (v *validator) absPath(path, val string) {
+	switch {
+	case val == "":
+		v.add(path, "a path is required, starting with /")
+	case !strings.HasPrefix(val, "/"):
+		v.add(path, "%q must start with /", val)
+	}
+}
+
+func (v *validator) tls() {
+	t := v.c.TLS
+	if t == nil {
+		return
+	}
+	for i, c := range t.Certificates {
+		p := fmt.Sprintf("tls.certificates[%d]", i)
+		if c.CertFile == "" {
+			v.add(p+".certFile", "certFile is required")
+		}
+		if c.KeyFile == "" {
+			v.add(p+".keyFile", "keyFile is required")
+		}
+		v.fileExists(p+".certFile", c.CertFile)
+		v.fileExists(p+".keyFile", c.KeyFile)
+	}
+	for _, name := range sortedKeys(t.Options) {
+		o, p := t.Options[name], "tls.options."+name
+		if o == nil {
+			continue
+		}
+		v.version(p+".minVersion", o.MinVersion)
+		v.version(p+".maxVersion", o.MaxVersion)
+		if o.MinVersion == "1.3" && o.MaxVersion == "1.2" {
+			v.add(p+".maxVersion", "maxVersion 1.2 is below minVersion 1.3")
+		}
+		if ca := o.ClientAuth; ca != nil {
+			v.oneOf(p+".clientAuth.mode", ca.Mode, "none", "request", "require", "verify")
+			for i, f := range ca.CAFiles {
+				v.fileExists(fmt.Sprintf("%s.clientAuth.caFiles[%d]", p, i), f)
+			}
+			if ca.Mode == "verify" && len(ca.CAFiles) == 0 {
+				v.add(p+".clientAuth.caFiles", "mode verify needs at least one CA file to verify client certificates against")
+			}
+		}
+	}
+}
+
+func (v *validator) fileExists(path, name string) {
+	if name == "" {
+		return
+	}
+	if _, err := os.Stat(name); err != nil {
+		v.add(path, "%v", err)
+	}
+}
+
+func (v *validator) nonNegative(path string, n int) {
+	if n < 0 {
+		v.add(path, "must be 0 or more, got %d", n)
+	}
+}
+
+func (v *validator) percent(path string, n int) {
+	if n < 0 || n > 100 {
+		v.add(path, "a percentage is 0 to 100, got %d", n)
+	}
+}
+
+// cycles reports each cycle of the graph given by edges over names once, at
+// the first name of the cycle, as "a -> b -> a". Edges to unknown names are
+// ignored: the reference check reports them.
+func (v *validator) cycles(prefix string, names []string, msg string, edges func(string) []string) {
+	const (
+		unseen = iota
+		onStack
+		done
+	)
+	state := make(map[string]int, len(names))
+	exists := make(map[string]bool, len(names))
+	for _, n := range names {
+		exists[n] = true
+	}
+	var stack []string
+	reported := map[string]bool{}
+	var visit func(n string)
+	visit = func(n string) {
+		state[n] = onStack
+		stack = append(stack, n)
+		for _, next := range edges(n) {
+			if !exists[next] {
+				continue
+			}
+			switch state[next] {
+			case unseen:
+				visit(next)
+			case onStack:
+				i := slices.Index(stack, next)
+				cycle := strings.Join(append(slices.Clone(stack[i:]), next), " -> ")
+				if !reported[cycle] {
+					reported[cycle] = true
+					v.add(prefix+"."+next, "%s: %s", msg, cycle)
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		state[n] = done
+	}
+	for _, n := range names {
+		if state[n] == unseen {
+			visit(n)
+		}
+	}
+}
+
+// isToken reports whether s is an HTTP token (RFC 9110): header names,
+// methods and cookie names are.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 || c <= ' ' || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
