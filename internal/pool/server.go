@@ -117,6 +117,17 @@ func (s *Server) setBit(bit uint32, on bool) {
 // AvailableSince is when the server last became available, for slow start.
 func (s *Server) AvailableSince() time.Time { return time.Unix(0, s.born.Load()) }
 
+// SetAvailableSince sets when the server last became available, which slow start
+// counts from. The zero time means long ago: no slow start (for the servers of the
+// first snapshot at boot, which NewServer otherwise makes ramp up together).
+func (s *Server) SetAvailableSince(t time.Time) {
+	var ns int64
+	if !t.IsZero() {
+		ns = t.UnixNano()
+	}
+	s.born.Store(ns)
+}
+
 // hash64 is FNV-1a, 64 bits: stable across runs, so that hash rings agree between
 // usher instances and restarts.
 func hash64(s string) uint64 {
