@@ -48,6 +48,19 @@ func configDir(cfg *config.Config, path string) string {
 	return dir
 }
 
+// dataDir is where usher keeps what it generates: the config's dataDir, relative
+// to the config file, by default "data" beside it.
+func dataDir(cfg *config.Config, path string) string {
+	dir := cfg.DataDir
+	if dir == "" {
+		dir = "data"
+	}
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(filepath.Dir(path), dir)
+	}
+	return dir
+}
+
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	level := slog.LevelInfo
 	format := "json"
@@ -122,6 +135,7 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(*serve
 		Log:     log,
 		State:   runtime.NewState(),
 	}
+	mgr.State.DataDir = dataDir(cfg, path)
 	if err := mgr.Reload(ctx); err != nil {
 		fmt.Fprintf(stderr, "usher: %v\n", err)
 		return 1

@@ -22,6 +22,7 @@ type Config struct {
 	Providers     *Providers               `json:"providers,omitempty" doc:"where dynamic configuration comes from"`
 	CertResolvers map[string]*CertResolver `json:"certResolvers,omitempty" doc:"automatic certificates, by name"`
 	Cluster       *Cluster                 `json:"cluster,omitempty" doc:"hot spare of usher itself"`
+	DataDir       string                   `json:"dataDir,omitempty" doc:"directory for state usher generates and keeps (sticky cookie keys); default 'data' beside the config file"`
 
 	// dynamic half: hot-reloaded
 	HTTP *HTTP `json:"http,omitempty" doc:"HTTP routers, services and middlewares"`

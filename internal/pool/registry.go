@@ -41,6 +41,24 @@ func (r *Registry) Get(b *Build, service string, u *url.URL, w int) *Server {
 	return s
 }
 
+// Len is the number of servers the registry holds.
+func (r *Registry) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.servers)
+}
+
+// All returns every server the registry holds, for metrics and the admin API.
+func (r *Registry) All() []*Server {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*Server, 0, len(r.servers))
+	for _, s := range r.servers {
+		out = append(out, s)
+	}
+	return out
+}
+
 // Lookup returns the server with key k, if the registry has it.
 func (r *Registry) Lookup(k string) (*Server, bool) {
 	r.mu.Lock()
@@ -62,6 +80,9 @@ type Build struct {
 func (r *Registry) Begin() *Build {
 	return &Build{r: r, used: map[string]*Server{}, weights: map[*Server]int{}}
 }
+
+// Created returns the servers this build made anew.
+func (b *Build) Created() []*Server { return b.created }
 
 // Commit makes the build's servers the registry's: weights are applied, servers no
 // longer used are drained and forgotten; it returns those removed.

@@ -94,6 +94,12 @@ func Compile(ctx context.Context, cfg *config.Config, st *State) (*Snapshot, *Pe
 		return nil, nil, c.problems
 	}
 	snap.Services = c.services
+	if st.Servers.Len() == 0 {
+		// The first snapshot's servers are not "new": they start at full weight.
+		for _, s := range c.servers.Created() {
+			s.SetAvailableSince(time.Time{})
+		}
+	}
 	return snap, &Pending{st: st, servers: c.servers, ups: c.ups}, nil
 }
 
@@ -215,7 +221,7 @@ func (c *compiler) service(name string) service.Handler {
 		h = c.loadBalancer(name, path+".loadBalancer", cfg.LoadBalancer)
 	case cfg.Weighted != nil:
 		var arms []service.Arm
-		for i, ws := range cfg.Weighted.Services {
+		for _, ws := range cfg.Weighted.Services {
 			sub := c.service(ws.Name)
 			if sub == nil {
 				return nil
@@ -224,10 +230,18 @@ func (c *compiler) service(name string) service.Handler {
 			if ws.Weight != nil {
 				w = *ws.Weight
 			}
-			_ = i
 			arms = append(arms, service.Arm{Name: ws.Name, Handler: sub, Weight: w})
 		}
-		wh, err := service.NewWeighted(arms)
+		var sticky *service.Sticky
+		if cfg.Weighted.Sticky != nil && cfg.Weighted.Sticky.Cookie != nil {
+			st, err := c.sticky(name, cfg.Weighted.Sticky.Cookie)
+			if err != nil {
+				c.problem(path+".weighted.sticky.cookie", "%v", err)
+				return nil
+			}
+			sticky = st
+		}
+		wh, err := service.NewWeighted(name, arms, sticky)
 		if err != nil {
 			c.problem(path+".weighted", "%v", err)
 			return nil
@@ -295,13 +309,13 @@ func (c *compiler) loadBalancer(name, path string, lb *config.LoadBalancer) serv
 			c.problem(fmt.Sprintf("%s.servers[%d].url", path, i), "%v", err)
 			continue
 		}
-		targets = append(targets, service.Target{Server: srv, Upstream: up})
+		targets = append(targets, service.Target{Server: srv, Upstream: up, Weight: w})
 	}
 	pass := true
 	if lb.PassHostHeader != nil {
 		pass = *lb.PassHostHeader
 	}
-	h, err := service.NewLoadBalancer(name, targets, service.LoadBalancerOptions{
+	o := service.LoadBalancerOptions{
 		Balance: balance.Options{
 			Algorithm:         lb.Algorithm,
 			HashBalanceFactor: lb.HashBalanceFactor,
@@ -309,12 +323,67 @@ func (c *compiler) loadBalancer(name, path string, lb *config.LoadBalancer) serv
 			SlowStart:         lb.SlowStart.D(),
 		},
 		PassHost: pass,
-	})
+		HashKey:  lb.HashKey,
+		Panic:    lb.WhenNoHealthy == "panic",
+	}
+	if r := lb.Retry; r != nil {
+		if r.Attempts != nil {
+			o.Retry.Attempts = *r.Attempts
+		}
+		o.Retry.OnStatus = r.OnStatus
+		o.Retry.Methods = r.Methods
+	}
+	if lb.Sticky != nil && lb.Sticky.Cookie != nil {
+		st, err := c.sticky(name, lb.Sticky.Cookie)
+		if err != nil {
+			c.problem(path+".sticky.cookie", "%v", err)
+			return nil
+		}
+		o.Sticky = st
+	}
+	if c.st.Reporter != nil {
+		o.Reporter = c.st.Reporter(name, lb)
+	}
+	h, err := service.NewLoadBalancer(name, targets, o)
 	if err != nil {
 		c.problem(path, "%v", err)
 		return nil
 	}
 	return h
+}
+
+// sticky builds the sticky cookie of a service; its key is the configured
+// secret, or one generated once and kept in the data directory, so that pins
+// survive restarts and agree between usher instances sharing the directory.
+func (c *compiler) sticky(svcName string, sc *config.StickyCookie) (*service.Sticky, error) {
+	key := []byte(sc.Secret)
+	if len(key) == 0 {
+		var err error
+		if key, err = c.st.stickyKey(); err != nil {
+			return nil, err
+		}
+	}
+	ss := http.SameSiteDefaultMode
+	switch strings.ToLower(sc.SameSite) {
+	case "lax":
+		ss = http.SameSiteLaxMode
+	case "strict":
+		ss = http.SameSiteStrictMode
+	case "none":
+		ss = http.SameSiteNoneMode
+	}
+	name := sc.Name
+	if name == "" {
+		name = config.StickyCookieName(svcName)
+	}
+	p := sc.Path
+	if p == "" {
+		p = "/"
+	}
+	return &service.Sticky{
+		Name: name, Secure: sc.Secure, HTTPOnly: sc.HTTPOnly, SameSite: ss,
+		MaxAge: sc.MaxAge, Path: p, Domain: sc.Domain, Key: key,
+	}, nil
 }
 
 func transportOptions(t *config.Transport) (proxy.Options, error) {

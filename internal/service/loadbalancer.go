@@ -2,7 +2,12 @@ package service
 
 import (
 	"errors"
+	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/netip"
+	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/usher-lb/usher/internal/balance"
@@ -15,21 +20,65 @@ import (
 type Target struct {
 	Server   *pool.Server
 	Upstream *proxy.Upstream
+	Weight   int // the weight this snapshot gives the server
 }
 
-// LoadBalancer sends each request to one server chosen by its picker.
-type LoadBalancer struct {
-	name    string
-	picker  balance.Picker
-	targets map[*pool.Server]*proxy.Upstream
-	servers []*pool.Server
-	ro      proxy.RequestOptions
+// Reporter learns the outcome of each request sent to a server: passive health
+// checks eject servers from it. It must not block.
+type Reporter interface {
+	Report(s *pool.Server, failed bool, status int)
+}
+
+// RetryPolicy says when a failed request is sent again to another server.
+type RetryPolicy struct {
+	// Attempts is the number of retries after the first try; 0 never retries.
+	Attempts int
+	// OnStatus are response statuses retried (for Methods only).
+	OnStatus []int
+	// Methods are the methods retried after the request reached a server
+	// (on a status of OnStatus or a timeout). A request that never reached a
+	// server is retried whatever its method.
+	Methods []string
+	// BudgetPercent caps retries under way at this share of requests under way
+	// (default 20), with at least MinRetries (default 3) allowed: a retry storm
+	// against a sick pool stops there.
+	BudgetPercent int
+	MinRetries    int
+	// MaxReplayBody is the largest request body kept to be sent again; larger
+	// bodies make a request that reached a server not retryable. Default 64KiB.
+	MaxReplayBody int64
 }
 
 // LoadBalancerOptions configures NewLoadBalancer.
 type LoadBalancerOptions struct {
 	Balance  balance.Options
 	PassHost bool
+	// HashKey is the header (header-hash) or cookie (cookie-hash) hashed.
+	HashKey string
+	// Panic spreads requests over all servers when none is healthy (as Envoy
+	// does); otherwise such requests get 503 with Retry-After.
+	Panic  bool
+	Retry  RetryPolicy
+	Sticky *Sticky
+	// Reporter, when not nil, hears the outcome of every request to a server.
+	Reporter Reporter
+}
+
+// LoadBalancer sends each request to one server chosen by its picker, and to
+// another one when the request failed in a way the retry policy allows.
+type LoadBalancer struct {
+	name     string
+	picker   balance.Picker
+	targets  map[*pool.Server]*proxy.Upstream
+	servers  []*pool.Server
+	ro       proxy.RequestOptions
+	opts     LoadBalancerOptions
+	keyOf    func(w http.ResponseWriter, r *http.Request) uint64
+	sticky   *stickyIndex
+	methods  uint32 // bit set of retried methods, see methodBit
+	active   atomic.Int64
+	retrying atomic.Int64
+	retries  atomic.Uint64
 }
 
 // NewLoadBalancer returns a load balancer over targets.
@@ -38,21 +87,48 @@ func NewLoadBalancer(name string, targets []Target, opts LoadBalancerOptions) (*
 		name:    name,
 		targets: make(map[*pool.Server]*proxy.Upstream, len(targets)),
 		ro:      proxy.RequestOptions{PassHost: opts.PassHost},
+		opts:    opts,
 	}
+	var weights []int
 	for _, t := range targets {
 		lb.targets[t.Server] = t.Upstream
 		lb.servers = append(lb.servers, t.Server)
+		weights = append(weights, t.Weight)
 	}
-	p, err := balance.New(opts.Balance, lb.servers)
+	bo := opts.Balance
+	bo.Weights = weights
+	p, err := balance.New(bo, lb.servers)
 	if err != nil {
 		return nil, err
 	}
 	lb.picker = p
+	if lb.opts.Retry.BudgetPercent <= 0 {
+		lb.opts.Retry.BudgetPercent = 20
+	}
+	if lb.opts.Retry.MinRetries <= 0 {
+		lb.opts.Retry.MinRetries = 3
+	}
+	if lb.opts.Retry.MaxReplayBody <= 0 {
+		lb.opts.Retry.MaxReplayBody = 64 << 10
+	}
+	for _, m := range opts.Retry.Methods {
+		lb.methods |= methodBit(m)
+	}
+	lb.keyOf = keyFunc(bo.Algorithm, opts.HashKey)
+	if opts.Sticky != nil {
+		lb.sticky = newStickyIndex(opts.Sticky, name, lb.servers)
+	}
 	return lb, nil
 }
 
+// Name is the service's name.
+func (lb *LoadBalancer) Name() string { return lb.name }
+
 // Servers returns the load balancer's servers, in config order.
 func (lb *LoadBalancer) Servers() []*pool.Server { return lb.servers }
+
+// Retries is the number of retries sent since the snapshot was compiled.
+func (lb *LoadBalancer) Retries() uint64 { return lb.retries.Load() }
 
 // Available tells whether any server can take a request.
 func (lb *LoadBalancer) Available() bool {
@@ -64,34 +140,256 @@ func (lb *LoadBalancer) Available() bool {
 	return false
 }
 
+// Explain tells which server a request like r would be sent to now, and why.
+func (lb *LoadBalancer) Explain(r *http.Request) (*pool.Server, string) {
+	if lb.sticky != nil {
+		if s := lb.sticky.pinned(r); s != nil {
+			return s, "pinned by the sticky cookie " + lb.sticky.cfg.Name
+		}
+	}
+	s := lb.pick(nil, r, nil)
+	if s == nil {
+		return nil, "no server is available"
+	}
+	algo := lb.opts.Balance.Algorithm
+	if algo == "" {
+		algo = balance.RoundRobin
+	}
+	if balance.IsHash(algo) {
+		return s, algo + " of the request's key (consistent hashing with bounded loads)"
+	}
+	return s, "the " + algo + " algorithm's next pick (it changes from request to request)"
+}
+
+// pick chooses a server for r, avoiding those already tried when it can.
+func (lb *LoadBalancer) pick(w http.ResponseWriter, r *http.Request, tried []*pool.Server) *pool.Server {
+	var key uint64
+	if lb.keyOf != nil {
+		key = lb.keyOf(w, r)
+	}
+	var s *pool.Server
+	for i := 0; i < 3; i++ {
+		s = lb.picker.Pick(key)
+		if s == nil || !slices.Contains(tried, s) {
+			return s
+		}
+		key = rand.Uint64() // a hash picks the same server for the same key
+	}
+	if s == nil && lb.opts.Panic {
+		s = lb.picker.PickAny(key)
+	}
+	return s
+}
+
 func (lb *LoadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s := lb.picker.Pick(0)
+	rec := observe.From(w)
+	var s *pool.Server
+	pinned := false
+	if lb.sticky != nil {
+		if s = lb.sticky.pinned(r); s != nil {
+			pinned = true
+		}
+	}
+	if s == nil {
+		s = lb.pick(w, r, nil)
+		if s == nil && lb.opts.Panic {
+			s = lb.picker.PickAny(0)
+		}
+	}
 	if s == nil {
 		noServer(w, "1")
 		return
 	}
-	rec := observe.From(w)
+	if proxy.IsUpgrade(r) {
+		lb.stick(w, s, pinned)
+		lb.note(rec, s)
+		s.Start()
+		out := lb.targets[s].ServeUpgrade(w, r, lb.ro)
+		s.Done(out.Err != nil)
+		return
+	}
+
+	lb.active.Add(1)
+	defer lb.active.Add(-1)
+	var replay *replayBody
+	if lb.opts.Retry.Attempts > 0 && r.Body != nil && r.Body != http.NoBody && r.GetBody == nil {
+		replay = newReplayBody(r.Body, lb.opts.Retry.MaxReplayBody)
+		r.Body = replay
+	}
+	var triedBuf [4]*pool.Server
+	tried := triedBuf[:0]
+	for attempt := 0; ; attempt++ {
+		tried = append(tried, s)
+		lb.note(rec, s)
+		up := lb.targets[s]
+		s.Start()
+		start := time.Now()
+		resp, err := up.RoundTrip(r, lb.ro)
+		if err != nil {
+			canceled := errors.Is(err, proxy.ErrCanceled)
+			lb.done(s, start, 0, !canceled, 0)
+			if !canceled && attempt < lb.opts.Retry.Attempts && lb.retryableError(r, err, replay) {
+				if next := lb.retryTo(w, r, tried, replay, rec); next != nil {
+					s = next
+					continue
+				}
+			}
+			lb.stick(w, s, pinned)
+			proxy.WriteError(w, err)
+			return
+		}
+		ttfb := time.Since(start)
+		if attempt < lb.opts.Retry.Attempts && lb.retryableStatus(r, resp.Status, replay) {
+			if next := lb.retryTo(w, r, tried, replay, rec); next != nil {
+				resp.Discard()
+				lb.done(s, start, ttfb, true, resp.Status)
+				s = next
+				continue
+			}
+		}
+		if rec != nil {
+			rec.TTFB = ttfb
+		}
+		lb.stick(w, s, pinned && attempt == 0)
+		_, err = resp.WriteTo(w)
+		lb.done(s, start, ttfb, err != nil && !proxy.IsClientError(err), resp.Status)
+		return
+	}
+}
+
+func (lb *LoadBalancer) note(rec *observe.Record, s *pool.Server) {
 	if rec != nil {
 		rec.Service = lb.name
 		rec.Server = s.Key[len(lb.name)+1:]
 	}
-	up := lb.targets[s]
-	s.Start()
-	if proxy.IsUpgrade(r) {
-		out := up.ServeUpgrade(w, r, lb.ro)
-		s.Done(out.Err != nil)
-		return
+}
+
+// done ends an attempt on s. Every attempt feeds the latency record, failures
+// too: a hung server must look slow, not idle, to the latency-aware pickers.
+func (lb *LoadBalancer) done(s *pool.Server, start time.Time, ttfb time.Duration, failed bool, status int) {
+	now := time.Now()
+	s.Lat.Observe(now.Sub(start), ttfb, now)
+	s.Done(failed)
+	if lb.opts.Reporter != nil {
+		lb.opts.Reporter.Report(s, failed, status)
 	}
-	start := time.Now()
-	resp, err := up.RoundTrip(r, lb.ro)
-	if err != nil {
-		proxy.WriteError(w, err)
-		s.Done(!errors.Is(err, proxy.ErrCanceled))
-		return
+}
+
+// stick sets the sticky cookie when the request was not already pinned to s.
+func (lb *LoadBalancer) stick(w http.ResponseWriter, s *pool.Server, pinned bool) {
+	if lb.sticky != nil && !pinned {
+		lb.sticky.set(w, s)
 	}
+}
+
+// retryableError tells whether a request that failed with err may be sent
+// again: one that never reached a server always (its body is untouched), one
+// that did (a timeout, a reset mid-exchange: the server may have acted on it)
+// only when its method is idempotent by the policy and its body can be replayed.
+func (lb *LoadBalancer) retryableError(r *http.Request, err error, replay *replayBody) bool {
+	var e *proxy.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	if replay != nil && !replay.rewindable() {
+		return false
+	}
+	return e.NotSent || lb.idempotent(r)
+}
+
+func (lb *LoadBalancer) retryableStatus(r *http.Request, status int, replay *replayBody) bool {
+	return slices.Contains(lb.opts.Retry.OnStatus, status) && lb.idempotent(r) && (replay == nil || replay.rewindable())
+}
+
+func (lb *LoadBalancer) idempotent(r *http.Request) bool {
+	return lb.methods&methodBit(r.Method) != 0
+}
+
+// retryTo returns the server of the next attempt, or nil when the budget or the
+// pool has none; the request body is rewound for it.
+func (lb *LoadBalancer) retryTo(w http.ResponseWriter, r *http.Request, tried []*pool.Server, replay *replayBody, rec *observe.Record) *pool.Server {
+	allowed := max(int64(lb.opts.Retry.MinRetries), lb.active.Load()*int64(lb.opts.Retry.BudgetPercent)/100)
+	if lb.retrying.Add(1) > allowed {
+		lb.retrying.Add(-1)
+		return nil
+	}
+	defer lb.retrying.Add(-1)
+	next := lb.pick(w, r, tried)
+	if next == nil || (slices.Contains(tried, next) && len(lb.servers) > len(tried)) {
+		return nil
+	}
+	if replay != nil {
+		r.Body = replay.rewind()
+	}
+	lb.retries.Add(1)
 	if rec != nil {
-		rec.TTFB = time.Since(start)
+		rec.Retries++
 	}
-	_, err = resp.WriteTo(w)
-	s.Done(err != nil && !proxy.IsClientError(err))
+	return next
+}
+
+// methodBit maps the usual methods to bits of a set.
+func methodBit(m string) uint32 {
+	switch m {
+	case http.MethodGet:
+		return 1 << 0
+	case http.MethodHead:
+		return 1 << 1
+	case http.MethodOptions:
+		return 1 << 2
+	case http.MethodPut:
+		return 1 << 3
+	case http.MethodDelete:
+		return 1 << 4
+	case http.MethodPost:
+		return 1 << 5
+	case http.MethodPatch:
+		return 1 << 6
+	case http.MethodTrace:
+		return 1 << 7
+	}
+	return 0
+}
+
+// keyFunc returns how a hash algorithm computes a request's key.
+func keyFunc(algo, hashKey string) func(w http.ResponseWriter, r *http.Request) uint64 {
+	switch algo {
+	case balance.IPHash:
+		return func(w http.ResponseWriter, r *http.Request) uint64 {
+			var ip netip.Addr
+			if rec := observe.From(w); rec != nil && rec.ClientIP.IsValid() {
+				ip = rec.ClientIP
+			} else if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+				ip, _ = netip.ParseAddr(host)
+			}
+			b := ip.As16()
+			return hashBytes(b[:])
+		}
+	case balance.URIHash:
+		return func(_ http.ResponseWriter, r *http.Request) uint64 { return balance.HashString(r.URL.Path) }
+	case balance.HeaderHash:
+		return func(_ http.ResponseWriter, r *http.Request) uint64 {
+			if v := r.Header.Get(hashKey); v != "" {
+				return balance.HashString(v)
+			}
+			return rand.Uint64()
+		}
+	case balance.CookieHash:
+		return func(_ http.ResponseWriter, r *http.Request) uint64 {
+			if c, err := r.Cookie(hashKey); err == nil && c.Value != "" {
+				return balance.HashString(c.Value)
+			}
+			return rand.Uint64()
+		}
+	}
+	return nil
+}
+
+func hashBytes(b []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
 }

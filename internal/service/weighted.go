@@ -18,17 +18,27 @@ type Arm struct {
 // the 100, not sent in a burst. An arm with no available server is skipped.
 type Weighted struct {
 	arms     []Arm
+	sticky   *stickyIDs
 	schedule []uint16 // arm indexes, smooth weighted order, computed once
 	next     atomic.Uint64
 }
 
-// NewWeighted returns a weighted service over arms.
-func NewWeighted(arms []Arm) (*Weighted, error) {
+// NewWeighted returns the weighted service named name over arms; sticky, when
+// not nil, pins each client to one arm.
+func NewWeighted(name string, arms []Arm, sticky *Sticky) (*Weighted, error) {
 	sched := smoothSchedule(arms)
 	if len(sched) == 0 {
 		return nil, errors.New("weighted: every weight is 0")
 	}
-	return &Weighted{arms: arms, schedule: sched}, nil
+	ws := &Weighted{arms: arms, schedule: sched}
+	if sticky != nil {
+		names := make([]string, len(arms))
+		for i, a := range arms {
+			names[i] = a.Name
+		}
+		ws.sticky = newStickyIDs(sticky, name, names)
+	}
+	return ws, nil
 }
 
 // maxSchedule caps the schedule's length; weights are scaled down to fit.
@@ -97,10 +107,19 @@ func (ws *Weighted) Pick() int {
 }
 
 func (ws *Weighted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if ws.sticky != nil {
+		if a := ws.sticky.index(r); a >= 0 && ws.arms[a].Weight > 0 && ws.arms[a].Handler.Available() {
+			ws.arms[a].Handler.ServeHTTP(w, r)
+			return
+		}
+	}
 	a := ws.Pick()
 	if a < 0 {
 		noServer(w, "1")
 		return
+	}
+	if ws.sticky != nil {
+		ws.sticky.set(w, a)
 	}
 	ws.arms[a].Handler.ServeHTTP(w, r)
 }
