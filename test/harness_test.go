@@ -53,7 +53,7 @@ func (l logLine) msg() string { s, _ := l["msg"].(string); return s }
 type usher struct {
 	t     *testing.T
 	cmd   *exec.Cmd
-	path  string         // its config file
+	path  string            // its config file
 	addrs map[string]string // entrypoint name → address
 	lines chan logLine
 	mu    sync.Mutex
