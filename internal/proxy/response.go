@@ -105,8 +105,7 @@ func (resp *Response) Discard() {
 
 // finish pools the connection when the exchange ended cleanly, else closes it.
 func (resp *Response) finish(err error) {
-	canceled := !resp.stop()
-	if err != nil || canceled || resp.closeAfter {
+	if err != nil || resp.closeAfter {
 		resp.c.nc.Close()
 		return
 	}

@@ -43,8 +43,9 @@ type Response struct {
 	Status int
 	up     *Upstream
 	c      *conn
-	stop   func() bool // stops the cancellation watch
 	ctx    context.Context
+	// Start is when the exchange began (the request was about to be written).
+	Start  time.Time
 	isHead bool
 
 	// framing of the body
@@ -125,24 +126,21 @@ func classify(op string, err error, ctx context.Context, notSent bool) error {
 	return &Error{Op: op, NotSent: notSent, Timeout: timeout, Err: err}
 }
 
-var aLongTimeAgo = time.Unix(1, 0)
-
 func (up *Upstream) exchange(ctx context.Context, c *conn, r *http.Request, ro RequestOptions) (*Response, error) {
-	// Client cancellation reaches the server: a canceled request unblocks any read
-	// or write on the connection, which is then closed, never pooled.
-	nc := c.nc
-	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(aLongTimeAgo) })
+	start := time.Now()
+	c.watch(start)
 	fail := func(op string, err error) (*Response, error) {
-		stop()
 		c.nc.Close()
 		return nil, classify(op, err, ctx, false)
 	}
 	if err := up.writeRequest(c.bw, r, ro, false); err != nil {
 		return fail("write", err)
 	}
-	c.armTimeout(up.opts.ResponseHeaderTimeout)
-	resp := &Response{up: up, c: c, stop: stop, ctx: ctx, isHead: r.Method == http.MethodHead}
+	resp := &Response{up: up, c: c, ctx: ctx, isHead: r.Method == http.MethodHead, Start: start}
 	for {
+		if err := resp.awaitHead(); err != nil {
+			return fail("read", err)
+		}
 		if err := resp.readHead(); err != nil {
 			return fail("read", err)
 		}
@@ -152,6 +150,83 @@ func (up *Upstream) exchange(ctx context.Context, c *conn, r *http.Request, ro R
 		}
 	}
 	return resp, nil
+}
+
+// watchEvery is how often a blocked read on a server wakes up to check that
+// its client is still there and that the response header timeout has not
+// passed. Watching this way costs nothing per request (no timer, no callback
+// registered on the request's context): the read deadline in force is moved
+// only when less than 90% of watchEvery is left, and a read wakes only when it
+// has waited that long. A client that goes away is noticed within watchEvery.
+const watchEvery = 250 * time.Millisecond
+
+// watch makes sure a read deadline of about watchEvery from now is in force.
+func (c *conn) watch(now time.Time) {
+	c.lastUsed = now
+	if c.deadline.Sub(now) >= watchEvery-watchEvery/10 {
+		return
+	}
+	c.deadline = now.Add(watchEvery)
+	c.nc.SetReadDeadline(c.deadline)
+}
+
+// keepWaiting is called when a read on the server hit the watch deadline. It
+// tells whether to wait on (and moves the deadline); otherwise the error says
+// why not: the client went away, or the response headers are late.
+func (resp *Response) keepWaiting(err error, headers bool) error {
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		return err
+	}
+	if resp.ctx.Err() != nil {
+		return ErrCanceled
+	}
+	now := time.Now()
+	if t := resp.up.opts.ResponseHeaderTimeout; headers && t > 0 && now.Sub(resp.Start) >= t {
+		return err
+	}
+	resp.c.deadline = time.Time{}
+	resp.c.watch(now)
+	return nil
+}
+
+// awaitHead waits until the response's first bytes arrive, then until its
+// whole header block is buffered when it came in pieces, watching the client
+// and the response header timeout meanwhile. readHead then parses buffered
+// bytes only and never meets the watch deadline halfway through a line.
+func (resp *Response) awaitHead() error {
+	br := resp.c.br
+	for {
+		_, err := br.Peek(1)
+		if err == nil {
+			break
+		}
+		if err = resp.keepWaiting(err, true); err != nil {
+			return err
+		}
+	}
+	for !headBuffered(br) {
+		if br.Buffered() == br.Size() {
+			return errMalformed // a header block larger than the buffer
+		}
+		_, err := br.Peek(br.Buffered() + 1)
+		if err != nil {
+			if err = resp.keepWaiting(err, true); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// headBuffered tells whether br holds a whole header block (up to an empty line).
+func headBuffered(br *bufio.Reader) bool {
+	b, _ := br.Peek(br.Buffered())
+	for i := 0; i+1 < len(b); i++ {
+		if b[i] == '\n' && (b[i+1] == '\n' || (b[i+1] == '\r' && i+2 < len(b) && b[i+2] == '\n')) {
+			return true
+		}
+	}
+	return false
 }
 
 // writeRequest writes the request line, headers and body. upgrade keeps the
@@ -404,30 +479,8 @@ func (resp *Response) dropKeys(drop []string) {
 	resp.keys, resp.vals = resp.keys[:j], resp.vals[:j]
 }
 
-// armTimeout makes sure a read deadline of about t from now is in force. Setting
-// a deadline costs a timer update per call, so a deadline still in force and
-// at least 90% of t away is kept: the timeout a server gets is between 0.9t and
-// t. The deadline stays while the body is read; a body read that hits it is
-// resumed (see resume), so it bounds only the wait for the response headers.
-func (c *conn) armTimeout(t time.Duration) {
-	if t <= 0 {
-		return
-	}
-	now := time.Now()
-	if c.deadline.Sub(now) >= t-t/10 {
-		return
-	}
-	c.deadline = now.Add(t)
-	c.nc.SetReadDeadline(c.deadline)
-}
-
-// resume tells whether a body read that failed with err may go on: it hit the
-// response header deadline, not a client cancellation.
+// resume tells whether a body read that failed with err may go on: it only
+// met the watch deadline, and the client is still there.
 func (resp *Response) resume(err error) bool {
-	if !errors.Is(err, os.ErrDeadlineExceeded) || resp.ctx.Err() != nil {
-		return false
-	}
-	resp.c.deadline = time.Time{}
-	resp.c.nc.SetReadDeadline(time.Time{})
-	return resp.ctx.Err() == nil
+	return resp.keepWaiting(err, false) == nil
 }

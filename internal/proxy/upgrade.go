@@ -94,7 +94,7 @@ func (up *Upstream) ServeUpgrade(w http.ResponseWriter, r *http.Request, ro Requ
 		c.nc.Close()
 		return WriteError(w, classify("write", err, ctx, false))
 	}
-	resp := &Response{up: up, c: c, stop: func() bool { return true }, ctx: ctx, isHead: r.Method == http.MethodHead}
+	resp := &Response{up: up, c: c, ctx: ctx, isHead: r.Method == http.MethodHead, Start: time.Now()}
 	for {
 		if err := resp.readHead(); err != nil {
 			c.nc.Close()

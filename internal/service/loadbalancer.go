@@ -223,10 +223,13 @@ func (lb *LoadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		lb.note(rec, s)
 		up := lb.targets[s]
 		s.Start()
-		start := time.Now()
 		resp, err := up.RoundTrip(r, lb.ro)
 		if err != nil {
 			canceled := errors.Is(err, proxy.ErrCanceled)
+			start := time.Now() // the elapsed time counts even for a failure: see done
+			if rec != nil {
+				start = rec.Start
+			}
 			lb.done(s, start, 0, !canceled, 0)
 			if !canceled && attempt < lb.opts.Retry.Attempts && lb.retryableError(r, err, replay) {
 				if next := lb.retryTo(w, r, tried, replay, rec); next != nil {
@@ -238,6 +241,7 @@ func (lb *LoadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			proxy.WriteError(w, err)
 			return
 		}
+		start := resp.Start
 		ttfb := time.Since(start)
 		if attempt < lb.opts.Retry.Attempts && lb.retryableStatus(r, resp.Status, replay) {
 			if next := lb.retryTo(w, r, tried, replay, rec); next != nil {
