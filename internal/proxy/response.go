@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 )
@@ -50,7 +49,8 @@ func (resp *Response) WriteTo(w http.ResponseWriter) (int64, error) {
 	h := w.Header()
 	// One backing array for every value slice: a response costs one allocation
 	// for its header values rather than one per header.
-	vals := make([]string, len(resp.vals))
+	nv := len(resp.vals)
+	vals := make([]string, nv+1) // +1: Content-Length
 	copy(vals, resp.vals)
 	for i, k := range resp.keys {
 		if old, ok := h[k]; ok {
@@ -60,12 +60,9 @@ func (resp *Response) WriteTo(w http.ResponseWriter) (int64, error) {
 		}
 	}
 	bodyless := resp.bodyless()
-	if resp.contentLength >= 0 && !bodyless {
-		var nb [20]byte
-		h["Content-Length"] = []string{string(strconv.AppendInt(nb[:0], resp.contentLength, 10))}
-	} else if resp.isHead && resp.contentLength >= 0 {
-		var nb [20]byte
-		h["Content-Length"] = []string{string(strconv.AppendInt(nb[:0], resp.contentLength, 10))}
+	if resp.contentLength >= 0 && (!bodyless || resp.isHead) {
+		vals[nv] = resp.clStr
+		h["Content-Length"] = vals[nv : nv+1 : nv+1]
 	}
 	w.WriteHeader(resp.Status)
 	if bodyless {

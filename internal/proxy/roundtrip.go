@@ -53,8 +53,18 @@ type Response struct {
 	chunked       bool
 	closeAfter    bool // the connection can't be reused after this response
 
-	keys []string
-	vals []string
+	keys  []string
+	vals  []string
+	clStr string // the Content-Length value as the server sent it
+}
+
+// newResponse returns the connection's Response, reset for a new exchange. A
+// connection serves one exchange at a time, so one Response (and its header
+// slices) is reused for all: a Response is valid until WriteTo or Discard.
+func (c *conn) newResponse(up *Upstream, ctx context.Context, r *http.Request, start time.Time) *Response {
+	resp := &c.resp
+	*resp = Response{up: up, c: c, ctx: ctx, isHead: r.Method == http.MethodHead, Start: start, keys: resp.keys[:0], vals: resp.vals[:0]}
+	return resp
 }
 
 // Header returns the first value of the response header k (canonical form).
@@ -136,7 +146,7 @@ func (up *Upstream) exchange(ctx context.Context, c *conn, r *http.Request, ro R
 	if err := up.writeRequest(c.bw, r, ro, false); err != nil {
 		return fail("write", err)
 	}
-	resp := &Response{up: up, c: c, ctx: ctx, isHead: r.Method == http.MethodHead, Start: start}
+	resp := c.newResponse(up, ctx, r, start)
 	for {
 		if err := resp.awaitHead(); err != nil {
 			return fail("read", err)
@@ -408,6 +418,7 @@ func (resp *Response) readHead() error {
 				return errMalformed
 			}
 			resp.contentLength = n
+			resp.clStr = resp.c.intern(k, v)
 			continue
 		case "Transfer-Encoding":
 			// Only "chunked" as the last coding frames a message; anything else
@@ -445,9 +456,15 @@ func (resp *Response) readHead() error {
 	return nil
 }
 
-func isTokenChar(c byte) bool {
-	return c > ' ' && c < 0x7f && !strings.ContainsRune("\"(),/:;<=>?@[\\]{}", rune(c))
-}
+func isTokenChar(c byte) bool { return tokenChars[c] }
+
+// tokenChars are the bytes allowed in a header name (RFC 9110 tchar).
+var tokenChars = func() (t [256]bool) {
+	for c := '!'; c <= '~'; c++ {
+		t[c] = !strings.ContainsRune("\"(),/:;<=>?@[\\]{}", c)
+	}
+	return t
+}()
 
 // hasTokenFold tells whether the comma-separated list v holds tok, ignoring case.
 func hasTokenFold(v []byte, tok string) bool {

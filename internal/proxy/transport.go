@@ -119,6 +119,8 @@ type conn struct {
 
 	interned   [internSize]internEntry
 	internNext int
+
+	resp Response // the response of the exchange under way (see newResponse)
 }
 
 const (

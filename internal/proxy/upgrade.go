@@ -94,7 +94,7 @@ func (up *Upstream) ServeUpgrade(w http.ResponseWriter, r *http.Request, ro Requ
 		c.nc.Close()
 		return WriteError(w, classify("write", err, ctx, false))
 	}
-	resp := &Response{up: up, c: c, ctx: ctx, isHead: r.Method == http.MethodHead, Start: time.Now()}
+	resp := c.newResponse(up, ctx, r, time.Now())
 	for {
 		if err := resp.readHead(); err != nil {
 			c.nc.Close()
@@ -107,8 +107,9 @@ func (up *Upstream) ServeUpgrade(w http.ResponseWriter, r *http.Request, ro Requ
 	c.nc.SetDeadline(time.Time{})
 	if resp.Status != http.StatusSwitchingProtocols {
 		resp.closeAfter = true
+		status := resp.Status
 		n, err := resp.WriteTo(w)
-		return Outcome{Status: resp.Status, Bytes: n, Err: err, Written: true}
+		return Outcome{Status: status, Bytes: n, Err: err, Written: true}
 	}
 
 	client, crw, err := http.NewResponseController(w).Hijack()

@@ -241,12 +241,14 @@ func (lb *LoadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			proxy.WriteError(w, err)
 			return
 		}
-		start := resp.Start
+		// resp is the connection's and must not be read once written or
+		// discarded: the connection may serve another request by then.
+		start, status := resp.Start, resp.Status
 		ttfb := time.Since(start)
-		if attempt < lb.opts.Retry.Attempts && lb.retryableStatus(r, resp.Status, replay) {
+		if attempt < lb.opts.Retry.Attempts && lb.retryableStatus(r, status, replay) {
 			if next := lb.retryTo(w, r, tried, replay, rec); next != nil {
 				resp.Discard()
-				lb.done(s, start, ttfb, true, resp.Status)
+				lb.done(s, start, ttfb, true, status)
 				s = next
 				continue
 			}
@@ -256,7 +258,7 @@ func (lb *LoadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		lb.stick(w, s, pinned && attempt == 0)
 		_, err = resp.WriteTo(w)
-		lb.done(s, start, ttfb, err != nil && !proxy.IsClientError(err), resp.Status)
+		lb.done(s, start, ttfb, err != nil && !proxy.IsClientError(err), status)
 		return
 	}
 }
