@@ -135,25 +135,6 @@ func (u *usher) logText() string {
 // url returns the base URL of an entrypoint.
 func (u *usher) url(ep string) string { return "http://" + u.addrs[ep] }
 
-// waitLog waits for a log line with message msg.
-func (u *usher) waitLog(msg string) logLine {
-	u.t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		select {
-		case l, ok := <-u.lines:
-			if !ok {
-				u.t.Fatalf("usher exited while waiting for %q; log:\n%s", msg, u.logText())
-			}
-			if l.msg() == msg {
-				return l
-			}
-		case <-deadline:
-			u.t.Fatalf("no %q in the log; log:\n%s", msg, u.logText())
-		}
-	}
-}
-
 // drainLog forgets log lines read so far, so that waitLog sees only new ones.
 func (u *usher) drainLog() {
 	for {

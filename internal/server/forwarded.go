@@ -54,9 +54,7 @@ func (t trust) setForwarded(r *http.Request) netip.Addr {
 	client := peer
 	if !trusted {
 		for _, k := range forwardedHeaders {
-			if _, ok := h[k]; ok {
-				delete(h, k)
-			}
+			delete(h, k)
 		}
 	}
 	// One backing array for the values set here: one allocation, not four.
