@@ -25,6 +25,7 @@ func commands() []command {
 		{"validate", "check a config file and print every problem", cmdValidate},
 		{"demo", "start three demo backends with usher in front of them", cmdDemo},
 		{"schema", "print the JSON Schema of the config file", cmdSchema},
+		{"sim", "simulate the balancing algorithms on a synthetic workload", cmdSim},
 		{"version", "print usher's version", cmdVersion},
 	}
 }
