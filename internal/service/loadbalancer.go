@@ -175,8 +175,15 @@ func (lb *LoadBalancer) pick(w http.ResponseWriter, r *http.Request, tried []*po
 		}
 		key = rand.Uint64() // a hash picks the same server for the same key
 	}
-	if s == nil && lb.opts.Panic {
-		s = lb.picker.PickAny(key)
+	// The picker keeps choosing servers already tried (a server that fails
+	// fast has few requests in flight and attracts load-aware pickers): take
+	// the first other available server from a random place.
+	n := len(lb.servers)
+	off := rand.IntN(n)
+	for i := range n {
+		if c := lb.servers[(off+i)%n]; c.Available() && !slices.Contains(tried, c) {
+			return c
+		}
 	}
 	return s
 }
@@ -218,12 +225,17 @@ func (lb *LoadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var triedBuf [4]*pool.Server
 	tried := triedBuf[:0]
+	held := false // this attempt is a retry holding a place in the budget
 	for attempt := 0; ; attempt++ {
 		tried = append(tried, s)
 		lb.note(rec, s)
 		up := lb.targets[s]
 		s.Start()
 		resp, err := up.RoundTrip(r, lb.ro)
+		if held {
+			lb.retrying.Add(-1) // this retry is no longer waiting on a server
+			held = false
+		}
 		if err != nil {
 			canceled := errors.Is(err, proxy.ErrCanceled)
 			start := time.Now() // the elapsed time counts even for a failure: see done
@@ -232,8 +244,12 @@ func (lb *LoadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			lb.done(s, start, 0, !canceled, 0)
 			if !canceled && attempt < lb.opts.Retry.Attempts && lb.retryableError(r, err, replay) {
-				if next := lb.retryTo(w, r, tried, replay, rec); next != nil {
-					s = next
+				// A request that never reached a server is re-routed, not
+				// repeated: it adds no load, so it does not count against the budget.
+				var e *proxy.Error
+				budgeted := !errors.As(err, &e) || !e.NotSent
+				if next := lb.retryTo(w, r, tried, replay, rec, budgeted); next != nil {
+					s, held = next, budgeted
 					continue
 				}
 			}
@@ -246,7 +262,8 @@ func (lb *LoadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		start, status := resp.Start, resp.Status
 		ttfb := time.Since(start)
 		if attempt < lb.opts.Retry.Attempts && lb.retryableStatus(r, status, replay) {
-			if next := lb.retryTo(w, r, tried, replay, rec); next != nil {
+			if next := lb.retryTo(w, r, tried, replay, rec, true); next != nil {
+				held = true
 				resp.Discard()
 				lb.done(s, start, ttfb, true, status)
 				s = next
@@ -312,16 +329,21 @@ func (lb *LoadBalancer) idempotent(r *http.Request) bool {
 }
 
 // retryTo returns the server of the next attempt, or nil when the budget or the
-// pool has none; the request body is rewound for it.
-func (lb *LoadBalancer) retryTo(w http.ResponseWriter, r *http.Request, tried []*pool.Server, replay *replayBody, rec *observe.Record) *pool.Server {
-	allowed := max(int64(lb.opts.Retry.MinRetries), lb.active.Load()*int64(lb.opts.Retry.BudgetPercent)/100)
-	if lb.retrying.Add(1) > allowed {
-		lb.retrying.Add(-1)
-		return nil
+// pool has none; the request body is rewound for it. A budgeted retry holds a
+// place in the budget until its server answers (ServeHTTP gives it back).
+func (lb *LoadBalancer) retryTo(w http.ResponseWriter, r *http.Request, tried []*pool.Server, replay *replayBody, rec *observe.Record, budgeted bool) *pool.Server {
+	if budgeted {
+		allowed := max(int64(lb.opts.Retry.MinRetries), lb.active.Load()*int64(lb.opts.Retry.BudgetPercent)/100)
+		if lb.retrying.Add(1) > allowed {
+			lb.retrying.Add(-1)
+			return nil
+		}
 	}
-	defer lb.retrying.Add(-1)
 	next := lb.pick(w, r, tried)
-	if next == nil || (slices.Contains(tried, next) && len(lb.servers) > len(tried)) {
+	if next == nil || slices.Contains(tried, next) {
+		if budgeted {
+			lb.retrying.Add(-1)
+		}
 		return nil
 	}
 	if replay != nil {
