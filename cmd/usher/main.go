@@ -26,6 +26,7 @@ func commands() []command {
 		{"demo", "start three demo backends with usher in front of them", cmdDemo},
 		{"schema", "print the JSON Schema of the config file", cmdSchema},
 		{"sim", "simulate the balancing algorithms on a synthetic workload", cmdSim},
+		{"explain", "show which entrypoint, router, middlewares and service take a request", cmdExplain},
 		{"version", "print usher's version", cmdVersion},
 	}
 }

@@ -11,7 +11,7 @@ import (
 // twice changes nothing.
 //
 // Sections that switch a feature on stay absent when absent: no accessLog
-// means no access log, no admin means no admin listener, no healthCheck means
+// means no access log, no admin means no admin listener, no tracing means no span export, no healthCheck means
 // no active checks. Two sections are always there after it: log, and for each
 // load balancer its retry policy and transport, whose defaults are on.
 func (c *Config) ApplyDefaults() {
@@ -29,6 +29,13 @@ func (c *Config) ApplyDefaults() {
 	}
 	if a := c.Admin; a != nil {
 		orStr(&a.Address, "127.0.0.1:9090")
+	}
+	if t := c.Tracing; t != nil {
+		orStr(&t.ServiceName, "usher")
+		if t.SampleRatio == nil {
+			one := 1.0
+			t.SampleRatio = &one
+		}
 	}
 	for _, ep := range c.Entrypoints {
 		ep.applyDefaults()

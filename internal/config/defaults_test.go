@@ -9,6 +9,7 @@ import (
 func TestApplyDefaults(t *testing.T) {
 	cfg, err := parseWith("usher.yaml", `accessLog: {}
 admin: {}
+tracing: { otlpEndpoint: "http://127.0.0.1:4318" }
 entrypoints:
   web: { address: ":80", tls: {} }
   pg: { address: ":5432", protocol: tcp }
@@ -51,6 +52,8 @@ tls:
 	check("log", *cfg.Log, Log{Level: "info", Format: "json"})
 	check("accessLog", *cfg.AccessLog, AccessLog{Path: "stdout", Format: "json"})
 	check("admin", *cfg.Admin, Admin{Address: "127.0.0.1:9090"})
+	ratio := 1.0
+	check("tracing", *cfg.Tracing, Tracing{OTLPEndpoint: "http://127.0.0.1:4318", ServiceName: "usher", SampleRatio: &ratio})
 	check("web", *cfg.Entrypoints["web"], Entrypoint{
 		Address: ":80", Protocol: "http", TLS: &EntrypointTLS{Options: "default"},
 		ReadHeaderTimeout: Duration(10 * time.Second), IdleTimeout: Duration(180 * time.Second),
@@ -101,7 +104,7 @@ tls:
 
 	var empty Config
 	empty.ApplyDefaults()
-	if empty.Log == nil || empty.Admin != nil || empty.AccessLog != nil {
+	if empty.Log == nil || empty.Admin != nil || empty.AccessLog != nil || empty.Tracing != nil {
 		t.Errorf("empty config after defaults: %+v", empty)
 	}
 	(*Config)(nil).ApplyDefaults()
@@ -116,3 +119,29 @@ func TestStickyCookieName(t *testing.T) {
 }
 
 func intp(n int) *int { return &n }
+
+// tracing.sampleRatio: an explicit 0 stays 0 (record no new trace); absent is 1.
+func TestTracingSampleRatio(t *testing.T) {
+	for _, tc := range []struct {
+		name, text string
+		want       float64
+	}{
+		{"usher.yaml", "tracing: { otlpEndpoint: \"http://c:4318\", sampleRatio: 0.25 }\n", 0.25},
+		{"usher.yaml", "tracing: { otlpEndpoint: \"http://c:4318\", sampleRatio: 0 }\n", 0},
+		{"usher.yaml", "tracing: { otlpEndpoint: \"http://c:4318\" }\n", 1},
+		{"usher.toml", "[tracing]\notlpEndpoint = \"http://c:4318\"\nsampleRatio = 0.5\n", 0.5},
+		{"usher.toml", "[tracing]\notlpEndpoint = \"http://c:4318\"\nsampleRatio = 0\n", 0},
+	} {
+		cfg, err := parseWith(tc.name, tc.text, nil, nil)
+		if err != nil {
+			t.Fatalf("%s %q: %v", tc.name, tc.text, err)
+		}
+		cfg.ApplyDefaults()
+		if p := Validate(cfg); p != nil {
+			t.Errorf("%s %q: %v", tc.name, tc.text, p)
+		}
+		if r := cfg.Tracing.SampleRatio; r == nil || *r != tc.want {
+			t.Errorf("%s %q: sampleRatio %v, want %v", tc.name, tc.text, r, tc.want)
+		}
+	}
+}

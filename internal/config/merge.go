@@ -233,7 +233,7 @@ func deepCopy(dst, src reflect.Value, redact bool) {
 }
 
 // StaticEqual reports whether a and b have the same static half (log,
-// accessLog, admin, entrypoints, providers, certResolvers, cluster), once
+// accessLog, admin, tracing, entrypoints, providers, certResolvers, cluster), once
 // defaults are applied: a reload that changes it must say that the change
 // waits for a restart. Writing a default out or leaving it absent is no change.
 func StaticEqual(a, b *Config) bool {

@@ -18,6 +18,7 @@ type Config struct {
 	Log           *Log                     `json:"log,omitempty" doc:"usher's own log"`
 	AccessLog     *AccessLog               `json:"accessLog,omitempty" doc:"one line per request; off when absent"`
 	Admin         *Admin                   `json:"admin,omitempty" doc:"admin API, /metrics and dashboard"`
+	Tracing       *Tracing                 `json:"tracing,omitempty" doc:"export a span per request over OTLP/HTTP; off when absent (traceparent is passed on either way)"`
 	Entrypoints   map[string]*Entrypoint   `json:"entrypoints,omitempty" doc:"listeners, by name"`
 	Providers     *Providers               `json:"providers,omitempty" doc:"where dynamic configuration comes from"`
 	CertResolvers map[string]*CertResolver `json:"certResolvers,omitempty" doc:"automatic certificates, by name"`
@@ -44,6 +45,15 @@ type Log struct {
 type AccessLog struct {
 	Path   string `json:"path,omitempty" doc:"stdout, stderr or a file path; default stdout"`
 	Format string `json:"format,omitempty" doc:"json|text; default json"`
+}
+
+// Tracing configures the export of spans. Without it usher still passes W3C
+// traceparent on (keeping the trace id, with a span id of its own) but records
+// nothing.
+type Tracing struct {
+	OTLPEndpoint string   `json:"otlpEndpoint" doc:"OTLP/HTTP collector URL, e.g. http://127.0.0.1:4318 (/v1/traces is appended when the URL has no path)"`
+	ServiceName  string   `json:"serviceName,omitempty" doc:"service.name of the spans; default usher"`
+	SampleRatio  *float64 `json:"sampleRatio,omitempty" doc:"share of new traces recorded, 0 to 1; default 1 (a trace begun upstream keeps its sampled flag)"`
 }
 
 // Admin configures the admin listener.

@@ -31,6 +31,7 @@ func Validate(c *Config) Problems {
 	v := &validator{c: c}
 	v.log()
 	v.admin()
+	v.tracing()
 	v.entrypoints()
 	v.unsupported()
 	if c.HTTP != nil {
@@ -100,6 +101,25 @@ func (v *validator) admin() {
 	host, _, ok := v.hostPort("admin.address", a.Address)
 	if ok && a.Token == "" && !isLoopback(host) {
 		v.add("admin.token", "a token is required when the admin API listens beyond loopback (address %q)", a.Address)
+	}
+}
+
+func (v *validator) tracing() {
+	t := v.c.Tracing
+	if t == nil {
+		return
+	}
+	u, err := url.Parse(t.OTLPEndpoint)
+	switch {
+	case t.OTLPEndpoint == "":
+		v.add("tracing.otlpEndpoint", "an OTLP/HTTP endpoint is required (like http://127.0.0.1:4318)")
+	case err == nil && u.User != nil:
+		v.add("tracing.otlpEndpoint", "the URL must not hold credentials")
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		v.add("tracing.otlpEndpoint", "%q is not an http:// or https:// URL with a host (like http://127.0.0.1:4318)", t.OTLPEndpoint)
+	}
+	if r := t.SampleRatio; r != nil && (math.IsNaN(*r) || *r < 0 || *r > 1) {
+		v.add("tracing.sampleRatio", "%v is not between 0 and 1", *r)
 	}
 }
 

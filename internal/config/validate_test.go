@@ -135,6 +135,31 @@ entrypoints:
 			},
 		},
 		{
+			name: "tracing",
+			text: `tracing: { otlpEndpoint: "127.0.0.1:4318", sampleRatio: 1.5 }
+`,
+			want: []string{
+				`usher.yaml:1: tracing.otlpEndpoint: "127.0.0.1:4318" is not an http:// or https:// URL with a host (like http://127.0.0.1:4318)`,
+				`usher.yaml:1: tracing.sampleRatio: 1.5 is not between 0 and 1`,
+			},
+		},
+		{
+			name: "tracing endpoint with credentials",
+			text: `tracing: { otlpEndpoint: "https://user:hunter2@otel.example.com" }
+`,
+			want: []string{
+				`usher.yaml:1: tracing.otlpEndpoint: the URL must not hold credentials`,
+			},
+		},
+		{
+			name: "tracing without endpoint",
+			text: `tracing: { serviceName: edge }
+`,
+			want: []string{
+				`usher.yaml:1: tracing.otlpEndpoint: an OTLP/HTTP endpoint is required (like http://127.0.0.1:4318)`,
+			},
+		},
+		{
 			name: "not supported yet",
 			text: `entrypoints:
   pg: { address: ":5432", protocol: tcp }

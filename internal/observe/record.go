@@ -29,6 +29,7 @@ type Record struct {
 	TTFB       time.Duration
 	Duration   time.Duration
 	Retries    int
+	Trace      TraceContext // usher's hop of the W3C trace (StartTrace); zero when not started
 }
 
 // Observer receives every finished request. Implementations must not block:

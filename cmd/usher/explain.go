@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/usher-lb/usher/internal/admin"
+	"github.com/usher-lb/usher/internal/config"
+	"github.com/usher-lb/usher/internal/runtime"
+)
+
+// headerFlags collects repeated --header flags.
+type headerFlags []string
+
+func (h *headerFlags) String() string     { return strings.Join(*h, ", ") }
+func (h *headerFlags) Set(v string) error { *h = append(*h, v); return nil }
+
+// cmdExplain prints how a config routes a request: entrypoint, router and
+// rule, middlewares, service. The server is picked only by a running usher
+// (its admin API's /api/explain tells it).
+func cmdExplain(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("explain", "explain -c FILE --url URL [--method M] [--header 'K: V']... [--entrypoint NAME]", stderr)
+	path := fs.String("c", "usher.yaml", "config file (.yaml, .yml or .toml)")
+	method := fs.String("method", "GET", "request method")
+	rawURL := fs.String("url", "", "absolute request URL, e.g. https://example.com/api/users?id=1")
+	entrypoint := fs.String("entrypoint", "", "entrypoint the request comes in on; default: the first (by name) with a matching router")
+	clientIP := fs.String("client-ip", "", "client address, for ClientIP rules")
+	var headers headerFlags
+	fs.Var(&headers, "header", "request header 'Key: Value' (repeatable); Host sets the host")
+	if code, stop := parseFlags(fs, args); stop {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "usher explain: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return 2
+	}
+	req, err := admin.NewExplainRequest(admin.ExplainParams{Method: *method, URL: *rawURL, Headers: headers, ClientIP: *clientIP})
+	if err != nil {
+		fmt.Fprintln(stderr, "usher explain:", err)
+		return 2
+	}
+	cfg, err := loadAll(*path)
+	if err == nil {
+		cfg.ApplyDefaults()
+		if ps := config.Validate(cfg); len(ps) > 0 {
+			err = ps
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "usher: %s is not valid:\n%v\n", *path, err)
+		return 1
+	}
+	snap, _, err := runtime.Compile(context.Background(), cfg, runtime.NewState())
+	if err != nil {
+		fmt.Fprintf(stderr, "usher: %s is not valid:\n%v\n", *path, err)
+		return 1
+	}
+	if ep := *entrypoint; ep != "" {
+		if c := cfg.Entrypoints[ep]; c == nil || (c.Protocol != "" && c.Protocol != "http") {
+			fmt.Fprintf(stderr, "usher explain: no HTTP entrypoint %q\n", ep)
+			return 2
+		}
+	}
+	e := admin.ExplainRequest(snap, req, *entrypoint)
+	fmt.Fprintf(stdout, "%s %s\n", req.Method, req.URL)
+	line := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(stdout, "  %-12s %s\n", k, v)
+		}
+	}
+	line("entrypoint", e.Entrypoint)
+	line("router", e.Router)
+	line("rule", e.Rule)
+	if e.Router != "" {
+		mws := "(none)"
+		if len(e.Middlewares) > 0 {
+			mws = strings.Join(e.Middlewares, " -> ")
+		}
+		line("middlewares", mws)
+	}
+	line("service", e.Service)
+	line("why", e.Reason)
+	if e.Router == "" {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,206 @@
+// Package admin is usher's admin listener: a JSON API over the running
+// configuration and the live state of its servers, operator actions (drain,
+// undrain), a request explainer, a Server-Sent Events stream of what happens,
+// /metrics, and the live dashboard (static files embedded in the binary).
+//
+// The admin reads everything from Deps at request time and keeps no state of
+// its own: the running snapshot, the reload status, the server registry, the
+// traffic statistics and the event bus all belong to the rest of usher.
+//
+// Endpoints (JSON, errors as {"error": "..."}):
+//
+//	GET  /api/overview                 version, uptime, counts, last reload, traffic totals
+//	GET  /api/entrypoints              entrypoints of the running config, with status
+//	GET  /api/http/routers             routers, with status
+//	GET  /api/http/services[?series=N] services with their live servers; N seconds of history
+//	GET  /api/http/middlewares         middlewares, with status
+//	POST /api/http/services/{name}/servers/{url}/drain    url path-escaped
+//	POST /api/http/services/{name}/servers/{url}/undrain
+//	GET  /api/explain?method=&url=&header=K:V&entrypoint=&clientIP=
+//	GET  /api/events                   Server-Sent Events of the event bus
+//	GET  /metrics                      Deps.Metrics
+//	GET  /dashboard/                   the dashboard, when Deps.Dashboard
+package admin
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/usher-lb/usher/internal/observe"
+	"github.com/usher-lb/usher/internal/pool"
+	"github.com/usher-lb/usher/internal/runtime"
+)
+
+// Deps is everything the admin needs from the running usher. Snapshot and
+// Status are required; any other field may be left zero, which turns off what
+// depends on it (no Stats: traffic figures are zero; no Events: the event
+// stream only pings; no Metrics: /metrics is a 404).
+type Deps struct {
+	Snapshot func() *runtime.Snapshot // the running snapshot
+	Status   func() runtime.Status    // outcome of reloads
+	Servers  *pool.Registry           // servers by pool.Key(service, url), for drain and undrain
+	Stats    *observe.Stats           // traffic figures per service and server
+	Events   *observe.Bus             // health transitions, reloads, drains
+	Metrics  http.Handler             // served at /metrics
+
+	// Explain, when set, tells which server the service would pick for r and
+	// why; the admin finds the entrypoint, router and service itself.
+	Explain func(r *http.Request, entrypoint string) Explanation
+
+	// Token, when set, is required on every request: "Authorization: Bearer
+	// <token>", or basic auth with any user name and the token as password
+	// (which lets a browser open the dashboard).
+	Token     string
+	Dashboard bool // serve the dashboard at /dashboard/ and redirect / to it
+
+	Version string    // shown in the overview; "dev" when empty
+	Started time.Time // start of the process, for the uptime; New's time when zero
+	Log     *slog.Logger
+}
+
+type admin struct {
+	d Deps
+}
+
+// New returns the admin's handler.
+func New(d Deps) http.Handler {
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Started.IsZero() {
+		d.Started = time.Now()
+	}
+	if d.Version == "" {
+		d.Version = "dev"
+	}
+	a := &admin{d: d}
+	mux := http.NewServeMux()
+	mux.Handle("/api/overview", only(http.MethodGet, a.overview))
+	mux.Handle("/api/entrypoints", only(http.MethodGet, a.entrypoints))
+	mux.Handle("/api/http/routers", only(http.MethodGet, a.routers))
+	mux.Handle("/api/http/services", only(http.MethodGet, a.services))
+	mux.Handle("/api/http/middlewares", only(http.MethodGet, a.middlewares))
+	mux.Handle("/api/http/services/{name}/servers/{url}/drain", only(http.MethodPost, a.drain(true)))
+	mux.Handle("/api/http/services/{name}/servers/{url}/undrain", only(http.MethodPost, a.drain(false)))
+	mux.Handle("/api/explain", only(http.MethodGet, a.explain))
+	mux.Handle("/api/events", only(http.MethodGet, a.events))
+	if d.Metrics != nil {
+		mux.Handle("/metrics", d.Metrics)
+	}
+	if d.Dashboard {
+		mux.Handle("/dashboard/", dashboard())
+		mux.Handle("/{$}", http.RedirectHandler("/dashboard/", http.StatusFound))
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
+	})
+	var h http.Handler = mux
+	h = sameOrigin(h)
+	if d.Token != "" {
+		h = requireToken(d.Token, h)
+	}
+	return h
+}
+
+// only serves h for method (and HEAD with GET), and answers 405 otherwise.
+func only(method string, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == method || (method == http.MethodGet && r.Method == http.MethodHead) {
+			h(w, r)
+			return
+		}
+		allow := method
+		if method == http.MethodGet {
+			allow += ", HEAD"
+		}
+		w.Header().Set("Allow", allow)
+		writeError(w, http.StatusMethodNotAllowed, r.Method+" is not allowed here; use "+method)
+	})
+}
+
+// requireToken lets a request through only with the token, as a bearer token
+// or as the password of basic auth. Both sides are hashed before the
+// constant-time comparison, so that neither the token nor its length leaks
+// through timing.
+func requireToken(token string, next http.Handler) http.Handler {
+	want := sha256.Sum256([]byte(token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var got string
+		auth := r.Header.Get("Authorization")
+		if len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
+			got = strings.TrimSpace(auth[7:])
+		} else if _, pw, ok := r.BasicAuth(); ok {
+			got = pw
+		}
+		sum := sha256.Sum256([]byte(got))
+		if got == "" || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+			w.Header().Add("WWW-Authenticate", `Basic realm="usher admin", charset="UTF-8"`)
+			w.Header().Add("WWW-Authenticate", `Bearer realm="usher admin"`)
+			writeError(w, http.StatusUnauthorized, "a valid token is required (Authorization: Bearer <token>)")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// sameOrigin refuses state-changing requests sent by a page of another
+// origin (a form or fetch from a site the operator visits), which a browser
+// would otherwise send to a loopback admin with the operator's credentials.
+func sameOrigin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+				writeError(w, http.StatusForbidden, "cross-origin request refused")
+				return
+			}
+			if o := r.Header.Get("Origin"); o != "" {
+				if u, err := url.Parse(o); err != nil || !strings.EqualFold(u.Host, r.Host) {
+					writeError(w, http.StatusForbidden, "cross-origin request refused")
+					return
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// writeJSON writes v as indented JSON with status code.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		code = http.StatusInternalServerError
+		b, _ = json.Marshal(errorBody{Error: "encoding the answer: " + err.Error()})
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	w.Write(append(b, '\n'))
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, errorBody{Error: msg})
+}
+
+// snapshot returns the running snapshot, or answers 503 and returns nil.
+func (a *admin) snapshot(w http.ResponseWriter) *runtime.Snapshot {
+	var s *runtime.Snapshot
+	if a.d.Snapshot != nil {
+		s = a.d.Snapshot()
+	}
+	if s == nil {
+		writeError(w, http.StatusServiceUnavailable, "no configuration is running yet")
+	}
+	return s
+}
