@@ -96,8 +96,11 @@ func startUsher(t *testing.T, cfg string, extraFiles ...string) *usher {
 			if !ok {
 				t.Fatalf("usher exited before listening; log:\n%s", u.logText())
 			}
-			if l.msg() == "entrypoint listening" {
+			switch l.msg() {
+			case "entrypoint listening":
 				u.addrs[l["entrypoint"].(string)] = l["address"].(string)
+			case "admin listening": // counted as an address: of the admin section
+				u.addrs["admin"] = l["address"].(string)
 			}
 		case <-deadline:
 			t.Fatalf("usher did not listen in time; log:\n%s", u.logText())

@@ -5,14 +5,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
 	"strings"
 	"syscall"
+	"time"
 
+	"github.com/usher-lb/usher/internal/admin"
 	"github.com/usher-lb/usher/internal/config"
+	"github.com/usher-lb/usher/internal/observe"
 	"github.com/usher-lb/usher/internal/provider/file"
 	"github.com/usher-lb/usher/internal/runtime"
 	"github.com/usher-lb/usher/internal/server"
@@ -112,6 +117,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 // serve runs usher on the config at path until ctx ends. ready, when not nil,
 // is called with the server once it listens and serves the first snapshot.
 func serve(ctx context.Context, path string, stderr io.Writer, ready func(*server.Server)) int {
+	started := time.Now()
 	cfg, err := loadAll(path)
 	if err == nil {
 		cfg.ApplyDefaults()
@@ -124,28 +130,67 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(*serve
 		return 1
 	}
 	log := newLogger(cfg, stderr)
-	srv, err := server.New(cfg, log)
+	obs, err := newObservers(cfg)
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
 		return 1
 	}
+	defer obs.close(log)
+	srv, err := server.New(cfg, log, server.Options{Metrics: obs.metrics, Tracer: obs.tracer})
+	if err != nil {
+		log.Error("cannot start", "error", err.Error())
+		return 1
+	}
+	srv.SetObserver(obs.observer())
+	st := runtime.NewState()
+	st.DataDir = dataDir(cfg, path)
+	obs.metrics.SetServerSource(serverStates(st.Servers))
 	mgr := &runtime.Manager{
 		Load:    func() (*config.Config, error) { return loadAll(path) },
 		Publish: srv.Swap,
 		Log:     log,
-		State:   runtime.NewState(),
+		State:   st,
 	}
-	mgr.State.DataDir = dataDir(cfg, path)
-	if err := mgr.Reload(ctx); err != nil {
+	reload := func(why string) error {
+		err := mgr.Reload(ctx)
+		obs.metrics.ReloadResult(err == nil)
+		ev := observe.Event{Time: time.Now(), Type: "reload", To: "applied", Reason: why}
+		if err != nil {
+			ev.To, ev.Reason = "refused", why+": "+err.Error()
+		}
+		obs.bus.Publish(ev)
+		return err
+	}
+	if err := reload("start"); err != nil {
 		fmt.Fprintf(stderr, "usher: %v\n", err)
 		return 1
 	}
-	reload := func(why string) {
+	if cfg.Admin != nil {
+		stopAdmin, err := startAdmin(ctx, cfg, log, admin.Deps{
+			Snapshot:  srv.Snapshot,
+			Status:    mgr.Status,
+			Servers:   st.Servers,
+			Stats:     obs.stats,
+			Events:    obs.bus,
+			Metrics:   obs.metrics.Handler(),
+			Token:     cfg.Admin.Token,
+			Dashboard: cfg.Admin.Dashboard,
+			Version:   version,
+			Started:   started,
+			Log:       log,
+		})
+		if err != nil {
+			log.Error("cannot start the admin API", "error", err.Error())
+			return 1
+		}
+		defer stopAdmin()
+	}
+	onChange := func(why string) {
 		log.Info("reloading configuration", "reason", why)
-		mgr.Reload(ctx)
+		reload(why)
 	}
 	if p := cfg.Providers; p != nil && p.File != nil && p.File.Watch {
-		if err := file.Watch(ctx, path, configDir(cfg, path), log, func() { reload("file changed") }); err != nil {
+		if err := file.Watch(ctx, path, configDir(cfg, path), log, func() { onChange("file changed") }); err != nil {
 			log.Error("cannot watch configuration", "error", err.Error())
 			return 1
 		}
@@ -159,7 +204,7 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(*serve
 			case <-ctx.Done():
 				return
 			case <-hup:
-				reload("SIGHUP")
+				onChange("SIGHUP")
 			}
 		}
 	}()
@@ -172,6 +217,35 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(*serve
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// startAdmin serves the admin API, /metrics and the dashboard until ctx ends;
+// the returned func waits for it to stop.
+func startAdmin(ctx context.Context, cfg *config.Config, log *slog.Logger, deps admin.Deps) (func(), error) {
+	ln, err := net.Listen("tcp", cfg.Admin.Address)
+	if err != nil {
+		return nil, fmt.Errorf("admin: %w", err)
+	}
+	hs := &http.Server{
+		Handler:           admin.New(deps),
+		ReadHeaderTimeout: 10 * time.Second,
+		// Event streams end with usher: Shutdown alone does not end them.
+		BaseContext: func(net.Listener) context.Context { return ctx },
+		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		hs.Serve(ln)
+	}()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		hs.Shutdown(sctx)
+	}()
+	log.Info("admin listening", "address", ln.Addr().String(), "dashboard", cfg.Admin.Dashboard)
+	return func() { <-done }, nil
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {

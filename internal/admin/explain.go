@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/usher-lb/usher/internal/pool"
 	"github.com/usher-lb/usher/internal/rule"
 	"github.com/usher-lb/usher/internal/runtime"
 )
@@ -32,7 +33,7 @@ type Explanation struct {
 // request with r.TLS set, the host lowercase without port, the client address
 // from r.RemoteAddr. With entrypoint "", the first entrypoint (by name) that
 // has a matching router is taken, skipping those that redirect everything.
-// It fills everything but Server, which only the service knows.
+// A load balancer says which server it would pick now, and why.
 func ExplainRequest(snap *runtime.Snapshot, r *http.Request, entrypoint string) Explanation {
 	req := &rule.Request{R: r, Host: hostOnly(r.Host), ClientIP: remoteIP(r.RemoteAddr)}
 	eps := []string{entrypoint}
@@ -56,7 +57,7 @@ func ExplainRequest(snap *runtime.Snapshot, r *http.Request, entrypoint string) 
 				continue
 			}
 			if rt.Rule.Match(req) {
-				return Explanation{
+				e := Explanation{
 					Entrypoint:  ep,
 					Router:      rt.Name,
 					Rule:        rt.Rule.String(),
@@ -64,6 +65,15 @@ func ExplainRequest(snap *runtime.Snapshot, r *http.Request, entrypoint string) 
 					Service:     rt.Service,
 					Reason:      "router " + rt.Name + " is the first of entrypoint " + ep + " whose rule matches",
 				}
+				if x, ok := snap.Services[rt.Service].(serverExplainer); ok {
+					if s, why := x.Explain(r); s != nil {
+						e.Server = redactedURL(s.URL)
+						e.Reason += "; server: " + why
+					} else {
+						e.Reason += "; " + why
+					}
+				}
+				return e
 			}
 		}
 	}
@@ -171,4 +181,9 @@ func (a *admin) explain(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, e)
+}
+
+// serverExplainer is a service that can tell which server it would pick.
+type serverExplainer interface {
+	Explain(r *http.Request) (*pool.Server, string)
 }

@@ -145,7 +145,7 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 	f.status = runtime.Status{LastGood: time.Now(), Reloads: map[string]int{"ok": 1}}
 
 	log := slog.New(slog.DiscardHandler)
-	srv, err := server.New(snap.Config, log)
+	srv, err := server.New(snap.Config, log, server.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

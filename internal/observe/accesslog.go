@@ -118,6 +118,9 @@ func (a *AccessLog) WriteErrors() uint64 { return a.writeErrs.Load() }
 // and closes the file. Lines observed after Close (or while it runs) are
 // dropped. Closing twice is harmless.
 func (a *AccessLog) Close() error {
+	if a == nil {
+		return nil
+	}
 	a.closeOnce.Do(func() {
 		a.closed.Store(true)
 		close(a.stop)

@@ -18,6 +18,9 @@ type Manager struct {
 	Publish func(*Snapshot)                // makes a snapshot the running one
 	Log     *slog.Logger
 	State   *State
+	// OnReload, when set, hears every reload's outcome (nil error: applied),
+	// the first load included.
+	OnReload func(snap *Snapshot, err error)
 
 	mu       sync.Mutex // one reload at a time
 	current  *Snapshot
@@ -57,6 +60,9 @@ func (m *Manager) Reload(ctx context.Context) error {
 	if err != nil {
 		m.lastErr = err
 		m.reloads["error"]++
+		if m.OnReload != nil {
+			m.OnReload(nil, err)
+		}
 		if m.current != nil {
 			m.Log.Error("configuration refused, the running one keeps serving", "error", err.Error())
 		}
@@ -75,6 +81,9 @@ func (m *Manager) Reload(ctx context.Context) error {
 	m.lastGood = time.Now()
 	m.reloads["ok"]++
 	m.Log.Info("configuration applied", "routers", len(snap.Routers), "services", len(snap.Services))
+	if m.OnReload != nil {
+		m.OnReload(snap, nil)
+	}
 	return nil
 }
 

@@ -29,6 +29,14 @@ type Server struct {
 	snap     atomic.Pointer[runtime.Snapshot]
 	eps      []*entrypoint
 	observer atomic.Pointer[observe.Observer]
+	metrics  *observe.Metrics
+	tracer   *observe.Tracer
+}
+
+// Options are what a Server reports to; nil fields report nowhere.
+type Options struct {
+	Metrics *observe.Metrics // in-flight requests and connections per entrypoint
+	Tracer  *observe.Tracer  // spans exported over OTLP; traceparent is passed on either way
 }
 
 // SetObserver makes o receive every finished request (nil: none).
@@ -54,8 +62,8 @@ type entrypoint struct {
 
 // New listens on every HTTP entrypoint of the static config. Listening happens
 // here, so that a busy port is an error at start, before anything is served.
-func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
-	s := &Server{log: log}
+func New(cfg *config.Config, log *slog.Logger, opts Options) (*Server, error) {
+	s := &Server{log: log, metrics: opts.Metrics, tracer: opts.Tracer}
 	names := make([]string, 0, len(cfg.Entrypoints))
 	for n := range cfg.Entrypoints {
 		names = append(names, n)
@@ -116,6 +124,9 @@ func (s *Server) newEntrypoint(name string, ec *config.Entrypoint, cfg *config.C
 		IdleTimeout:       ec.IdleTimeout.D(),
 		MaxHeaderBytes:    int(ec.MaxHeaderBytes),
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	if s.metrics != nil {
+		ep.srv.ConnState = s.metrics.ConnState(name)
 	}
 	if ec.TLS != nil {
 		opts := ec.TLS.Options
@@ -217,10 +228,16 @@ func (s *Server) closeListeners() {
 var notFoundBody = []byte("Not Found\n")
 
 func (ep *entrypoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if m := ep.s.metrics; m != nil {
+		m.RequestStarted()
+		defer m.RequestDone()
+	}
 	rw := observe.NewRecorder(w)
 	rec := &rw.Rec
 	rec.Start = time.Now()
 	rec.Entrypoint = ep.name
+	observe.EnsureRequestID(rw, r)
+	rec.Trace = ep.s.tracer.StartTrace(r)
 	if ep.redirect != "" {
 		ep.redirectTo(rw, r)
 	} else {

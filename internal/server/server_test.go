@@ -95,7 +95,7 @@ http:
 		b.Fatal(err)
 	}
 	pending.Commit()
-	s, err := New(cfg, slog.New(slog.DiscardHandler))
+	s, err := New(cfg, slog.New(slog.DiscardHandler), Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/usher-lb/usher/internal/config"
+	"github.com/usher-lb/usher/internal/observe"
+	"github.com/usher-lb/usher/internal/pool"
+)
+
+// observers are where usher reports what it does: metrics, live stats for the
+// dashboard, the event bus, the access log and traces. Their lives are the
+// process's; close flushes what is buffered.
+type observers struct {
+	metrics   *observe.Metrics
+	stats     *observe.Stats
+	bus       *observe.Bus
+	accessLog *observe.AccessLog // nil when off
+	tracer    *observe.Tracer    // nil when off
+}
+
+func newObservers(cfg *config.Config) (*observers, error) {
+	o := &observers{metrics: observe.NewMetrics(), stats: observe.NewStats(), bus: observe.NewBus(200)}
+	if al := cfg.AccessLog; al != nil {
+		a, err := observe.NewAccessLog(al.Path, al.Format)
+		if err != nil {
+			return nil, err
+		}
+		o.accessLog = a
+		o.metrics.WatchAccessLog(a)
+	}
+	if tc := cfg.Tracing; tc != nil {
+		ratio := 1.0
+		if tc.SampleRatio != nil {
+			ratio = *tc.SampleRatio
+		}
+		t, err := observe.NewTracer(observe.TracerConfig{Endpoint: tc.OTLPEndpoint, ServiceName: tc.ServiceName, SampleRatio: ratio})
+		if err != nil {
+			o.accessLog.Close()
+			return nil, err
+		}
+		o.tracer = t
+	}
+	return o, nil
+}
+
+// observer is what the server reports each finished request to.
+func (o *observers) observer() observe.Observer {
+	obs := []observe.Observer{o.metrics, o.stats}
+	if o.accessLog != nil {
+		obs = append(obs, o.accessLog)
+	}
+	if o.tracer != nil {
+		obs = append(obs, o.tracer)
+	}
+	return observe.Tee(obs...)
+}
+
+func (o *observers) close(log *slog.Logger) {
+	if err := o.accessLog.Close(); err != nil {
+		log.Warn("closing the access log", "error", err.Error())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := o.tracer.Shutdown(ctx); err != nil {
+		log.Warn("flushing traces", "error", err.Error())
+	}
+}
+
+// serverStates reads every server's state for the metrics, at scrape time.
+func serverStates(reg *pool.Registry) func() []observe.ServerState {
+	return func() []observe.ServerState {
+		all := reg.All()
+		out := make([]observe.ServerState, 0, len(all))
+		for _, s := range all {
+			svc, u, _ := strings.Cut(s.Key, "|")
+			out = append(out, observe.ServerState{
+				Service:  svc,
+				URL:      u,
+				Healthy:  s.Healthy(),
+				Ejected:  s.Ejected(),
+				Draining: s.Draining(),
+				InFlight: s.InFlight(),
+				Requests: s.Requests(),
+				Failures: s.Failures(),
+			})
+		}
+		return out
+	}
+}
