@@ -17,6 +17,7 @@ import (
 
 	"github.com/usher-lb/usher/internal/admin"
 	"github.com/usher-lb/usher/internal/config"
+	"github.com/usher-lb/usher/internal/health"
 	"github.com/usher-lb/usher/internal/observe"
 	"github.com/usher-lb/usher/internal/provider/file"
 	"github.com/usher-lb/usher/internal/runtime"
@@ -144,6 +145,11 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(*serve
 	srv.SetObserver(obs.observer())
 	st := runtime.NewState()
 	st.DataDir = dataDir(cfg, path)
+	hm := health.NewManager(log, func(t health.Transition) {
+		obs.bus.Publish(observe.Event{Time: t.Time, Type: "health", Service: t.Service, Server: t.Server, From: t.From, To: t.To, Reason: t.Reason})
+	})
+	defer hm.Stop()
+	st.Reporter = hm.Reporter
 	obs.metrics.SetServerSource(serverStates(st.Servers))
 	mgr := &runtime.Manager{
 		Load:    func() (*config.Config, error) { return loadAll(path) },
@@ -153,6 +159,9 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(*serve
 	}
 	reload := func(why string) error {
 		err := mgr.Reload(ctx)
+		if err == nil {
+			hm.Sync(ctx, mgr.Current())
+		}
 		obs.metrics.ReloadResult(err == nil)
 		ev := observe.Event{Time: time.Now(), Type: "reload", To: "applied", Reason: why}
 		if err != nil {

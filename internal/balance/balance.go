@@ -13,12 +13,16 @@
 // that just became available an effective weight of weight*ramp, ramp growing
 // linearly from 1/10 to 1 over SlowStart since pool.Server.AvailableSince; each
 // algorithm says how it applies it (hash algorithms ignore it, as it would move
-// keys).
+// keys). The weight percent a server's agent reports (pool.Server.AgentWeight,
+// from its health probes) is multiplied into ramp the same way, read on every
+// pick, so that it applies at once without rebuilding the picker; an agent's 0%
+// (or drain) takes the server out of new traffic in every algorithm, hash ones
+// included, through pool.Server.Available.
 //
 // Panic mode: Pick returns nil when no server is available; a service configured
 // with whenNoHealthy: panic then calls PickAny, which spreads requests with the
-// same algorithm over every server not drained, healthy or not (as Envoy does when
-// too few hosts are healthy).
+// same algorithm over every server not drained (by an operator, a reload or its
+// agent), healthy or not (as Envoy does when too few hosts are healthy).
 package balance
 
 import (
@@ -81,9 +85,10 @@ type Picker interface {
 	// without a key (header or cookie absent) should pass a random key
 	// (rand.Uint64()), else all such requests go to one server.
 	Pick(key uint64) *pool.Server
-	// PickAny is Pick for panic mode: it ignores health (down, ejected) and slow
-	// start but still never returns a drained server or one of weight 0. It
-	// returns nil only when every server is drained or of weight 0.
+	// PickAny is Pick for panic mode: it ignores health (down, ejected, the
+	// agent's down), slow start and agent weights but still never returns a
+	// drained server (by an operator, a reload or its agent) or one of weight 0.
+	// It returns nil only when every server is drained or of weight 0.
 	PickAny(key uint64) *pool.Server
 }
 
@@ -185,23 +190,32 @@ func newBase(opts Options, servers []*pool.Server) base {
 }
 
 // eligible tells whether server k may be picked: weight above 0 when the picker
-// was built and available, or in panic mode not drained and of weight above 0.
+// was built and available, or in panic mode not drained (by an operator, a reload
+// or its agent) and of weight above 0.
 func (b *base) eligible(k int, panicMode bool) bool {
 	if b.weights[k] == 0 {
 		return false
 	}
 	s := b.servers[k]
 	if panicMode {
-		return !s.Draining() && s.Weight() > 0
+		return !s.Draining() && !s.AgentDraining() && s.Weight() > 0
 	}
 	return s.Available()
 }
 
-// ramp is the slow-start factor of s, in [minRamp, 1]. now holds the time in unix
-// nanoseconds, read from the clock on first use within a pick (0 = not yet read).
+// ramp is the factor of s's weight: its slow-start ramp, in [minRamp, 1], times
+// the weight percent its agent reports over 100. It is 1 for a server neither
+// ramping up nor scaled down by its agent, and 0 only when the agent just set 0%
+// (the server is then no longer available: callers skip it). now holds the time
+// in unix nanoseconds, read from the clock on first use within a pick (0 = not
+// yet read).
 func (b *base) ramp(s *pool.Server, now *int64) float64 {
+	f := 1.0
+	if a := s.AgentWeight(); a < 100 {
+		f = float64(a) / 100
+	}
 	if b.slowStart == 0 {
-		return 1
+		return f
 	}
 	if *now == 0 {
 		*now = b.clock().UnixNano()
@@ -209,11 +223,11 @@ func (b *base) ramp(s *pool.Server, now *int64) float64 {
 	age := *now - s.AvailableSince().UnixNano()
 	switch {
 	case age >= b.slowStart:
-		return 1
+		return f
 	case age <= 0:
-		return minRamp
+		return f * minRamp
 	}
-	return minRamp + (1-minRamp)*float64(age)/float64(b.slowStart)
+	return f * (minRamp + (1-minRamp)*float64(age)/float64(b.slowStart))
 }
 
 // effWeight is the weight of server k with slow start applied (not in panic mode).
@@ -246,8 +260,12 @@ func (b *base) scanWeighted(panicMode bool, not int, now *int64, r *rng) int {
 		if k == not || !b.eligible(k, panicMode) {
 			continue
 		}
+		w := b.effWeight(k, panicMode, now)
+		if w == 0 {
+			continue
+		}
 		last = k
-		if x -= b.effWeight(k, panicMode, now); x < 0 {
+		if x -= w; x < 0 {
 			return k
 		}
 	}

@@ -5,10 +5,11 @@ import (
 )
 
 // leastConnections picks the server with the fewest requests in flight per unit
-// of effective weight: lowest inflight / (weight * ramp), counting requests (a
-// keep-alive connection with no request in flight counts for nothing). Ties are
-// broken at random in proportion to effective weight, so that with no load it
-// spreads requests by weight. It scans all servers: O(n) a pick.
+// of effective weight: lowest inflight / (weight * ramp), ramp being slow start
+// times agent weight (see base.ramp), counting requests (a keep-alive connection
+// with no request in flight counts for nothing). Ties are broken at random in
+// proportion to effective weight, so that with no load it spreads requests by
+// weight. It scans all servers: O(n) a pick.
 type leastConnections struct {
 	base
 }
@@ -22,15 +23,16 @@ func (p *leastConnections) PickAny(uint64) *pool.Server { return p.pick(true) }
 func (p *leastConnections) pick(panicMode bool) *pool.Server {
 	r := newRNG()
 	var now int64
-	slow := p.slowStart != 0 && !panicMode
 	best := lowest{k: -1}
 	for k, s := range p.servers {
 		if !p.eligible(k, panicMode) {
 			continue
 		}
 		w := float64(p.weights[k])
-		if slow {
-			w *= p.ramp(s, &now)
+		if !panicMode {
+			if w *= p.ramp(s, &now); w == 0 {
+				continue
+			}
 		}
 		score := float64(s.InFlight()) / w
 		if best.k < 0 || score < best.score {

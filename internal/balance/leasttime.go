@@ -5,8 +5,8 @@ import (
 )
 
 // leastTime picks the server with the lowest moving average of time-to-first-byte
-// times (in-flight + 1), divided by its slow-start ramp: lowest
-// pool.Latency.TTFB * (inflight + 1) / ramp. Weights only break ties (at random in
+// times (in-flight + 1), divided by its ramp (slow start times agent weight):
+// lowest pool.Latency.TTFB * (inflight + 1) / ramp. Weights only break ties (at random in
 // proportion to effective weight); the average is not decayed while a server gets
 // no traffic.
 //
@@ -34,15 +34,17 @@ func (p *leastTime) pick(panicMode bool) *pool.Server {
 		unknown = lowest{k: -1}
 		sum     float64
 		count   int
-		slow    = p.slowStart != 0 && !panicMode
 	)
 	for k, s := range p.servers {
 		if !p.eligible(k, panicMode) {
 			continue
 		}
 		w, load := float64(p.weights[k]), float64(s.InFlight()+1)
-		if slow {
+		if !panicMode {
 			f := p.ramp(s, &now)
+			if f == 0 {
+				continue
+			}
 			w, load = w*f, load/f
 		}
 		if avg, ok := s.Lat.TTFB(); ok {

@@ -11,7 +11,7 @@ import (
 const drawTries = 16
 
 // random picks a server at random with probability proportional to its weight
-// (times its slow-start ramp), among the servers it can take.
+// (times its slow-start ramp and agent weight), among the servers it can take.
 //
 // A draw costs O(1) (Vose's alias table, built once); a drawn server that cannot
 // be taken (unavailable; or, while ramping up, with probability 1-ramp) is drawn
@@ -48,7 +48,7 @@ func (b *base) draw(a *alias, panicMode bool, not int, now *int64, r *rng) int {
 		if k == not || !b.eligible(k, panicMode) {
 			continue
 		}
-		if panicMode || b.slowStart == 0 {
+		if panicMode {
 			return k
 		}
 		if f := b.ramp(b.servers[k], now); f >= 1 || r.float() < f {

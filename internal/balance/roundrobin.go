@@ -30,7 +30,8 @@ const rrTries = 16
 //
 // Slow start: a slot of a server that is ramping up is taken with probability
 // ramp and skipped otherwise, so its share grows linearly from 1/10 of its weight
-// to its weight over SlowStart; picks stay lock-free.
+// to its weight over SlowStart; picks stay lock-free. A weight percent from the
+// server's agent is part of ramp and applies the same way.
 //
 // After rrTries skipped slots (most of the schedule unavailable) the pick falls
 // back to a weighted random choice among the servers it can take, which is O(n).
@@ -74,7 +75,7 @@ func (p *roundRobin) pick(panicMode bool) *pool.Server {
 		k := int(p.sched[slot])
 		if p.eligible(k, panicMode) {
 			s := p.servers[k]
-			if panicMode || p.slowStart == 0 {
+			if panicMode {
 				return s
 			}
 			f := p.ramp(s, &now)

@@ -12,9 +12,11 @@ import (
 
 // State bits of a server. A server takes new requests only when none is set.
 const (
-	stateDown     uint32 = 1 << iota // failed active health checks (or not yet passed one)
-	stateEjected                     // ejected by passive health checks
-	stateDraining                    // drained by an operator or removed by a reload
+	stateDown       uint32 = 1 << iota // failed active health checks (or not yet passed one)
+	stateEjected                       // ejected by passive health checks
+	stateDraining                      // drained by an operator or removed by a reload
+	stateAgentDrain                    // the server's agent said drain, or weight 0% (see health.go)
+	stateAgentDown                     // the server's agent said down (see health.go)
 )
 
 // Server is one upstream of a service, shared by every snapshot that has it.
@@ -34,6 +36,9 @@ type Server struct {
 	total    atomic.Uint64 // requests started
 	failures atomic.Uint64 // requests that failed (no response from the server)
 	born     atomic.Int64  // unix nanos when the server last became available (slow start)
+	agent    atomic.Uint32 // what the server's agent reported, packed (see health.go); 0 = ready, 100%
+	probe    atomic.Pointer[probeResult]
+	ejectEnd atomic.Int64 // unix nanos when a passive ejection ends; 0 = not ejected
 
 	// Lat is the latency record used by latency-aware pickers (see latency.go).
 	Lat Latency
@@ -80,13 +85,15 @@ func (s *Server) Done(failed bool) {
 // Available tells whether the server may take a new request.
 func (s *Server) Available() bool { return s.state.Load() == 0 && s.weight.Load() > 0 }
 
-// Draining tells whether the server is drained.
+// Draining tells whether the server is drained by an operator or a reload (not
+// by its agent: see AgentState).
 func (s *Server) Draining() bool { return s.state.Load()&stateDraining != 0 }
 
 // SetDraining drains (true) or undrains (false) the server.
 func (s *Server) SetDraining(on bool) { s.setBit(stateDraining, on) }
 
-// Healthy tells whether active health checks pass (true when none are configured).
+// Healthy tells whether active health checks pass (true when none are
+// configured). An agent's "down" is not counted here: see AgentState.
 func (s *Server) Healthy() bool { return s.state.Load()&stateDown == 0 }
 
 // SetHealthy records the result of active health checks.
@@ -95,16 +102,27 @@ func (s *Server) SetHealthy(up bool) { s.setBit(stateDown, !up) }
 // Ejected tells whether passive health checks ejected the server.
 func (s *Server) Ejected() bool { return s.state.Load()&stateEjected != 0 }
 
-// SetEjected ejects or readmits the server.
-func (s *Server) SetEjected(on bool) { s.setBit(stateEjected, on) }
+// SetEjected ejects or readmits the server (see also Eject).
+func (s *Server) SetEjected(on bool) {
+	if !on {
+		s.ejectEnd.Store(0)
+	}
+	s.setBit(stateEjected, on)
+}
 
 func (s *Server) setBit(bit uint32, on bool) {
+	var v uint32
+	if on {
+		v = bit
+	}
+	s.setBits(bit, v)
+}
+
+// setBits sets the bits of mask to those of v in one step.
+func (s *Server) setBits(mask, v uint32) {
 	for {
 		old := s.state.Load()
-		nw := old &^ bit
-		if on {
-			nw = old | bit
-		}
+		nw := old&^mask | v&mask
 		if old == nw || s.state.CompareAndSwap(old, nw) {
 			if old != 0 && nw == 0 {
 				s.born.Store(time.Now().UnixNano())

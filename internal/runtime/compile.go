@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -304,6 +305,9 @@ func (c *compiler) loadBalancer(name, path string, lb *config.LoadBalancer) serv
 			w = *s.Weight
 		}
 		srv := c.st.Servers.Get(c.servers, name, u, w)
+		if lb.HealthCheck != nil && c.st.Servers.Len() > 0 && slices.Contains(c.servers.Created(), srv) {
+			srv.SetHealthy(false) // a server added while running takes no traffic before its first passing probe
+		}
 		up, err := c.st.upstream(c.ups, srv.Key+"|"+fp, u, opts)
 		if err != nil {
 			c.problem(fmt.Sprintf("%s.servers[%d].url", path, i), "%v", err)

@@ -265,7 +265,8 @@ func (lb *LoadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if next := lb.retryTo(w, r, tried, replay, rec, true); next != nil {
 				held = true
 				resp.Discard()
-				lb.done(s, start, ttfb, true, status)
+				// An answer, if a bad one: passive checks judge the status.
+				lb.done(s, start, ttfb, false, status)
 				s = next
 				continue
 			}
