@@ -54,7 +54,7 @@ http:
 	defer cancelT()
 
 	shot := func(name string) {
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100) // 100: PNG)
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100 gives a PNG
 		if err != nil {
 			t.Fatalf("screenshot: %v", err)
 		}
