@@ -18,7 +18,7 @@ func TestDemoAnswersRoundRobinFromThreeBackends(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(usherBin, "demo", "--listen", addr)
+	cmd := exec.Command(usherBin, "demo", "--listen", addr, "--admin", "127.0.0.1:0", "--traffic=false")
 	out, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -40,6 +40,9 @@ func TestDemoAnswersRoundRobinFromThreeBackends(t *testing.T) {
 		if strings.HasPrefix(sc.Text(), "Ctrl-C") {
 			break
 		}
+	}
+	if text := strings.Join(printed, "\n"); !strings.Contains(text, "/dashboard/") {
+		t.Fatalf("demo did not print the dashboard's URL:\n%s", text)
 	}
 	if !strings.Contains(strings.Join(printed, "\n"), "curl -s http://"+addr+"/") {
 		t.Fatalf("demo did not print what to curl:\n%s", strings.Join(printed, "\n"))

@@ -77,15 +77,19 @@ func serverStates(reg *pool.Registry) func() []observe.ServerState {
 		out := make([]observe.ServerState, 0, len(all))
 		for _, s := range all {
 			svc, u, _ := strings.Cut(s.Key, "|")
+			_, probeLatency, _ := s.Probe()
 			out = append(out, observe.ServerState{
-				Service:  svc,
-				URL:      u,
-				Healthy:  s.Healthy(),
-				Ejected:  s.Ejected(),
-				Draining: s.Draining(),
-				InFlight: s.InFlight(),
-				Requests: s.Requests(),
-				Failures: s.Failures(),
+				Service:      svc,
+				URL:          u,
+				Healthy:      s.Healthy(),
+				Ejected:      s.Ejected(),
+				Draining:     s.Draining() || s.AgentDraining(),
+				InFlight:     s.InFlight(),
+				Requests:     s.Requests(),
+				Failures:     s.Failures(),
+				Ejections:    s.Ejections(),
+				Retries:      s.Retries(),
+				ProbeLatency: probeLatency,
 			})
 		}
 		return out

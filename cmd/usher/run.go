@@ -117,7 +117,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 
 // serve runs usher on the config at path until ctx ends. ready, when not nil,
 // is called with the server once it listens and serves the first snapshot.
-func serve(ctx context.Context, path string, stderr io.Writer, ready func(*server.Server)) int {
+func serve(ctx context.Context, path string, stderr io.Writer, ready func(srv *server.Server, adminAddr string)) int {
 	started := time.Now()
 	cfg, err := loadAll(path)
 	if err == nil {
@@ -157,10 +157,22 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(*serve
 		Log:     log,
 		State:   st,
 	}
+	var certs map[string]time.Time // expiry of the certificates last applied
 	reload := func(why string) error {
 		err := mgr.Reload(ctx)
 		if err == nil {
-			hm.Sync(ctx, mgr.Current())
+			snap := mgr.Current()
+			hm.Sync(ctx, snap)
+			now := snap.TLS.Expiry()
+			for name := range certs {
+				if _, ok := now[name]; !ok {
+					obs.metrics.SetCertExpiry(name, time.Time{})
+				}
+			}
+			for name, notAfter := range now {
+				obs.metrics.SetCertExpiry(name, notAfter)
+			}
+			certs = now
 		}
 		obs.metrics.ReloadResult(err == nil)
 		ev := observe.Event{Time: time.Now(), Type: "reload", To: "applied", Reason: why}
@@ -174,8 +186,9 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(*serve
 		fmt.Fprintf(stderr, "usher: %v\n", err)
 		return 1
 	}
+	adminAddr := ""
 	if cfg.Admin != nil {
-		stopAdmin, err := startAdmin(ctx, cfg, log, admin.Deps{
+		stopAdmin, addr, err := startAdmin(ctx, cfg, log, admin.Deps{
 			Snapshot:  srv.Snapshot,
 			Status:    mgr.Status,
 			Servers:   st.Servers,
@@ -193,6 +206,7 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(*serve
 			return 1
 		}
 		defer stopAdmin()
+		adminAddr = addr
 	}
 	onChange := func(why string) {
 		log.Info("reloading configuration", "reason", why)
@@ -218,7 +232,7 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(*serve
 		}
 	}()
 	if ready != nil {
-		ready(srv)
+		ready(srv, adminAddr)
 	}
 	if err := srv.Serve(ctx); err != nil {
 		log.Error("serving", "error", err.Error())
@@ -229,11 +243,11 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(*serve
 }
 
 // startAdmin serves the admin API, /metrics and the dashboard until ctx ends;
-// the returned func waits for it to stop.
-func startAdmin(ctx context.Context, cfg *config.Config, log *slog.Logger, deps admin.Deps) (func(), error) {
+// it returns a func that waits for it to stop, and the address it listens on.
+func startAdmin(ctx context.Context, cfg *config.Config, log *slog.Logger, deps admin.Deps) (func(), string, error) {
 	ln, err := net.Listen("tcp", cfg.Admin.Address)
 	if err != nil {
-		return nil, fmt.Errorf("admin: %w", err)
+		return nil, "", fmt.Errorf("admin: %w", err)
 	}
 	hs := &http.Server{
 		Handler:           admin.New(deps),
@@ -254,7 +268,7 @@ func startAdmin(ctx context.Context, cfg *config.Config, log *slog.Logger, deps 
 		hs.Shutdown(sctx)
 	}()
 	log.Info("admin listening", "address", ln.Addr().String(), "dashboard", cfg.Admin.Dashboard)
-	return func() { <-done }, nil
+	return func() { <-done }, ln.Addr().String(), nil
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {

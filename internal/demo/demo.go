@@ -7,6 +7,7 @@ import (
 	_ "embed"
 	"fmt"
 	"html"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -17,14 +18,43 @@ import (
 //go:embed usher.yaml
 var configTemplate string
 
-// Config returns the demo config with usher on listen and the backends' addresses.
-func Config(listen string, backends []string) string {
+// Config returns the demo config with usher on listen, the admin API and
+// dashboard on admin ("" = none) and the backends' addresses.
+func Config(listen, admin string, backends []string) string {
 	var servers strings.Builder
 	for _, b := range backends {
 		fmt.Fprintf(&servers, "          - url: http://%s\n", b)
 	}
 	s := strings.ReplaceAll(configTemplate, "{{listen}}", listen)
+	adminSection := ""
+	if admin != "" {
+		adminSection = fmt.Sprintf("admin: { address: %q, dashboard: true }\n", admin)
+	}
+	s = strings.ReplaceAll(s, "{{admin}}\n", adminSection)
 	return strings.ReplaceAll(s, "{{servers}}\n", servers.String())
+}
+
+// Traffic sends about perSecond GET requests a second to url until ctx ends,
+// so that the dashboard of the demo has something to show.
+func Traffic(ctx context.Context, url string, perSecond int) {
+	client := &http.Client{Timeout: 5 * time.Second}
+	tick := time.NewTicker(time.Second / time.Duration(perSecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+			if err != nil {
+				return
+			}
+			if resp, err := client.Do(req); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
+	}
 }
 
 // Backend is one demo backend.

@@ -109,8 +109,20 @@ func (s *Server) AgentDraining() bool { return s.state.Load()&stateAgentDrain !=
 // ejected it.
 func (s *Server) Eject(until time.Time) {
 	s.ejectEnd.Store(until.UnixNano())
+	if !s.Ejected() {
+		s.ejects.Add(1)
+	}
 	s.setBit(stateEjected, true)
 }
+
+// Ejections is the number of times the server was ejected.
+func (s *Server) Ejections() uint64 { return s.ejects.Load() }
+
+// NoteRetry counts a request that this server failed and that was sent to another.
+func (s *Server) NoteRetry() { s.retries.Add(1) }
+
+// Retries is the number of requests this server failed that were sent to another.
+func (s *Server) Retries() uint64 { return s.retries.Load() }
 
 // EjectedUntil is when a passive ejection ends, the zero time when the server is
 // not ejected.

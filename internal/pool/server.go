@@ -35,6 +35,8 @@ type Server struct {
 	state    atomic.Uint32
 	total    atomic.Uint64 // requests started
 	failures atomic.Uint64 // requests that failed (no response from the server)
+	ejects   atomic.Uint64 // times passive checks ejected the server
+	retries  atomic.Uint64 // requests sent to another server after this one failed them
 	born     atomic.Int64  // unix nanos when the server last became available (slow start)
 	agent    atomic.Uint32 // what the server's agent reported, packed (see health.go); 0 = ready, 100%
 	probe    atomic.Pointer[probeResult]

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/usher-lb/usher/internal/config"
 )
@@ -26,6 +27,24 @@ func (t *TLSSet) Config(name string) *tls.Config {
 		return c
 	}
 	return t.options["default"]
+}
+
+// Expiry returns when each certificate expires, by its first DNS name (or its
+// subject's common name).
+func (t *TLSSet) Expiry() map[string]time.Time {
+	out := make(map[string]time.Time, len(t.certs))
+	for _, c := range t.certs {
+		leaf := c.Leaf
+		if leaf == nil {
+			continue
+		}
+		name := leaf.Subject.CommonName
+		if len(leaf.DNSNames) > 0 {
+			name = leaf.DNSNames[0]
+		}
+		out[name] = leaf.NotAfter
+	}
+	return out
 }
 
 // HasCertificates tells whether any certificate is configured.

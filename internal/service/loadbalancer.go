@@ -350,6 +350,7 @@ func (lb *LoadBalancer) retryTo(w http.ResponseWriter, r *http.Request, tried []
 	if replay != nil {
 		r.Body = replay.rewind()
 	}
+	tried[len(tried)-1].NoteRetry()
 	lb.retries.Add(1)
 	if rec != nil {
 		rec.Retries++
