@@ -206,13 +206,7 @@ func (resp *Response) keepWaiting(err error, headers bool) error {
 func (resp *Response) awaitHead() error {
 	br := resp.c.br
 	for {
-		var err error
-		if br.Buffered() == 0 {
-			err = resp.c.waitReadable()
-		}
-		if err == nil {
-			_, err = br.Peek(1)
-		}
+		_, err := br.Peek(1)
 		if err == nil {
 			break
 		}

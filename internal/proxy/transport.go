@@ -19,7 +19,6 @@ import (
 	"net"
 	"net/url"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -122,12 +121,6 @@ type conn struct {
 	internNext int
 
 	resp Response // the response of the exchange under way (see newResponse)
-
-	// rc and parkFirst let waitReadable park on the socket without reading
-	// (nil for TLS connections, which read through crypto/tls).
-	rc        syscall.RawConn
-	parkFirst func(uintptr) bool
-	parked    bool
 }
 
 const (
@@ -175,31 +168,7 @@ func (up *Upstream) dial(ctx context.Context) (*conn, error) {
 		br: bufio.NewReaderSize(nc, readBufSize),
 		bw: bufio.NewWriterSize(nc, writeBufSize),
 	}
-	if sc, ok := nc.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			c.rc = rc
-			c.parkFirst = func(uintptr) bool {
-				if c.parked {
-					return true
-				}
-				c.parked = true
-				return false
-			}
-		}
-	}
 	return c, nil
-}
-
-// waitReadable parks until the server has sent something (or the read
-// deadline passes), without reading. Reading right after writing a request
-// almost always finds nothing yet: that read costs a system call for an
-// EAGAIN, then the goroutine parks anyway. Parking first saves the call.
-func (c *conn) waitReadable() error {
-	if c.rc == nil {
-		return nil
-	}
-	c.parked = false
-	return c.rc.Read(c.parkFirst)
 }
 
 // put returns a connection whose last exchange ended cleanly to the pool.
