@@ -335,3 +335,20 @@ func BenchmarkProxyGET(b *testing.B) {
 		}
 	})
 }
+
+func TestNoContentTypeIsAdded(t *testing.T) {
+	back := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = nil // send none
+		io.WriteString(w, "<html>looks like html</html>")
+	}))
+	defer back.Close()
+	f, _ := front(t, back.URL, Options{}, RequestOptions{})
+	resp, err := http.Get(f.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if ct, ok := resp.Header["Content-Type"]; ok {
+		t.Fatalf("usher added Content-Type %q that the server did not send", ct)
+	}
+}

@@ -59,6 +59,10 @@ func (resp *Response) WriteTo(w http.ResponseWriter) (int64, error) {
 			h[k] = vals[i : i+1 : i+1]
 		}
 	}
+	if _, ok := h["Content-Type"]; !ok {
+		// The server sent none: a nil value keeps net/http from sniffing one.
+		h["Content-Type"] = nil
+	}
 	bodyless := resp.bodyless()
 	if resp.contentLength >= 0 && (!bodyless || resp.isHead) {
 		vals[nv] = resp.clStr

@@ -80,7 +80,7 @@ func (t trust) setForwarded(r *http.Request) netip.Addr {
 		h["X-Forwarded-Host"] = vals[1:2:2]
 	}
 	if _, ok := h["X-Forwarded-Port"]; !ok {
-		if _, port, err := net.SplitHostPort(r.Host); err == nil && port != "" {
+		if port := hostPort(r.Host); port != "" {
 			vals[2] = port
 			h["X-Forwarded-Port"] = vals[2:3:3]
 		} else if r.TLS != nil {
@@ -151,4 +151,14 @@ func hostOnly(h string) string {
 		}
 	}
 	return h
+}
+
+// hostPort returns the port of a Host header, "" when it has none. (Unlike
+// net.SplitHostPort, a Host without a port is not an error to allocate.)
+func hostPort(h string) string {
+	i := strings.LastIndexByte(h, ':')
+	if i < 0 || strings.IndexByte(h[i:], ']') >= 0 {
+		return ""
+	}
+	return h[i+1:]
 }

@@ -135,3 +135,11 @@ func itoa(i int) string {
 }
 
 var tlsState = tls.ConnectionState{}
+
+func TestHostPort(t *testing.T) {
+	for in, want := range map[string]string{"a.test:8080": "8080", "a.test": "", "[::1]:443": "443", "[::1]": "", "": ""} {
+		if got := hostPort(in); got != want {
+			t.Errorf("hostPort(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
