@@ -215,3 +215,46 @@ func TestRemovedServerFinishesInFlightAndGetsNoNewRequest(t *testing.T) {
 		t.Fatalf("removed server got %d requests, want only the one in flight", n)
 	}
 }
+
+func TestRetryReplaysABufferedBody(t *testing.T) {
+	var badSaw, goodSaw atomic.Value
+	bad := backendFunc(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		badSaw.Store(string(b))
+		w.WriteHeader(503)
+	})
+	good := backendFunc(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		goodSaw.Store(string(b))
+		io.WriteString(w, "stored")
+	})
+	u := startUsher(t, config(`
+entrypoints:
+  web: { address: "127.0.0.1:0" }
+http:
+  routers:
+    all: { rule: "PathPrefix(`+"`/`"+`)", service: app, middlewares: [buf] }
+  middlewares:
+    buf: { buffering: { maxRequestBodyBytes: 1MiB } }
+  services:
+    app: { loadBalancer: { servers: [ { url: "{{bad}}" }, { url: "{{good}}" } ], retry: { attempts: 1, onStatus: [503] } } }
+`, "bad", bad.URL, "good", good.URL))
+	for i := 0; i < 2; i++ { // the round starts at either server
+		req, _ := http.NewRequest("PUT", u.url("web")+"/doc", strings.NewReader("the document"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != "stored" {
+			t.Fatalf("PUT %d: %d %q", i, resp.StatusCode, b)
+		}
+		if goodSaw.Load() != "the document" {
+			t.Fatalf("the good server got %q", goodSaw.Load())
+		}
+	}
+	if badSaw.Load() != "the document" {
+		t.Fatalf("the first server got %v", badSaw.Load())
+	}
+}

@@ -139,7 +139,8 @@ func (lb *LoadBalancer) applyDefaults(service string) {
 			orStr(&hc.ExpectStatus, "200-399")
 		}
 		orDur(&hc.Interval, 3*time.Second)
-		orDur(&hc.Timeout, time.Second)
+		// 1s, or less when the interval is shorter: a probe ends before the next.
+		orDur(&hc.Timeout, min(time.Second, hc.Interval.D()*4/5))
 		orN(&hc.HealthyAfter, 2)
 		orN(&hc.UnhealthyAfter, 3)
 	}

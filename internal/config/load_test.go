@@ -419,7 +419,7 @@ tls:
 	_, err = parseWith("usher.toml", "[admin]\ntoken = \"a\"\ntokenFile = \"/run/secrets/token\"\n[http.routers.r]\nruleFile = \"/nope\"\n", nil, files)
 	want := []string{
 		`usher.toml:3: admin.tokenFile: set either "token" or "tokenFile", not both`,
-		`usher.toml:5: http.routers.r.ruleFile: open /nope: file does not exist`,
+		`usher.toml:5: http.routers.r.ruleFile: unknown key "ruleFile"`, // only secrets come from files
 	}
 	if got := problemLines(t, err); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
@@ -478,8 +478,13 @@ func TestMiddlewareUnion(t *testing.T) {
 		},
 		{
 			name: "unknown kind without suggestion",
+			text: "http:\n  middlewares:\n    m:\n      zzz: { average: 5 }\n",
+			want: []string{`usher.yaml:4: http.middlewares.m.zzz: unknown middleware kind "zzz"; known kinds: addPrefix, buffering, chain, headers, redirectRegex, redirectScheme, replacePath, stripPrefix`},
+		},
+		{
+			name: "a kind of the model this version lacks",
 			text: "http:\n  middlewares:\n    m:\n      rateLimit: { average: 5 }\n",
-			want: []string{`usher.yaml:4: http.middlewares.m.rateLimit: unknown middleware kind "rateLimit"; known kinds: addPrefix, buffering, chain, headers, redirectRegex, redirectScheme, replacePath, stripPrefix`},
+			want: []string{`usher.yaml:4: http.middlewares.m.rateLimit: middleware kind "rateLimit" is not supported by this version of usher`},
 		},
 		{
 			name: "unknown key inside a kind",

@@ -433,8 +433,10 @@ func (v *validator) loadBalancer(p string, lb *LoadBalancer, drainable bool) {
 			}
 		}
 		for i, m := range r.Methods {
-			if !isToken(m) {
-				v.add(fmt.Sprintf("%s.retry.methods[%d]", p, i), "%q is not an HTTP method", m)
+			switch m {
+			case "GET", "HEAD", "OPTIONS", "PUT", "DELETE", "POST", "PATCH", "TRACE":
+			default:
+				v.add(fmt.Sprintf("%s.retry.methods[%d]", p, i), "%q is not a method usher retries (GET, HEAD, OPTIONS, PUT, DELETE, POST, PATCH, TRACE, in capitals)", m)
 			}
 		}
 	}

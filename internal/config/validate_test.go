@@ -258,7 +258,7 @@ http:
 				`usher.yaml:25: http.services.checks.loadBalancer.passiveHealthCheck.maxEjectedPercent: a percentage is 0 to 100, got 120`,
 				`usher.yaml:26: http.services.checks.loadBalancer.retry.attempts: must be 0 or more, got -1`,
 				`usher.yaml:26: http.services.checks.loadBalancer.retry.onStatus[0]: 999 is not an HTTP status (100 to 599)`,
-				`usher.yaml:26: http.services.checks.loadBalancer.retry.methods[0]: "GE T" is not an HTTP method`,
+				`usher.yaml:26: http.services.checks.loadBalancer.retry.methods[0]: "GE T" is not a method usher retries (GET, HEAD, OPTIONS, PUT, DELETE, POST, PATCH, TRACE, in capitals)`,
 				`usher.yaml:27: http.services.checks.loadBalancer.whenNoHealthy: "502" is not one of 503, panic; did you mean "503"?`,
 				`usher.yaml:28: http.services.checks.loadBalancer.transport.tls.cert: stat /nonexistent/cert.pem: no such file or directory`,
 				`usher.yaml:28: http.services.checks.loadBalancer.transport.tls: cert and key go together: set both or neither`,

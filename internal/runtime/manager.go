@@ -69,7 +69,7 @@ func (m *Manager) Reload(ctx context.Context) error {
 		return err
 	}
 	if m.current != nil && !config.StaticEqual(m.current.Config, cfg) {
-		m.Log.Warn("static configuration changed (log, accessLog, admin, entrypoints, providers, certResolvers, cluster): restart usher to apply it; the dynamic part is applied now")
+		m.Log.Warn("static configuration changed (log, accessLog, admin, tracing, entrypoints, providers, certResolvers, cluster, dataDir): restart usher to apply it; the dynamic part is applied now")
 	}
 	m.Publish(snap)
 	removed := pending.Commit()

@@ -347,8 +347,19 @@ func (lb *LoadBalancer) retryTo(w http.ResponseWriter, r *http.Request, tried []
 		}
 		return nil
 	}
-	if replay != nil {
+	switch {
+	case replay != nil:
 		r.Body = replay.rewind()
+	case r.GetBody != nil && r.Body != nil && r.Body != http.NoBody:
+		// A body buffered upstream of us (buffering, mirror) replays itself.
+		body, err := r.GetBody()
+		if err != nil {
+			if budgeted {
+				lb.retrying.Add(-1)
+			}
+			return nil
+		}
+		r.Body = body
 	}
 	tried[len(tried)-1].NoteRetry()
 	lb.retries.Add(1)
