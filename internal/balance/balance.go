@@ -74,6 +74,11 @@ type Options struct {
 	// A compile that builds pickers before pool.Build.Commit applies the new
 	// weights must pass them here. A weight <= 0 takes no traffic.
 	Weights []int
+	// Rand, when not nil, replaces the runtime's random source as the seed of
+	// each pick's random numbers (draws, tie breaks, round-robin's starting
+	// slot), so that a simulation (internal/sim) is reproducible. It is called
+	// once per pick and must be as safe for concurrent use as the picks are.
+	Rand func() uint64
 }
 
 // Picker chooses a server among a fixed list, for one request. It is safe for
@@ -170,6 +175,7 @@ type base struct {
 	weights   []uint32 // weight at construction; 0 = never picked
 	slowStart int64    // nanoseconds; 0 = off
 	clock     func() time.Time
+	rand      func() uint64 // Options.Rand; nil = the runtime's source
 }
 
 func newBase(opts Options, servers []*pool.Server) base {
@@ -178,6 +184,7 @@ func newBase(opts Options, servers []*pool.Server) base {
 		weights:   make([]uint32, len(servers)),
 		slowStart: int64(opts.SlowStart),
 		clock:     time.Now,
+		rand:      opts.Rand,
 	}
 	for i, s := range servers {
 		w := s.Weight()
@@ -298,10 +305,16 @@ func (l *lowest) tie(k int, w float64, r *rng) {
 }
 
 // rng is a splitmix64 generator local to one pick, seeded from the runtime's
-// lock-free per-thread source: cheap draws without touching shared memory.
+// lock-free per-thread source (or Options.Rand): cheap draws without touching
+// shared memory.
 type rng uint64
 
-func newRNG() rng { return rng(rand.Uint64()) }
+func (b *base) newRNG() rng {
+	if b.rand != nil {
+		return rng(b.rand())
+	}
+	return rng(rand.Uint64())
+}
 
 func (r *rng) next() uint64 {
 	*r += 0x9e3779b97f4a7c15

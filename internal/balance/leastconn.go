@@ -21,7 +21,7 @@ func (p *leastConnections) Pick(uint64) *pool.Server { return p.pick(false) }
 func (p *leastConnections) PickAny(uint64) *pool.Server { return p.pick(true) }
 
 func (p *leastConnections) pick(panicMode bool) *pool.Server {
-	r := newRNG()
+	r := p.newRNG()
 	var now int64
 	best := lowest{k: -1}
 	for k, s := range p.servers {

@@ -26,7 +26,7 @@ func (p *leastTime) PickAny(uint64) *pool.Server { return p.pick(true) }
 
 func (p *leastTime) pick(panicMode bool) *pool.Server {
 	var (
-		r   = newRNG()
+		r   = p.newRNG()
 		now int64
 		// Servers with an average compete on avg*(inflight+1)/ramp; those
 		// without one on (inflight+1)/ramp, multiplied by the mean at the end.

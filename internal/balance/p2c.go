@@ -22,7 +22,7 @@ func (p *p2c) Pick(uint64) *pool.Server { return p.pick(false) }
 func (p *p2c) PickAny(uint64) *pool.Server { return p.pick(true) }
 
 func (p *p2c) pick(panicMode bool) *pool.Server {
-	r := newRNG()
+	r := p.newRNG()
 	var now int64
 	a, b := p.draw2(&p.alias, panicMode, &now, &r)
 	if a < 0 {
@@ -72,7 +72,7 @@ func (p *ewma) Pick(uint64) *pool.Server { return p.pick(false) }
 func (p *ewma) PickAny(uint64) *pool.Server { return p.pick(true) }
 
 func (p *ewma) pick(panicMode bool) *pool.Server {
-	r := newRNG()
+	r := p.newRNG()
 	var now int64
 	a, b := p.draw2(&p.alias, panicMode, &now, &r)
 	if a < 0 {

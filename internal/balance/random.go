@@ -29,7 +29,7 @@ func (p *random) Pick(uint64) *pool.Server { return p.pick(false) }
 func (p *random) PickAny(uint64) *pool.Server { return p.pick(true) }
 
 func (p *random) pick(panicMode bool) *pool.Server {
-	r := newRNG()
+	r := p.newRNG()
 	var now int64
 	if k := p.draw(&p.alias, panicMode, -1, &now, &r); k >= 0 {
 		return p.servers[k]

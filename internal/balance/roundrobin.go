@@ -50,7 +50,7 @@ func newRoundRobin(b base) *roundRobin {
 	p := &roundRobin{base: b, sched: smoothSchedule(b.weights)}
 	p.run = runs(p.sched)
 	if len(p.sched) > 0 {
-		r := newRNG()
+		r := b.newRNG()
 		p.next.Store(r.below(uint64(len(p.sched))))
 	}
 	return p
@@ -83,7 +83,7 @@ func (p *roundRobin) pick(panicMode bool) *pool.Server {
 				return s
 			}
 			if r == 0 {
-				r = newRNG()
+				r = p.newRNG()
 			}
 			if r.float() < f {
 				return s
@@ -99,7 +99,7 @@ func (p *roundRobin) pick(panicMode bool) *pool.Server {
 		}
 	}
 	if r == 0 {
-		r = newRNG()
+		r = p.newRNG()
 	}
 	if k := p.scanWeighted(panicMode, -1, &now, &r); k >= 0 {
 		return p.servers[k]

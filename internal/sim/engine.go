@@ -27,14 +27,15 @@ const (
 	srcServers        // the next request a server finishes
 )
 
-// Seeds of the workload's generators, one per purpose so that each algorithm
-// sees the same arrivals, work and clients whatever it does.
+// Seeds of the generators, one per purpose so that each algorithm sees the same
+// arrivals, work and clients whatever it does.
 const (
 	streamArrivals = iota + 1
 	streamWork
 	streamClients
 	streamFailures
 	streamKeys
+	streamPicker // the pickers' own draws (balance.Options.Rand)
 )
 
 // engine simulates one algorithm over one scenario.
@@ -133,14 +134,11 @@ func newEngine(sc Scenario, algo string, lat []int64) *engine {
 		e.index[s] = int32(k)
 		e.srv[k] = server{speed: 1, workers: float64(sc.Workers)}
 	}
-	p, err := balance.New(balance.Options{Algorithm: algo}, e.servers)
+	p, err := balance.New(balance.Options{Algorithm: algo, Rand: stream(streamPicker).Uint64}, e.servers)
 	if err != nil {
 		panic("sim: " + err.Error()) // Validate checked the name
 	}
 	e.picker = p
-	if algo == balance.RoundRobin || algo == "" {
-		e.alignRoundRobin()
-	}
 
 	for _, s := range sc.Slow {
 		e.changes = append(e.changes, change{int64(s.From), int32(s.Server), true, 1 / s.Factor})
@@ -162,18 +160,6 @@ func newEngine(sc Scenario, algo string, lat []int64) *engine {
 	}
 	e.sched.set(srcArrival, 0)
 	return e
-}
-
-// alignRoundRobin moves round-robin's schedule, which starts at a random slot,
-// to the start of a cycle: the servers have equal weights, so the cycle is the
-// servers in order, and once a pick has returned the last one the next returns
-// server 0. Picks do not touch the servers' counters.
-func (e *engine) alignRoundRobin() {
-	for range len(e.servers) {
-		if s := e.picker.Pick(0); s == nil || int(e.index[s]) == len(e.servers)-1 {
-			return
-		}
-	}
 }
 
 // run simulates until every request has ended.

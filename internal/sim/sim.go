@@ -41,15 +41,11 @@
 // start reads the wall clock, so it is off. The picker options are otherwise the
 // defaults (decay 10s, hash balance factor 1.25); every server has weight 1.
 //
-// Determinism: the workload (arrivals, work, keys, failures) comes from
-// generators seeded by Scenario.Seed, and every algorithm sees the same
-// arrivals and the same work per request. But the random, least-connections,
-// p2c, ewma and least-time pickers draw their choices (and break their ties)
-// from the Go runtime's random source, which cannot be seeded from outside
-// internal/balance: their figures vary slightly from run to run (by sampling
-// noise). Round-robin (whose random starting slot the simulator aligns) and the
-// hash algorithms are exactly reproducible: same scenario, same output, byte for
-// byte, on the same platform and Go release.
+// Determinism: the workload (arrivals, work, keys, failures) and the pickers'
+// own random draws (balance.Options.Rand) come from generators seeded by
+// Scenario.Seed, and every algorithm sees the same arrivals and the same work per
+// request: the same scenario gives the same output, byte for byte, on the same
+// platform and Go release.
 package sim
 
 import (

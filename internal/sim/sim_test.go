@@ -42,10 +42,6 @@ func byName(t *testing.T, r Result, algo string) AlgorithmResult {
 	return AlgorithmResult{}
 }
 
-// reproducible are the algorithms whose picks draw nothing from the runtime's
-// random source (see the package comment).
-var reproducible = []string{balance.RoundRobin, balance.IPHash}
-
 // Same scenario, same output, byte for byte, for a scenario that has every kind
 // of event: a slowdown that starts and ends, failures with retries, timeouts.
 func TestDeterministic(t *testing.T) {
@@ -55,9 +51,6 @@ func TestDeterministic(t *testing.T) {
 	sc.Fail = []Failure{{Server: 2, Rate: 0.3, From: time.Second, Until: 3 * time.Second}}
 	for _, algo := range DefaultAlgorithms {
 		t.Run(algo, func(t *testing.T) {
-			if !slices.Contains(reproducible, algo) {
-				t.Skip("its picks draw from the runtime's random source, which balance does not let a caller seed")
-			}
 			sc := sc
 			sc.Algorithms = []string{algo}
 			first := Run(sc)
