@@ -18,7 +18,7 @@ type Config struct {
 	Log           *Log                     `json:"log,omitempty" doc:"usher's own log"`
 	AccessLog     *AccessLog               `json:"accessLog,omitempty" doc:"one line per request; off when absent"`
 	Admin         *Admin                   `json:"admin,omitempty" doc:"admin API, /metrics and dashboard"`
-	Tracing       *Tracing                 `json:"tracing,omitempty" doc:"export a span per request over OTLP/HTTP; off when absent (traceparent is passed on either way)"`
+	Tracing       *Tracing                 `json:"tracing,omitempty" doc:"export a span per request over OTLP/HTTP; off when absent (an incoming traceparent is continued either way)"`
 	Entrypoints   map[string]*Entrypoint   `json:"entrypoints,omitempty" doc:"listeners, by name"`
 	Providers     *Providers               `json:"providers,omitempty" doc:"where dynamic configuration comes from"`
 	CertResolvers map[string]*CertResolver `json:"certResolvers,omitempty" doc:"automatic certificates, by name"`

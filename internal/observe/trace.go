@@ -88,6 +88,11 @@ func (t *Tracer) StartTrace(r *http.Request) TraceContext {
 	if len(in) == 1 {
 		parent, ok = parseTraceparent(in[0])
 	}
+	if !ok && t == nil {
+		// Nothing to propagate and nothing to record: a trace begins where
+		// someone records it (as with Envoy or Traefik without tracing).
+		return tc
+	}
 	if ok {
 		tc.TraceID = parent.TraceID
 		tc.ParentID = parent.SpanID

@@ -74,10 +74,8 @@ func TestStartTrace(t *testing.T) {
 		{"incoming not sampled", nil, []string{"00-" + tid + "-" + sid + "-00"}, true, false, "00"},
 		{"unknown flags cleared", nil, []string{"00-" + tid + "-" + sid + "-ff"}, true, true, "03"},
 		{"incoming sampled, tracer at ratio 0", never, []string{"00-" + tid + "-" + sid + "-01"}, true, true, "01"},
-		{"none, no tracer", nil, nil, false, true, "01"},
 		{"none, tracer at ratio 0", never, nil, false, false, "00"},
-		{"invalid", nil, []string{"00-" + tid + "-0000000000000000-01"}, false, true, "01"},
-		{"two headers", nil, []string{"00-" + tid + "-" + sid + "-01", "00-" + tid + "-" + sid + "-01"}, false, true, "01"},
+		{"invalid, tracer restarts the trace", never, []string{"00-" + tid + "-0000000000000000-01"}, false, false, "00"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -107,8 +105,24 @@ func TestStartTrace(t *testing.T) {
 			}
 		})
 	}
+	// Without a tracer, usher takes part only in a trace that arrived valid:
+	// otherwise the request's headers are left as they are.
+	for _, in := range [][]string{nil, {"00-" + tid + "-0000000000000000-01"}, {"00-" + tid + "-" + sid + "-01", "00-" + tid + "-" + sid + "-01"}} {
+		r := httptest.NewRequest("GET", "/", nil)
+		if in != nil {
+			r.Header["Traceparent"] = in
+		}
+		if got := StartTrace(r); got.IsValid() {
+			t.Errorf("no tracer, traceparent %q: started %v", in, got)
+		}
+		if out := r.Header["Traceparent"]; len(out) != len(in) {
+			t.Errorf("no tracer, traceparent %q: changed to %q", in, out)
+		}
+	}
 	// New traces and spans differ every time.
-	a, b := StartTrace(httptest.NewRequest("GET", "/", nil)), StartTrace(httptest.NewRequest("GET", "/", nil))
+	never2, _ := NewTracer(TracerConfig{Endpoint: "http://127.0.0.1:1", SampleRatio: 0})
+	defer never2.Shutdown(context.Background())
+	a, b := never2.StartTrace(httptest.NewRequest("GET", "/", nil)), never2.StartTrace(httptest.NewRequest("GET", "/", nil))
 	if a.TraceID == b.TraceID || a.SpanID == b.SpanID {
 		t.Error("two new traces share ids")
 	}
