@@ -47,16 +47,33 @@ func newObservers(cfg *config.Config) (*observers, error) {
 	return o, nil
 }
 
-// observer is what the server reports each finished request to.
-func (o *observers) observer() observe.Observer {
-	obs := []observe.Observer{o.metrics, o.stats}
+// observer is what the server reports each finished request to. Metrics and
+// live stats are read only through the admin address: without an admin
+// section nobody can see them, and requests do not pay for them.
+func (o *observers) observer(adminOn bool) observe.Observer {
+	var obs []observe.Observer
+	if adminOn {
+		obs = append(obs, o.metrics, o.stats)
+	}
 	if o.accessLog != nil {
 		obs = append(obs, o.accessLog)
 	}
 	if o.tracer != nil {
 		obs = append(obs, o.tracer)
 	}
+	if len(obs) == 0 {
+		return nil
+	}
 	return observe.Tee(obs...)
+}
+
+// serverMetrics is the metrics the server itself feeds (in-flight requests,
+// connections), nil when nobody can read them.
+func (o *observers) serverMetrics(adminOn bool) *observe.Metrics {
+	if !adminOn {
+		return nil
+	}
+	return o.metrics
 }
 
 func (o *observers) close(log *slog.Logger) {

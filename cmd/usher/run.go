@@ -137,12 +137,12 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(srv *s
 		return 1
 	}
 	defer obs.close(log)
-	srv, err := server.New(cfg, log, server.Options{Metrics: obs.metrics, Tracer: obs.tracer})
+	srv, err := server.New(cfg, log, server.Options{Metrics: obs.serverMetrics(cfg.Admin != nil), Tracer: obs.tracer})
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
 		return 1
 	}
-	srv.SetObserver(obs.observer())
+	srv.SetObserver(obs.observer(cfg.Admin != nil))
 	st := runtime.NewState()
 	st.DataDir = dataDir(cfg, path)
 	hm := health.NewManager(log, func(t health.Transition) {
