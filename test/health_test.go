@@ -135,3 +135,53 @@ func TestAgentHeaderDrainsAServer(t *testing.T) {
 		return body == "a"
 	})
 }
+
+func TestWhenNothingIsHealthy(t *testing.T) {
+	var up atomic.Bool // both servers answer requests but fail their checks
+	mk := func(name string) string {
+		return backendFunc(t, func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/healthz" && !up.Load() {
+				w.WriteHeader(503)
+				return
+			}
+			io.WriteString(w, name)
+		}).URL
+	}
+	a, b := mk("a"), mk("b")
+	check := "healthCheck: { path: /healthz, interval: 100ms, timeout: 80ms, unhealthyAfter: 1 }"
+	u := startUsher(t, config(`
+entrypoints:
+  web: { address: "127.0.0.1:0" }
+http:
+  routers:
+    strict: { rule: "Path(`+"`/strict`"+`)", service: strict }
+    panic:  { rule: "Path(`+"`/panic`"+`)", service: panicky }
+  services:
+    strict:  { loadBalancer: { {{check}}, servers: [ { url: "{{a}}" }, { url: "{{b}}" } ] } }
+    panicky: { loadBalancer: { {{check}}, whenNoHealthy: panic, servers: [ { url: "{{a}}" }, { url: "{{b}}" } ] } }
+`, "check", check, "a", a, "b", b))
+	waitFor(t, 5*time.Second, func() bool {
+		status, _ := get(t, u.url("web")+"/strict")
+		return status == 503
+	})
+	resp, err := http.Get(u.url("web") + "/strict")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("no healthy server: %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	// In panic mode the requests spread over every server, healthy or not.
+	seen := map[string]bool{}
+	for i := 0; i < 10; i++ {
+		status, body := get(t, u.url("web")+"/panic")
+		if status != 200 {
+			t.Fatalf("panic mode answered %d", status)
+		}
+		seen[body] = true
+	}
+	if !seen["a"] || !seen["b"] {
+		t.Fatalf("panic mode used %v, want both servers", seen)
+	}
+}

@@ -44,6 +44,9 @@ type roundRobin struct {
 	_     [56]byte // keep next on a cache line of its own
 	next  atomic.Uint64
 	_     [56]byte
+	// anyNext is PickAny's own position: in panic mode every Pick first walks
+	// (and moves) next in vain, and sharing it would lock PickAny into a pattern.
+	anyNext atomic.Uint64
 }
 
 func newRoundRobin(b base) *roundRobin {
@@ -69,7 +72,11 @@ func (p *roundRobin) pick(panicMode bool) *pool.Server {
 	}
 	var now int64
 	var r rng
-	i := p.next.Add(1) - 1
+	next := &p.next
+	if panicMode {
+		next = &p.anyNext
+	}
+	i := next.Add(1) - 1
 	for range rrTries {
 		slot := i % n
 		k := int(p.sched[slot])
@@ -88,14 +95,14 @@ func (p *roundRobin) pick(panicMode bool) *pool.Server {
 			if r.float() < f {
 				return s
 			}
-			i = p.next.Add(1) - 1 // slow start skips this slot only
+			i = next.Add(1) - 1 // slow start skips this slot only
 			continue
 		}
 		end := i + uint64(p.run[slot])
-		if p.next.CompareAndSwap(i+1, end+1) {
+		if next.CompareAndSwap(i+1, end+1) {
 			i = end // we own the slots up to end, the first of another server
 		} else {
-			i = p.next.Add(1) - 1
+			i = next.Add(1) - 1
 		}
 	}
 	if r == 0 {

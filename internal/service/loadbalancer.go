@@ -171,7 +171,7 @@ func (lb *LoadBalancer) pick(w http.ResponseWriter, r *http.Request, tried []*po
 	for i := 0; i < 3; i++ {
 		s = lb.picker.Pick(key)
 		if s == nil || !slices.Contains(tried, s) {
-			return s
+			return s // nil: none is available, asking again would not help
 		}
 		key = rand.Uint64() // a hash picks the same server for the same key
 	}
