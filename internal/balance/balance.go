@@ -165,6 +165,16 @@ func HashString(s string) uint64 {
 	return h
 }
 
+// HashBytes is HashString of b, without making a string of it.
+func HashBytes(b []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
+}
+
 // minRamp is the share of its weight a server gets when its slow start begins.
 const minRamp = 0.1
 

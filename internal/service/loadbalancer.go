@@ -404,7 +404,7 @@ func keyFunc(algo, hashKey string) func(w http.ResponseWriter, r *http.Request) 
 				ip, _ = netip.ParseAddr(host)
 			}
 			b := ip.As16()
-			return hashBytes(b[:])
+			return balance.HashBytes(b[:])
 		}
 	case balance.URIHash:
 		return func(_ http.ResponseWriter, r *http.Request) uint64 { return balance.HashString(r.URL.Path) }
@@ -424,13 +424,4 @@ func keyFunc(algo, hashKey string) func(w http.ResponseWriter, r *http.Request) 
 		}
 	}
 	return nil
-}
-
-func hashBytes(b []byte) uint64 {
-	h := uint64(14695981039346656037)
-	for _, c := range b {
-		h ^= uint64(c)
-		h *= 1099511628211
-	}
-	return h
 }
