@@ -29,7 +29,30 @@ type Record struct {
 	TTFB       time.Duration
 	Duration   time.Duration
 	Retries    int
+	// Attempts are the tries on servers, in order (the first MaxAttempts).
+	Attempts  [MaxAttempts]Attempt
+	NAttempts int
 	Trace      TraceContext // usher's hop of the W3C trace (StartTrace); zero when not started
+}
+
+// MaxAttempts is how many tries of one request a Record keeps.
+const MaxAttempts = 4
+
+// Attempt is one try of a request on a server.
+type Attempt struct {
+	Server   string // URL
+	Start    time.Time
+	Duration time.Duration // to the end of the response, or of the failure
+	Status   int           // 0 when the server gave no response
+	Failed   bool          // no usable response: connect error, reset, timeout
+}
+
+// AddAttempt records a try; tries past MaxAttempts are not kept.
+func (r *Record) AddAttempt(a Attempt) {
+	if r.NAttempts < MaxAttempts {
+		r.Attempts[r.NAttempts] = a
+		r.NAttempts++
+	}
 }
 
 // Observer receives every finished request. Implementations must not block:

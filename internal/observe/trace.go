@@ -299,6 +299,22 @@ func (t *Tracer) Observe(r *http.Request, rec *Record) {
 	if status >= 500 {
 		span.SetStatus(codes.Error, strconv.Itoa(status))
 	}
+	// A client span per try on a server, children of usher's span. (The
+	// servers see usher's span as their parent: the traceparent they get is
+	// written before the first try.)
+	parent := trace.ContextWithSpan(context.Background(), span)
+	for _, a := range rec.Attempts[:rec.NAttempts] {
+		attempt := []attribute.KeyValue{attribute.String("usher.server", cut(redactURL(a.Server), maxServer))}
+		if a.Status != 0 {
+			attempt = append(attempt, attribute.Int("http.response.status_code", a.Status))
+		}
+		_, as := t.tracer.Start(parent, "attempt", trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithTimestamp(a.Start), trace.WithAttributes(attempt...))
+		if a.Failed || a.Status >= 500 {
+			as.SetStatus(codes.Error, "server failed")
+		}
+		as.End(trace.WithTimestamp(a.Start.Add(a.Duration)))
+	}
 	end := rec.Start.Add(rec.Duration)
 	if rec.Start.IsZero() {
 		end = time.Now()

@@ -327,3 +327,58 @@ func BenchmarkStartTrace(b *testing.B) {
 		StartTrace(r)
 	}
 }
+
+// A request tried on two servers gives usher's server span and two client
+// spans under it, the failed try marked as an error.
+func TestTracerExportsAttemptSpans(t *testing.T) {
+	recv := &otlpReceiver{}
+	collector := httptest.NewServer(recv)
+	defer collector.Close()
+	tr, err := NewTracer(TracerConfig{Endpoint: collector.URL, SampleRatio: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest("GET", "/x", nil)
+	rec := &Record{Start: time.Now(), Duration: 30 * time.Millisecond, Router: "api", Service: "api", Status: 200, Retries: 1}
+	rec.Trace = tr.StartTrace(r)
+	rec.AddAttempt(Attempt{Server: "http://user:pw@10.0.0.1:80", Start: rec.Start, Duration: 10 * time.Millisecond, Status: 503})
+	rec.AddAttempt(Attempt{Server: "http://10.0.0.2:80", Start: rec.Start.Add(10 * time.Millisecond), Duration: 15 * time.Millisecond, Status: 200})
+	tr.Observe(r, rec)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := tr.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	recv.mu.Lock()
+	defer recv.mu.Unlock()
+	var server *tracepb.Span
+	var tries []*tracepb.Span
+	for _, s := range recv.spans {
+		switch s.GetKind() {
+		case tracepb.Span_SPAN_KIND_SERVER:
+			server = s
+		case tracepb.Span_SPAN_KIND_CLIENT:
+			tries = append(tries, s)
+		}
+	}
+	if server == nil || len(tries) != 2 {
+		t.Fatalf("exported %d spans: want a server span and 2 attempts", len(recv.spans))
+	}
+	for _, s := range tries {
+		if string(s.GetParentSpanId()) != string(server.GetSpanId()) || string(s.GetTraceId()) != string(server.GetTraceId()) {
+			t.Errorf("attempt %v is not a child of usher's span", attrs(s))
+		}
+		if strings.Contains(attrs(s)["usher.server"], "pw") {
+			t.Errorf("an attempt span leaks the server's password: %v", attrs(s))
+		}
+	}
+	errs := 0
+	for _, s := range tries {
+		if s.GetStatus().GetCode() == tracepb.Status_STATUS_CODE_ERROR {
+			errs++
+		}
+	}
+	if errs != 1 {
+		t.Errorf("%d attempts marked as errors, want the 503 only", errs)
+	}
+}

@@ -242,7 +242,7 @@ func (lb *LoadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if rec != nil {
 				start = rec.Start
 			}
-			lb.done(s, start, 0, !canceled, 0)
+			lb.done(rec, s, start, 0, !canceled, 0)
 			if !canceled && attempt < lb.opts.Retry.Attempts && lb.retryableError(r, err, replay) {
 				// A request that never reached a server is re-routed, not
 				// repeated: it adds no load, so it does not count against the budget.
@@ -266,7 +266,7 @@ func (lb *LoadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				held = true
 				resp.Discard()
 				// An answer, if a bad one: passive checks judge the status.
-				lb.done(s, start, ttfb, false, status)
+				lb.done(rec, s, start, ttfb, false, status)
 				s = next
 				continue
 			}
@@ -276,7 +276,7 @@ func (lb *LoadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		lb.stick(w, s, pinned && attempt == 0)
 		_, err = resp.WriteTo(w)
-		lb.done(s, start, ttfb, err != nil && !proxy.IsClientError(err), status)
+		lb.done(rec, s, start, ttfb, err != nil && !proxy.IsClientError(err), status)
 		return
 	}
 }
@@ -290,9 +290,12 @@ func (lb *LoadBalancer) note(rec *observe.Record, s *pool.Server) {
 
 // done ends an attempt on s. Every attempt feeds the latency record, failures
 // too: a hung server must look slow, not idle, to the latency-aware pickers.
-func (lb *LoadBalancer) done(s *pool.Server, start time.Time, ttfb time.Duration, failed bool, status int) {
+func (lb *LoadBalancer) done(rec *observe.Record, s *pool.Server, start time.Time, ttfb time.Duration, failed bool, status int) {
 	now := time.Now()
 	s.Lat.Observe(now.Sub(start), ttfb, now)
+	if rec != nil {
+		rec.AddAttempt(observe.Attempt{Server: s.Key[len(lb.name)+1:], Start: start, Duration: now.Sub(start), Status: status, Failed: failed})
+	}
 	s.Done(failed)
 	if lb.opts.Reporter != nil {
 		lb.opts.Reporter.Report(s, failed, status)
