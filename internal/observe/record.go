@@ -32,7 +32,7 @@ type Record struct {
 	// Attempts are the tries on servers, in order (the first MaxAttempts).
 	Attempts  [MaxAttempts]Attempt
 	NAttempts int
-	Trace      TraceContext // usher's hop of the W3C trace (StartTrace); zero when not started
+	Trace     TraceContext // usher's hop of the W3C trace (StartTrace); zero when not started
 }
 
 // MaxAttempts is how many tries of one request a Record keeps.
