@@ -18,8 +18,9 @@ func (h *headerFlags) String() string     { return strings.Join(*h, ", ") }
 func (h *headerFlags) Set(v string) error { *h = append(*h, v); return nil }
 
 // cmdExplain prints how a config routes a request: entrypoint, router and
-// rule, middlewares, service. The server is picked only by a running usher
-// (its admin API's /api/explain tells it).
+// rule, middlewares, service, and the server a load balancer would pick. For
+// a hash or a sticky cookie that is the server; for the other algorithms it is
+// one pick of a fresh usher (a running usher's /api/explain sees its state).
 func cmdExplain(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("explain", "explain -c FILE --url URL [--method M] [--header 'K: V']... [--entrypoint NAME]", stderr)
 	path := fs.String("c", "usher.yaml", "config file (.yaml, .yml or .toml)")
@@ -82,6 +83,7 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 		line("middlewares", mws)
 	}
 	line("service", e.Service)
+	line("server", e.Server)
 	line("why", e.Reason)
 	if e.Router == "" {
 		return 1
