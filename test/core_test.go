@@ -569,3 +569,30 @@ http:
 		}
 	}
 }
+
+func TestTOMLConfig(t *testing.T) {
+	a, b := backend(t, "a"), backend(t, "b")
+	t.Setenv("USHER_TEST_B", b.URL)
+	u := startUsherFile(t, "usher.toml", config(`
+[entrypoints.web]
+address = "127.0.0.1:0"
+
+[http.routers.all]
+rule = "PathPrefix(`+"`/`"+`)"
+service = "app"
+
+[[http.services.app.loadBalancer.servers]]
+url = "{{a}}"
+
+[[http.services.app.loadBalancer.servers]]
+url = "${USHER_TEST_B}"
+`, "a", a.URL))
+	seen := map[string]int{}
+	for i := 0; i < 4; i++ {
+		_, body := get(t, u.url("web")+"/")
+		seen[body]++
+	}
+	if seen["a"] != 2 || seen["b"] != 2 {
+		t.Fatalf("TOML config with ${VAR}: %v", seen)
+	}
+}

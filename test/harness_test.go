@@ -65,8 +65,14 @@ type usher struct {
 // once every entrypoint listens. Entrypoint addresses should use port 0.
 func startUsher(t *testing.T, cfg string, extraFiles ...string) *usher {
 	t.Helper()
+	return startUsherFile(t, "usher.yaml", cfg, extraFiles...)
+}
+
+// startUsherFile is startUsher with the config file's name (and so its format).
+func startUsherFile(t *testing.T, name, cfg string, extraFiles ...string) *usher {
+	t.Helper()
 	dir := t.TempDir()
-	path := filepath.Join(dir, "usher.yaml")
+	path := filepath.Join(dir, name)
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +94,7 @@ func startUsher(t *testing.T, cfg string, extraFiles ...string) *usher {
 	}
 	go u.readLog(stderr)
 	t.Cleanup(u.stop)
-	want := strings.Count(cfg, "address:")
+	want := strings.Count(cfg, "address:") + strings.Count(cfg, "address =")
 	deadline := time.After(15 * time.Second)
 	for len(u.addrs) < want {
 		select {
