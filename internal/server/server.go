@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/usher-lb/usher/internal/config"
+	"github.com/usher-lb/usher/internal/h1"
 	"github.com/usher-lb/usher/internal/observe"
 	"github.com/usher-lb/usher/internal/proxy"
 	"github.com/usher-lb/usher/internal/rule"
@@ -48,10 +49,18 @@ func (s *Server) SetObserver(o observe.Observer) {
 	s.observer.Store(&o)
 }
 
+// httpServer is what serves an entrypoint's connections: usher's own
+// HTTP/1.1 server for plain entrypoints, net/http's for TLS (HTTP/2 included).
+type httpServer interface {
+	Shutdown(ctx context.Context) error
+	Close() error
+}
+
 type entrypoint struct {
 	name     string
 	cfg      *config.Entrypoint
-	srv      *http.Server
+	srv      httpServer
+	serve    func() error
 	ln       net.Listener
 	trust    trust
 	redirect string // scheme of redirectTo's entrypoint, "" when none
@@ -116,21 +125,37 @@ func (s *Server) newEntrypoint(name string, ec *config.Entrypoint, cfg *config.C
 		return nil, err
 	}
 	ep.ln = ln
-	ep.srv = &http.Server{
+	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
+	var connState func(net.Conn, http.ConnState)
+	if s.metrics != nil {
+		connState = s.metrics.ConnState(name)
+	}
+	if ec.TLS == nil {
+		// Plain HTTP/1.1: usher's lean server (see internal/h1 for why).
+		hs := &h1.Server{
+			Handler:           ep,
+			ReadHeaderTimeout: ec.ReadHeaderTimeout.D(),
+			ReadTimeout:       ec.ReadTimeout.D(),
+			WriteTimeout:      ec.WriteTimeout.D(),
+			IdleTimeout:       ec.IdleTimeout.D(),
+			MaxHeaderBytes:    int(ec.MaxHeaderBytes),
+			ConnState:         connState,
+			ErrorLog:          errLog,
+		}
+		ep.srv, ep.serve = hs, func() error { return hs.Serve(ln) }
+		return ep, nil
+	}
+	opts := ec.TLS.Options
+	hs := &http.Server{
 		Handler:           ep,
 		ReadHeaderTimeout: ec.ReadHeaderTimeout.D(),
 		ReadTimeout:       ec.ReadTimeout.D(),
 		WriteTimeout:      ec.WriteTimeout.D(),
 		IdleTimeout:       ec.IdleTimeout.D(),
 		MaxHeaderBytes:    int(ec.MaxHeaderBytes),
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-	}
-	if s.metrics != nil {
-		ep.srv.ConnState = s.metrics.ConnState(name)
-	}
-	if ec.TLS != nil {
-		opts := ec.TLS.Options
-		ep.srv.TLSConfig = &tls.Config{
+		ConnState:         connState,
+		ErrorLog:          errLog,
+		TLSConfig: &tls.Config{
 			NextProtos: []string{"h2", "http/1.1"},
 			GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 				snap := s.snap.Load()
@@ -139,8 +164,9 @@ func (s *Server) newEntrypoint(name string, ec *config.Entrypoint, cfg *config.C
 				}
 				return snap.TLS.Config(opts), nil
 			},
-		}
+		},
 	}
+	ep.srv, ep.serve = hs, func() error { return hs.ServeTLS(ln, "", "") }
 	return ep, nil
 }
 
@@ -167,12 +193,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	errc := make(chan error, len(s.eps))
 	for _, ep := range s.eps {
 		go func(ep *entrypoint) {
-			var err error
-			if ep.srv.TLSConfig != nil {
-				err = ep.srv.ServeTLS(ep.ln, "", "")
-			} else {
-				err = ep.srv.Serve(ep.ln)
-			}
+			err := ep.serve()
 			if errors.Is(err, http.ErrServerClosed) {
 				err = nil
 			}

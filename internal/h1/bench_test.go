@@ -1,0 +1,75 @@
+package h1
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"strconv"
+	"testing"
+)
+
+var hello = []byte("hello, world")
+
+var trivial = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	w.Header()["Content-Type"] = []string{"text/plain"}
+	w.Write(hello)
+})
+
+// benchKeepAlive sends GETs on one keep-alive connection and reads the
+// responses with a minimal client (the same for both servers), so the
+// difference is the servers'.
+func benchKeepAlive(b *testing.B, addr string) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	req := []byte("GET /some/path?x=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: bench\r\nAccept: */*\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n")
+	br := bufio.NewReader(c)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := c.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		n := -1
+		for {
+			line, err := br.ReadSlice('\n')
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(line) == 2 {
+				break
+			}
+			if bytes.HasPrefix(line, []byte("Content-Length: ")) {
+				n, _ = strconv.Atoi(string(bytes.TrimSpace(line[16:])))
+			}
+		}
+		if n != len(hello) {
+			b.Fatalf("content length %d", n)
+		}
+		if _, err := br.Discard(n); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkKeepAliveGET(b *testing.B) {
+	b.Run("h1", func(b *testing.B) {
+		addr := start(b, &Server{Handler: trivial, ReadHeaderTimeout: 10e9, IdleTimeout: 60e9})
+		benchKeepAlive(b, addr)
+	})
+	b.Run("net-http", func(b *testing.B) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		s := &http.Server{Handler: trivial, ReadHeaderTimeout: 10e9, IdleTimeout: 60e9, ErrorLog: log.New(io.Discard, "", 0)}
+		go s.Serve(ln)
+		defer s.Close()
+		benchKeepAlive(b, ln.Addr().String())
+	})
+}

@@ -1,0 +1,410 @@
+package h1
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// conn is one client connection, served by one goroutine.
+//
+// Reading: the connection's goroutine holds rmu except while the handler
+// runs. The body's Read and the liveness probe take it, so a body may be read
+// from another goroutine (a proxy streaming it upstream) while the handler
+// goroutine polls its context, and nothing reads the socket concurrently.
+type conn struct {
+	srv        *Server
+	rwc        net.Conn
+	br         *bufio.Reader
+	bw         *bufio.Writer
+	base       context.Context
+	remoteAddr string
+
+	rmu      sync.Mutex
+	rdl      time.Time // read deadline in force (under rmu)
+	reqDL    time.Time // the current request's body deadline: zero or start+ReadTimeout
+	hdrArmed bool      // header deadline set for the current request
+	lr       lineReader
+	scratchp *[]byte
+	scratch  []byte // long lines, response bodies before commit
+
+	hdr http.Header // response header map, reused
+
+	state atomic.Uint64 // http.ConnState<<56 | unix seconds
+
+	gone      atomic.Bool  // the client is known to be gone
+	lastProbe atomic.Int64 // unix nanos of the last liveness probe
+	hijacked  bool         // under rmu
+	reading   atomic.Bool  // a body Read holds rmu
+
+	// 100 Continue against the response's commit, for requests with Expect.
+	cmu       sync.Mutex
+	committed bool
+	sent100   bool
+
+	now time.Time // the last clock read of the conn's goroutine
+}
+
+func newConn(s *Server, rw net.Conn, base context.Context) *conn {
+	c := &conn{srv: s, rwc: rw, base: base, remoteAddr: rw.RemoteAddr().String()}
+	return c
+}
+
+func (c *conn) setState(st http.ConnState) {
+	var now int64
+	if st == http.StateNew {
+		now = time.Now().Unix()
+	}
+	c.state.Store(uint64(st)<<56 | uint64(now))
+	if h := c.srv.ConnState; h != nil {
+		h(c.rwc, st)
+	}
+}
+
+func (c *conn) getState() (http.ConnState, int64) {
+	v := c.state.Load()
+	return http.ConnState(v >> 56), int64(v & (1<<56 - 1))
+}
+
+// setRead sets the read deadline unless it is the one in force. The caller
+// holds rmu.
+func (c *conn) setRead(t time.Time) {
+	if t.Equal(c.rdl) {
+		return
+	}
+	c.rdl = t
+	_ = c.rwc.SetReadDeadline(t)
+}
+
+// armHeader sets the header deadline, the first time a read of the current
+// request's head may block.
+func (c *conn) armHeader() {
+	if c.hdrArmed {
+		return
+	}
+	c.hdrArmed = true
+	s := c.srv
+	if s.ReadHeaderTimeout <= 0 {
+		c.setRead(c.reqDL)
+		return
+	}
+	d := time.Now().Add(s.ReadHeaderTimeout)
+	if !c.reqDL.IsZero() && c.reqDL.Before(d) {
+		d = c.reqDL
+	}
+	c.setRead(d)
+}
+
+// bodyDeadline puts the request's body deadline in force. The caller holds rmu.
+func (c *conn) bodyDeadline() { c.setRead(c.reqDL) }
+
+// drainDeadline bounds the draining of an unread body.
+func (c *conn) drainDeadline() {
+	d := time.Now().Add(5 * time.Second)
+	if !c.reqDL.IsZero() && c.reqDL.Before(d) {
+		d = c.reqDL
+	}
+	c.setRead(d)
+}
+
+func (c *conn) serve() {
+	s := c.srv
+	c.rmu.Lock()
+	defer func() {
+		if e := recover(); e != nil {
+			c.logPanic(e)
+		}
+		if c.hijacked {
+			s.trackConn(c, false)
+			return
+		}
+		c.rwc.Close()
+		c.setState(http.StateClosed)
+		s.trackConn(c, false)
+		c.release()
+	}()
+	c.br = getReader(c.rwc)
+	c.bw = getWriter(c.rwc)
+	c.scratchp = scratchPool.Get().(*[]byte)
+	c.scratch = (*c.scratchp)[:0]
+	c.hdr = make(http.Header)
+	c.lr.br = c.br
+	c.lr.more = c.armHeader
+	c.now = time.Now()
+	first := true
+	for {
+		if c.br.Buffered() == 0 {
+			if !first {
+				c.setState(http.StateIdle)
+			}
+			d := s.idleTimeout()
+			if first && s.ReadHeaderTimeout > 0 {
+				d = s.ReadHeaderTimeout
+			}
+			if d > 0 {
+				c.setRead(c.now.Add(d))
+			} else {
+				c.setRead(time.Time{})
+			}
+			if _, err := c.br.Peek(1); err != nil {
+				return
+			}
+		}
+		c.setState(http.StateActive)
+		first = false
+		if !c.serveOne() {
+			return
+		}
+		if s.shuttingDown() {
+			return
+		}
+	}
+}
+
+// serveOne reads and answers one request; it reports whether the connection
+// may carry another.
+func (c *conn) serveOne() bool {
+	s := c.srv
+	c.hdrArmed = false
+	c.reqDL = time.Time{}
+	if s.ReadTimeout > 0 || s.WriteTimeout > 0 {
+		c.now = time.Now()
+		if s.ReadTimeout > 0 {
+			c.reqDL = c.now.Add(s.ReadTimeout)
+		}
+	}
+	c.lr.budget = s.maxHeaderBytes()
+	c.lr.scratch = c.scratch[:0]
+	ctx := &reqCtx{c: c}
+	p, err := readRequest(&c.lr, ctx)
+	if err != nil {
+		if se, ok := err.(*statusError); ok {
+			c.writeError(se)
+		}
+		return false
+	}
+	if s.WriteTimeout > 0 {
+		_ = c.rwc.SetWriteDeadline(c.now.Add(s.WriteTimeout))
+	}
+	r := p.req
+	r.RemoteAddr = c.remoteAddr
+	var b *body
+	if p.bodyLen != 0 {
+		b = &body{c: c, req: r, remain: p.bodyLen, chunked: p.bodyLen < 0, expect: p.expect}
+		if b.chunked {
+			b.remain = 0
+		}
+		r.Body = b
+	} else {
+		r.Body = http.NoBody
+	}
+	clear(c.hdr)
+	w := &response{c: c, req: r, h: c.hdr, cl: -1, expect: p.expect, body: b}
+	c.committed, c.sent100 = false, false
+
+	c.rmu.Unlock()
+	ok := c.runHandler(w, r)
+	if !c.rmu.TryLock() {
+		if c.reading.Load() {
+			// A goroutine of the handler still reads the body: unblock it.
+			_ = c.rwc.SetReadDeadline(aLongTimeAgo)
+			c.rdl = aLongTimeAgo
+			ok = false
+		}
+		c.rmu.Lock() // else a probe, which does not block
+	}
+	ctx.done.Store(true)
+	if c.hijacked || !ok {
+		if b != nil {
+			b.closed = true
+		}
+		return false
+	}
+	keep := w.finish()
+	if b != nil && keep {
+		keep = b.drain()
+	} else if b != nil {
+		b.closed = true
+	}
+	return keep && !c.gone.Load()
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+func (c *conn) runHandler(w *response, r *http.Request) (ok bool) {
+	defer func() {
+		if e := recover(); e != nil {
+			if e != http.ErrAbortHandler {
+				c.logPanic(e)
+			}
+			ok = false
+		}
+	}()
+	h := c.srv.Handler
+	if h == nil {
+		h = http.DefaultServeMux
+	}
+	h.ServeHTTP(w, r)
+	return true
+}
+
+func (c *conn) logPanic(e any) {
+	buf := make([]byte, 64<<10)
+	buf = buf[:runtime.Stack(buf, false)]
+	c.srv.logf("h1: panic serving %v: %v\n%s", c.remoteAddr, e, buf)
+}
+
+// release returns the connection's buffers to their pools.
+func (c *conn) release() {
+	if c.br != nil {
+		c.br.Reset(nil)
+		readerPool.Put(c.br)
+		c.bw.Reset(nil)
+		writerPool.Put(c.bw)
+		c.br, c.bw = nil, nil
+	}
+	if c.scratchp != nil {
+		if cap(c.scratch) <= 64<<10 {
+			*c.scratchp = c.scratch[:0]
+			scratchPool.Put(c.scratchp)
+		}
+		c.scratchp = nil
+	}
+}
+
+// writeError answers a refused request and lets the client read the answer
+// before the connection closes.
+func (c *conn) writeError(se *statusError) {
+	text := strconv.Itoa(se.code) + " " + http.StatusText(se.code) + ": " + se.text + "\n"
+	fmt.Fprintf(c.bw, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
+		se.code, http.StatusText(se.code), len(text), text)
+	_ = c.rwc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if c.bw.Flush() != nil {
+		return
+	}
+	// Closing with unread input would reset the connection and could destroy
+	// the answer in flight: half-close, then read a little for a while.
+	if cw, ok := c.rwc.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+		_ = c.rwc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		_, _ = io.CopyN(io.Discard, c.rwc, 256<<10)
+	}
+}
+
+// sendContinue writes 100 Continue, unless the response has begun. It is
+// called by the body's first Read, under rmu.
+func (c *conn) sendContinue() {
+	c.cmu.Lock()
+	defer c.cmu.Unlock()
+	if c.committed || c.sent100 {
+		return
+	}
+	c.sent100 = true
+	_, _ = c.rwc.Write([]byte("HTTP/1.1 100 Continue\r\n\r\n"))
+}
+
+// probeEvery bounds how often Err probes the client's connection.
+const probeEvery = 100 * time.Millisecond
+
+// reqCtx is a request's context: no goroutine, no channel. Done returns nil,
+// so nothing derived from it spawns a goroutine either; Err reports
+// context.Canceled once the client is known to be gone (probed lazily, see
+// probe) or the handler has returned.
+//
+// Beware: contexts derived with WithCancel/WithTimeout do not see this
+// cancellation in their Err (their parent cannot be canceled, as far as
+// package context knows); WithValue and WithoutCancel children behave.
+type reqCtx struct {
+	c    *conn
+	done atomic.Bool // the handler returned
+}
+
+func (x *reqCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (x *reqCtx) Done() <-chan struct{}       { return nil }
+func (x *reqCtx) String() string              { return "h1.requestContext" }
+
+func (x *reqCtx) Value(key any) any {
+	if key == http.LocalAddrContextKey {
+		return x.c.rwc.LocalAddr()
+	}
+	return x.c.base.Value(key)
+}
+
+func (x *reqCtx) Err() error {
+	c := x.c
+	if err := c.base.Err(); err != nil {
+		return err
+	}
+	if x.done.Load() || c.gone.Load() {
+		return context.Canceled
+	}
+	now := time.Now().UnixNano()
+	if last := c.lastProbe.Load(); now-last < int64(probeEvery) || !c.lastProbe.CompareAndSwap(last, now) {
+		return nil
+	}
+	if c.probe(x) {
+		return context.Canceled
+	}
+	return nil
+}
+
+// probe checks, without blocking, whether the client is gone, and reports
+// it. Only one goroutine at a time reads the connection: the probe runs only
+// when it gets rmu at once, that is while the handler runs and no body read
+// is in progress; a call that races with either is ignored (reports alive).
+// Which goroutine calls does not matter.
+func (c *conn) probe(x *reqCtx) bool {
+	if !c.rmu.TryLock() {
+		return false
+	}
+	defer c.rmu.Unlock()
+	if x.done.Load() || c.hijacked {
+		return x.done.Load()
+	}
+	if c.br.Buffered() > 0 {
+		return false // a pipelined request or body bytes: alive
+	}
+	res := peekConn(c.rwc)
+	if res == probeUnknown && !c.rdl.IsZero() && !c.rdl.After(time.Now()) {
+		// The idle or header deadline passed while the handler ran, which
+		// fails any read at once: nothing needs it now.
+		c.setRead(time.Time{})
+		res = peekConn(c.rwc)
+	}
+	if res == probeUnknown {
+		// Not a socket: a short blocking peek through the reader.
+		_ = c.rwc.SetReadDeadline(time.Now().Add(time.Millisecond))
+		_, err := c.br.Peek(1)
+		_ = c.rwc.SetReadDeadline(c.rdl)
+		if err == nil || isTimeout(err) {
+			return false
+		}
+		res = probeGone
+	}
+	if res == probeGone {
+		c.gone.Store(true)
+		return true
+	}
+	return false
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}
+
+type probeResult int
+
+const (
+	probeUnknown probeResult = iota
+	probeAlive
+	probeGone
+)
