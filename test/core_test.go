@@ -2,6 +2,7 @@ package test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -594,5 +595,38 @@ url = "${USHER_TEST_B}"
 	}
 	if seen["a"] != 2 || seen["b"] != 2 {
 		t.Fatalf("TOML config with ${VAR}: %v", seen)
+	}
+}
+
+func TestClientGoingAwayReachesTheServer(t *testing.T) {
+	started := make(chan struct{})
+	canceled := make(chan struct{})
+	be := backendFunc(t, func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		select {
+		case <-r.Context().Done():
+			close(canceled)
+		case <-time.After(20 * time.Second):
+		}
+	})
+	u := startUsher(t, config(`
+entrypoints:
+  web: { address: "127.0.0.1:0" }
+http:
+  routers:
+    all: { rule: "PathPrefix(`+"`/`"+`)", service: app }
+  services:
+    app: { loadBalancer: { servers: [ { url: "{{be}}" } ], retry: { attempts: 0 } } }
+`, "be", be.URL))
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", u.url("web")+"/slow", nil)
+	go func() { <-started; cancel() }()
+	if _, err := http.DefaultClient.Do(req); err == nil {
+		t.Fatal("the request should have been canceled")
+	}
+	select {
+	case <-canceled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the server never saw the client go away")
 	}
 }
