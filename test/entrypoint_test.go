@@ -1,12 +1,14 @@
 package test
 
 import (
+	"bufio"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -89,5 +91,62 @@ func waitFor(t *testing.T, limit time.Duration, cond func() bool) {
 			t.Fatal("condition not met in time")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Requests a front end and a back end could read differently (request
+// smuggling) are refused by usher and never reach a server.
+func TestAmbiguousRequestsAreRefused(t *testing.T) {
+	var reached atomic.Int32
+	be := backendFunc(t, func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		io.Copy(io.Discard, r.Body)
+		io.WriteString(w, "ok")
+	})
+	u := startUsher(t, config(`
+entrypoints:
+  web: { address: "127.0.0.1:0" }
+http:
+  routers:
+    all: { rule: "PathPrefix(`+"`/`"+`)", service: app }
+  services:
+    app: { loadBalancer: { servers: [ { url: "{{be}}" } ] } }
+`, "be", be.URL))
+	tests := []struct {
+		name, raw string
+		status    int
+	}{
+		{"CL and TE", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+		{"two lengths", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde", 400},
+		{"TE not chunked last", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n", 501},
+		{"space before colon", "GET / HTTP/1.1\r\nHost: x\r\nContent-Length : 0\r\n\r\n", 400},
+		{"obs-fold", "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n", 400},
+		{"no Host", "GET / HTTP/1.1\r\n\r\n", 400},
+		{"two Hosts", "GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", 400},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", u.addrs["web"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			io.WriteString(c, tc.raw)
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatalf("no answer: %v", err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Errorf("status %d, want %d", resp.StatusCode, tc.status)
+			}
+		})
+	}
+	if n := reached.Load(); n != 0 {
+		t.Fatalf("%d refused requests reached the server", n)
+	}
+	if status, body := get(t, u.url("web")+"/"); status != 200 || body != "ok" {
+		t.Fatalf("a sane request after them: %d %q", status, body)
 	}
 }
