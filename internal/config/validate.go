@@ -278,7 +278,11 @@ func (v *validator) routers() {
 			if r.TLS.CertResolver != "" {
 				v.notSupported(p+".tls.certResolver", "certResolvers are")
 			}
-			v.tlsOptionRef(p+".tls.options", r.TLS.Options)
+			if r.TLS.Options != "" {
+				// The handshake is done before any router is chosen: options
+				// are the entrypoint's (tls.options of entrypoints).
+				v.notSupported(p+".tls.options", "per-router TLS options are")
+			}
 		}
 	}
 }

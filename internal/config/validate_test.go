@@ -210,7 +210,7 @@ http:
 				`usher.yaml:6: http.routers.a.entrypoints[1]: entrypoint "pg" is not an http entrypoint`,
 				`usher.yaml:6: http.routers.a.entrypoints[2]: entrypoint "wbe" does not exist; did you mean "web"?`,
 				`usher.yaml:7: http.routers.b.rule: a rule is required, like Host(` + "`example.com`" + `)`,
-				`usher.yaml:7: http.routers.b.tls.options: TLS options "nope" do not exist`,
+				`usher.yaml:7: http.routers.b.tls.options: per-router TLS options are not supported by this version of usher`,
 				`usher.yaml:8: http.routers.c.service: a service name is required`,
 			},
 		},
