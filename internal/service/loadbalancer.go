@@ -213,6 +213,11 @@ func (lb *LoadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.Start()
 		out := lb.targets[s].ServeUpgrade(w, r, lb.ro)
 		s.Done(out.Err != nil)
+		// A tunnel's length says nothing of the server's speed: only its
+		// failures are reported (to passive checks), not its duration.
+		if lb.opts.Reporter != nil {
+			lb.opts.Reporter.Report(s, out.Err != nil, out.Status)
+		}
 		return
 	}
 
