@@ -1,7 +1,6 @@
 package test
 
 import (
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -36,8 +35,7 @@ func serverList(urls ...string) string {
 func TestOneOfThreeKilledDuringLoadFailsNoGET(t *testing.T) {
 	a, b, c := backend(t, "a"), backend(t, "b"), backend(t, "c")
 	u := startUsher(t, config(lbTpl, "addr", "127.0.0.1:0", "extra", "", "servers", serverList(a.URL, b.URL, c.URL)))
-	var ok, failed atomic.Int64
-	var firstErr atomic.Value
+	var load tally
 	var wg sync.WaitGroup
 	killed := make(chan struct{})
 	for w := 0; w < 6; w++ {
@@ -51,25 +49,14 @@ func TestOneOfThreeKilledDuringLoadFailsNoGET(t *testing.T) {
 					b.Close() // the server dies: its port refuses from now on
 					close(killed)
 				}
-				resp, err := client.Get(u.url("web") + "/")
-				if err == nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode == 200 {
-						ok.Add(1)
-						continue
-					}
-					err = fmt.Errorf("status %d", resp.StatusCode)
-				}
-				failed.Add(1)
-				firstErr.CompareAndSwap(nil, err.Error())
+				load.get(client, u.url("web")+"/")
 			}
 		}()
 	}
 	wg.Wait()
 	<-killed
-	if failed.Load() > 0 {
-		t.Fatalf("%d of %d GETs failed when one server died; first: %v", failed.Load(), ok.Load()+failed.Load(), firstErr.Load())
+	if load.failed.Load() > 0 {
+		t.Fatalf("%d of %d GETs failed when one server died; first: %v", load.failed.Load(), load.ok.Load()+load.failed.Load(), load.firstErr.Load())
 	}
 }
 

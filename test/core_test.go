@@ -201,15 +201,7 @@ func TestServerSentEventsArriveOneByOne(t *testing.T) {
 			}
 		}
 	})
-	u := startUsher(t, config(`
-entrypoints:
-  web: { address: "127.0.0.1:0" }
-http:
-  routers:
-    all: { rule: "PathPrefix(`+"`/`"+`)", service: app }
-  services:
-    app: { loadBalancer: { servers: [ { url: "{{be}}" } ] } }
-`, "be", be.URL))
+	u := startUsher(t, config(lbTpl, "addr", "127.0.0.1:0", "extra", "", "servers", serverList(be.URL)))
 	resp, err := http.Get(u.url("web") + "/events")
 	if err != nil {
 		t.Fatal(err)
@@ -426,8 +418,7 @@ func TestReloadUnderLoadLosesNoRequest(t *testing.T) {
 	}
 	u := startUsher(t, config(reloadTpl, "addr", "127.0.0.1:0", "servers", servers(a.URL, b.URL)))
 	addr := u.addrs["web"]
-	var ok, failed atomic.Int64
-	var firstErr atomic.Value
+	var load tally
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for w := 0; w < 8; w++ {
@@ -441,18 +432,7 @@ func TestReloadUnderLoadLosesNoRequest(t *testing.T) {
 					return
 				default:
 				}
-				resp, err := client.Get("http://" + addr + "/")
-				if err == nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode == 200 {
-						ok.Add(1)
-						continue
-					}
-					err = fmt.Errorf("status %d", resp.StatusCode)
-				}
-				failed.Add(1)
-				firstErr.CompareAndSwap(nil, err.Error())
+				load.get(client, "http://"+addr+"/")
 			}
 		}()
 	}
@@ -465,11 +445,11 @@ func TestReloadUnderLoadLosesNoRequest(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
-	if failed.Load() > 0 {
-		t.Fatalf("%d of %d requests failed during reloads; first: %v", failed.Load(), ok.Load()+failed.Load(), firstErr.Load())
+	if load.failed.Load() > 0 {
+		t.Fatalf("%d of %d requests failed during reloads; first: %v", load.failed.Load(), load.ok.Load()+load.failed.Load(), load.firstErr.Load())
 	}
-	if ok.Load() < 100 {
-		t.Fatalf("only %d requests ran", ok.Load())
+	if load.ok.Load() < 100 {
+		t.Fatalf("only %d requests ran", load.ok.Load())
 	}
 }
 
@@ -609,15 +589,7 @@ func TestClientGoingAwayReachesTheServer(t *testing.T) {
 		case <-time.After(20 * time.Second):
 		}
 	})
-	u := startUsher(t, config(`
-entrypoints:
-  web: { address: "127.0.0.1:0" }
-http:
-  routers:
-    all: { rule: "PathPrefix(`+"`/`"+`)", service: app }
-  services:
-    app: { loadBalancer: { servers: [ { url: "{{be}}" } ], retry: { attempts: 0 } } }
-`, "be", be.URL))
+	u := startUsher(t, config(lbTpl, "addr", "127.0.0.1:0", "extra", "retry: { attempts: 0 }", "servers", serverList(be.URL)))
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", u.url("web")+"/slow", nil)
 	go func() { <-started; cancel() }()

@@ -103,15 +103,7 @@ func TestAmbiguousRequestsAreRefused(t *testing.T) {
 		io.Copy(io.Discard, r.Body)
 		io.WriteString(w, "ok")
 	})
-	u := startUsher(t, config(`
-entrypoints:
-  web: { address: "127.0.0.1:0" }
-http:
-  routers:
-    all: { rule: "PathPrefix(`+"`/`"+`)", service: app }
-  services:
-    app: { loadBalancer: { servers: [ { url: "{{be}}" } ] } }
-`, "be", be.URL))
+	u := startUsher(t, config(lbTpl, "addr", "127.0.0.1:0", "extra", "", "servers", serverList(be.URL)))
 	tests := []struct {
 		name, raw string
 		status    int

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -235,4 +236,27 @@ func config(tpl string, kv ...string) string {
 		tpl = strings.ReplaceAll(tpl, "{{"+kv[i]+"}}", kv[i+1])
 	}
 	return tpl
+}
+
+// tally counts the outcome of GETs sent during a load run: a 200 is ok,
+// anything else (an error or another status) failed, the first failure kept.
+type tally struct {
+	ok, failed atomic.Int64
+	firstErr   atomic.Value
+}
+
+// get sends one GET and counts its outcome.
+func (l *tally) get(client *http.Client, url string) {
+	resp, err := client.Get(url)
+	if err == nil {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			l.ok.Add(1)
+			return
+		}
+		err = fmt.Errorf("status %d", resp.StatusCode)
+	}
+	l.failed.Add(1)
+	l.firstErr.CompareAndSwap(nil, err.Error())
 }
