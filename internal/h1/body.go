@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+
+	"github.com/usher-lb/usher/internal/wire"
 )
 
 const (
@@ -115,7 +117,7 @@ func (b *body) readChunked(p []byte) (int, error) {
 		if err != nil {
 			return 0, unexpected(err)
 		}
-		size, ok := parseChunkSize(line)
+		size, ok := wire.ParseChunkSize(line)
 		if !ok {
 			return 0, errChunk
 		}
@@ -152,51 +154,6 @@ func unexpected(err error) error {
 	return err
 }
 
-// parseChunkSize parses `1*HEXDIG [ chunk-ext ]`.
-func parseChunkSize(line []byte) (int64, bool) {
-	var n int64
-	i := 0
-	for ; i < len(line); i++ {
-		c := line[i]
-		var d byte
-		switch {
-		case '0' <= c && c <= '9':
-			d = c - '0'
-		case 'a' <= c && c <= 'f':
-			d = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			d = c - 'A' + 10
-		default:
-			goto ext
-		}
-		if i >= 15 {
-			return 0, false // over 2^60
-		}
-		n = n<<4 | int64(d)
-	}
-ext:
-	if i == 0 {
-		return 0, false
-	}
-	rest := line[i:]
-	// chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ): ignored,
-	// but it must start with ";" (after optional whitespace) and hold no
-	// control bytes.
-	rest = trimOWS(rest)
-	if len(rest) > 0 && (rest[0] != ';' || !validValue(rest)) {
-		return 0, false
-	}
-	return n, true
-}
-
-// forbiddenTrailers may not be taken from a trailer section (RFC 9110 6.5.1).
-var forbiddenTrailers = map[string]bool{
-	"Content-Length": true, "Transfer-Encoding": true, "Host": true, "Trailer": true,
-	"Connection": true, "Content-Type": true, "Content-Encoding": true, "Content-Range": true,
-	"Te": true, "Authorization": true, "Cookie": true, "Set-Cookie": true, "Expect": true,
-	"Cache-Control": true, "Keep-Alive": true, "Upgrade": true, "Proxy-Authorization": true,
-}
-
 func (b *body) readTrailer() error {
 	lr := lineReader{br: b.c.br, budget: b.c.srv.maxHeaderBytes()}
 	var t http.Header
@@ -211,7 +168,7 @@ func (b *body) readTrailer() error {
 		return unexpected(err)
 	}
 	for k, vv := range t {
-		if forbiddenTrailers[k] {
+		if wire.ForbiddenTrailer(k) {
 			continue
 		}
 		if b.req.Trailer == nil {

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/usher-lb/usher/internal/wire"
 )
 
 type nopConn struct{ net.Conn }
@@ -69,7 +71,7 @@ func FuzzReadRequest(f *testing.F) {
 				t.Fatalf("read %d of %d", n, p.bodyLen)
 			}
 			for k := range r.Trailer {
-				if forbiddenTrailers[k] {
+				if wire.ForbiddenTrailer(k) {
 					t.Fatalf("trailer %s", k)
 				}
 			}

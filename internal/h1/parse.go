@@ -7,9 +7,10 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/textproto"
 	"net/url"
 	"strings"
+
+	"github.com/usher-lb/usher/internal/wire"
 )
 
 // statusError is a request the server refuses: it answers code with text and
@@ -32,44 +33,6 @@ var (
 	errBareLF       = bad("line not terminated by CRLF")
 	errShortRequest = errors.New("h1: connection closed inside a request")
 )
-
-// tokenTable marks the bytes of an RFC 9110 token (tchar).
-var tokenTable = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return
-}()
-
-func isToken(b []byte) bool {
-	if len(b) == 0 {
-		return false
-	}
-	for _, c := range b {
-		if !tokenTable[c] {
-			return false
-		}
-	}
-	return true
-}
-
-// validValue reports whether b is a field value: no control byte but HTAB
-// (so no CR, LF or NUL), no DEL. obs-text (0x80-0xff) is accepted.
-func validValue(b []byte) bool {
-	for _, c := range b {
-		if (c < 0x20 && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
 
 // hostTable is net/http's set of bytes allowed in a Host value.
 var hostTable = func() (t [256]bool) {
@@ -157,57 +120,9 @@ func hasLF(br *bufio.Reader, n int) bool {
 	return bytes.IndexByte(b, '\n') >= 0
 }
 
-// commonHeaders interns canonical header names so that parsing them does not
-// allocate.
-var commonHeaders = func() map[string]string {
-	m := map[string]string{}
-	for _, k := range []string{
-		"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Accept-Ranges",
-		"Authorization", "Cache-Control", "Cdn-Loop", "Connection", "Content-Disposition",
-		"Content-Encoding", "Content-Language", "Content-Length", "Content-Location",
-		"Content-Range", "Content-Type", "Cookie", "Date", "Dnt", "Etag", "Expect",
-		"Forwarded", "From", "Host", "If-Match", "If-Modified-Since", "If-None-Match",
-		"If-Range", "If-Unmodified-Since", "Keep-Alive", "Last-Modified", "Link", "Origin",
-		"Pragma", "Priority", "Proxy-Authorization", "Range", "Referer", "Sec-Ch-Ua",
-		"Sec-Ch-Ua-Mobile", "Sec-Ch-Ua-Platform", "Sec-Fetch-Dest", "Sec-Fetch-Mode",
-		"Sec-Fetch-Site", "Sec-Fetch-User", "Sec-Websocket-Extensions", "Sec-Websocket-Key",
-		"Sec-Websocket-Protocol", "Sec-Websocket-Version", "Te", "Trailer",
-		"Transfer-Encoding", "Upgrade", "Upgrade-Insecure-Requests", "User-Agent", "Via",
-		"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip",
-		"X-Request-Id", "Traceparent", "Tracestate",
-	} {
-		m[k] = k
-	}
-	return m
-}()
-
-// canonicalKey returns the canonical form of the token name, interned for
-// common names. buf is scratch space.
-func canonicalKey(name []byte, buf *[64]byte) string {
-	if len(name) > len(buf) {
-		return textproto.CanonicalMIMEHeaderKey(string(name))
-	}
-	b := buf[:len(name)]
-	upper := true
-	for i, c := range name {
-		if upper && 'a' <= c && c <= 'z' {
-			c -= 'a' - 'A'
-		} else if !upper && 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		b[i] = c
-		upper = c == '-'
-	}
-	if s, ok := commonHeaders[string(b)]; ok {
-		return s
-	}
-	return string(b)
-}
-
 // readFields reads field lines up to the empty line into h (canonical keys).
 // It is used for the header section and for chunked trailers.
 func readFields(lr *lineReader, h http.Header, limitErr error, onField func(key string, val []byte) error) error {
-	var kbuf [64]byte
 	var strs []string
 	for {
 		line, err := lr.line(limitErr)
@@ -225,14 +140,14 @@ func readFields(lr *lineReader, h http.Header, limitErr error, onField func(key 
 			return bad("malformed header line")
 		}
 		name := line[:colon]
-		if !isToken(name) {
+		if !wire.IsToken(name) {
 			return bad("invalid header name")
 		}
-		val := trimOWS(line[colon+1:])
-		if !validValue(val) {
+		val := wire.TrimOWS(line[colon+1:])
+		if !wire.ValidValue(val) {
 			return bad("invalid header value")
 		}
-		key := canonicalKey(name, &kbuf)
+		key := wire.CanonicalKey(name)
 		if onField != nil {
 			if err := onField(key, val); err != nil {
 				return err
@@ -281,16 +196,6 @@ func internValue(b []byte) string {
 	return string(b)
 }
 
-func trimOWS(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
 // request is what readRequest parses besides the http.Request.
 type parsed struct {
 	req      *http.Request
@@ -316,7 +221,7 @@ func parseRequestLine(line []byte, r *http.Request) error {
 		return bad("malformed request line")
 	}
 	method, target, proto := line[:sp1], rest[:sp2], rest[sp2+1:]
-	if !isToken(method) {
+	if !wire.IsToken(method) {
 		return bad("invalid method")
 	}
 	switch string(proto) {
@@ -379,48 +284,6 @@ func hasSchemePrefix(b []byte) bool {
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
-
-// parseContentLength parses one Content-Length field value; comma-separated
-// lists are accepted when all members agree (RFC 9110 8.6).
-func parseContentLength(v string) (int64, bool) {
-	n := int64(-1)
-	for {
-		part, rest, more := strings.Cut(v, ",")
-		part = strings.Trim(part, " \t")
-		if len(part) == 0 || len(part) > 18 {
-			return 0, false
-		}
-		var x int64
-		for i := 0; i < len(part); i++ {
-			if !isDigit(part[i]) {
-				return 0, false
-			}
-			x = x*10 + int64(part[i]-'0')
-		}
-		if n >= 0 && x != n {
-			return 0, false
-		}
-		n = x
-		if !more {
-			return n, true
-		}
-		v = rest
-	}
-}
-
-// hasToken reports whether a comma-separated header holds tok (case-insensitive).
-func hasToken(vv []string, tok string) bool {
-	for _, v := range vv {
-		for v != "" {
-			var part string
-			part, v, _ = strings.Cut(v, ",")
-			if strings.EqualFold(strings.Trim(part, " \t"), tok) {
-				return true
-			}
-		}
-	}
-	return false
-}
 
 var emptyRequest http.Request
 
@@ -494,7 +357,7 @@ func readRequest(lr *lineReader, ctx context.Context) (*parsed, error) {
 	} else if hasCL {
 		n := int64(-1)
 		for _, v := range cl {
-			x, ok := parseContentLength(v)
+			x, ok := wire.ParseContentLength(v)
 			if !ok || (n >= 0 && x != n) {
 				return nil, bad("invalid Content-Length")
 			}
@@ -510,9 +373,9 @@ func readRequest(lr *lineReader, ctx context.Context) (*parsed, error) {
 	// Connection.
 	conn := h["Connection"]
 	if r.ProtoMinor == 0 {
-		r.Close = !hasToken(conn, "keep-alive")
+		r.Close = !wire.HasToken(conn, "keep-alive")
 	} else {
-		r.Close = hasToken(conn, "close")
+		r.Close = wire.HasToken(conn, "close")
 	}
 
 	// Expect.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/usher-lb/usher/internal/wire"
 )
 
 // response is the http.ResponseWriter of one request.
@@ -58,7 +60,7 @@ func (w *response) WriteHeader(code int) {
 	w.wroteHeader = true
 	w.status = code
 	if v := w.h["Content-Length"]; len(v) > 0 {
-		if n, ok := parseContentLength(v[0]); ok && len(v) == 1 && !strings.Contains(v[0], ",") {
+		if n, ok := wire.ParseContentLength(v[0]); ok && len(v) == 1 && !strings.Contains(v[0], ",") {
 			w.cl = n
 		} else {
 			w.c.srv.logf("h1: invalid response Content-Length %q", v)
@@ -275,7 +277,7 @@ func (w *response) commit(final bool) {
 	// Connection.
 	if w.status == http.StatusSwitchingProtocols {
 		// For Hijack: the handler's Connection and Upgrade go as they are.
-	} else if r.Close || w.closeDelim || c.srv.shuttingDown() || hasToken(h["Connection"], "close") {
+	} else if r.Close || w.closeDelim || c.srv.shuttingDown() || wire.HasToken(h["Connection"], "close") {
 		w.closeAfter = true
 	} else if b := w.body; b != nil && (final || c.rmu.TryLock()) {
 		// An unread body too large to drain, or one the client will only
@@ -325,52 +327,27 @@ func (w *response) commit(final bool) {
 }
 
 // writeHeaderMap writes h's fields, skipping invalid names, the framing
-// fields the server sets itself and trailer keys; CR and LF in values become
-// spaces (no response splitting).
+// fields the server sets itself and trailer keys; CR, LF and NUL in values
+// become spaces (no response splitting).
 func writeHeaderMap(bw *bufio.Writer, h http.Header, w *response) {
-	for k, vv := range h {
-		if !validName(k) {
-			continue
-		}
-		if w != nil {
-			switch k {
-			case "Transfer-Encoding":
-				continue
-			case "Content-Length":
-				if w.cl < 0 {
-					continue
-				}
-			case "Connection":
-				if w.status == http.StatusSwitchingProtocols {
-					break
-				}
-				if w.closeAfter || (w.req.ProtoMinor == 0 && !hasToken(vv, "close")) {
-					continue
-				}
-			}
-		}
-		for _, v := range vv {
-			bw.WriteString(k)
-			bw.WriteString(": ")
-			if strings.ContainsAny(v, "\r\n") {
-				v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
-			}
-			bw.WriteString(v)
-			bw.WriteString("\r\n")
-		}
+	if w == nil {
+		wire.WriteHeader(bw, h, nil)
+		return
 	}
-}
-
-func validName(k string) bool {
-	if k == "" {
+	wire.WriteHeader(bw, h, func(k string) bool {
+		switch k {
+		case "Transfer-Encoding":
+			return true
+		case "Content-Length":
+			return w.cl < 0
+		case "Connection":
+			if w.status == http.StatusSwitchingProtocols {
+				return false
+			}
+			return w.closeAfter || (w.req.ProtoMinor == 0 && !wire.HasToken(h[k], "close"))
+		}
 		return false
-	}
-	for i := 0; i < len(k); i++ {
-		if !tokenTable[k[i]] {
-			return false
-		}
-	}
-	return true
+	})
 }
 
 // finish completes the response after the handler returned and reports
@@ -402,29 +379,16 @@ func (w *response) writeTrailers(bw *bufio.Writer) {
 	h := w.h
 	for _, k := range w.trailers {
 		for _, v := range h[k] {
-			writeField(bw, k, v)
+			wire.WriteField(bw, k, v)
 		}
 	}
 	for k, vv := range h {
-		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok && validName(name) {
+		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok && wire.ValidName(name) {
 			for _, v := range vv {
-				writeField(bw, name, v)
+				wire.WriteField(bw, name, v)
 			}
 		}
 	}
-}
-
-func writeField(bw *bufio.Writer, k, v string) {
-	if !validName(k) {
-		return
-	}
-	if strings.ContainsAny(v, "\r\n") {
-		v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
-	}
-	bw.WriteString(k)
-	bw.WriteString(": ")
-	bw.WriteString(v)
-	bw.WriteString("\r\n")
 }
 
 var statusLines = func() (t [600]string) {

@@ -1,11 +1,15 @@
 package proxy
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
+
+	"github.com/usher-lb/usher/internal/wire"
 )
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
@@ -163,20 +167,28 @@ func IsClientError(err error) bool {
 }
 
 // copyChunked decodes a chunked body and writes it; trailers are passed on as
-// HTTP trailers.
+// HTTP trailers, but for the fields no trailer may carry (framing, routing,
+// cookies, see wire.ForbiddenTrailer), which are dropped.
 func (resp *Response) copyChunked(w http.ResponseWriter, stream bool) (int64, error) {
 	br := resp.c.br
 	var written int64
 	flusher, _ := w.(http.Flusher)
 	for {
-		line, err := br.ReadSlice('\n')
+		raw, err := br.ReadSlice('\n')
 		if err != nil {
-			if resp.resume(err) && len(line) == 0 {
+			if resp.resume(err) && len(raw) == 0 {
 				continue
+			}
+			if err == io.EOF || err == bufio.ErrBufferFull {
+				err = errTruncated
 			}
 			return written, err
 		}
-		size, ok := parseChunkSize(line)
+		line, ok := wire.CutCRLF(raw)
+		if !ok {
+			return written, errMalformed
+		}
+		size, ok := wire.ParseChunkSize(line)
 		if !ok {
 			return written, errMalformed
 		}
@@ -188,7 +200,7 @@ func (resp *Response) copyChunked(w http.ResponseWriter, stream bool) (int64, er
 		if err != nil {
 			return written, err
 		}
-		if crlf, err := br.ReadSlice('\n'); err != nil || len(trimOWSBytes(crlf)) != 0 {
+		if crlf, err := br.ReadSlice('\n'); err != nil || len(crlf) != 2 || crlf[0] != '\r' {
 			return written, errMalformed
 		}
 		if stream && br.Buffered() == 0 && flusher != nil {
@@ -196,56 +208,43 @@ func (resp *Response) copyChunked(w http.ResponseWriter, stream bool) (int64, er
 		}
 	}
 	// trailer section
+	budget := maxTrailerBytes
 	for {
-		line, err := br.ReadSlice('\n')
+		raw, err := br.ReadSlice('\n')
 		if err != nil {
+			if err == io.EOF || err == bufio.ErrBufferFull {
+				err = errTruncated
+			}
 			return written, err
 		}
-		line = trimOWSBytes(line)
+		if budget -= len(raw); budget < 0 {
+			return written, errMalformed
+		}
+		line, ok := wire.CutCRLF(raw)
+		if !ok {
+			return written, errMalformed
+		}
 		if len(line) == 0 {
 			return written, nil
 		}
-		i := 0
-		for i < len(line) && line[i] != ':' {
-			i++
-		}
-		if i == 0 || i == len(line) {
+		i := bytes.IndexByte(line, ':')
+		if i <= 0 || !wire.IsToken(line[:i]) {
 			return written, errMalformed
 		}
-		k := canonicalKey(line[:i])
-		w.Header().Add(http.TrailerPrefix+k, string(trimOWSBytes(line[i+1:])))
+		v := wire.TrimOWS(line[i+1:])
+		if !wire.ValidValue(v) {
+			return written, errMalformed
+		}
+		k := wire.CanonicalKey(line[:i])
+		if wire.ForbiddenTrailer(k) || isHop(k) {
+			continue
+		}
+		w.Header().Add(http.TrailerPrefix+k, string(v))
 	}
 }
 
-func parseChunkSize(line []byte) (int64, bool) {
-	line = trimOWSBytes(line)
-	if i := indexByte(line, ';'); i >= 0 { // chunk extensions are ignored
-		line = trimOWSBytes(line[:i])
-	}
-	if len(line) == 0 || len(line) > 15 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range line {
-		switch {
-		case '0' <= c && c <= '9':
-			n = n<<4 | int64(c-'0')
-		case 'a' <= c && c <= 'f':
-			n = n<<4 | int64(c-'a'+10)
-		case 'A' <= c && c <= 'F':
-			n = n<<4 | int64(c-'A'+10)
-		default:
-			return 0, false
-		}
-	}
-	return n, true
-}
+// maxTrailerBytes bounds a response's trailer section.
+const maxTrailerBytes = 16 << 10
 
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
-}
+// errTruncated is a body that ended before its framing said it would.
+var errTruncated = errors.New("response body cut short by the server")

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/usher-lb/usher/internal/wire"
 )
 
 // Error is why an exchange with a server failed.
@@ -265,7 +267,7 @@ func (up *Upstream) writeRequest(bw *bufio.Writer, r *http.Request, ro RequestOp
 	conn := r.Header["Connection"]
 	var extraHop map[string]bool
 	if len(conn) > 0 {
-		connectionTokens(conn, func(k string) {
+		wire.ConnectionTokens(conn, func(k string) {
 			if extraHop == nil {
 				extraHop = map[string]bool{}
 			}
@@ -277,7 +279,7 @@ func (up *Upstream) writeRequest(bw *bufio.Writer, r *http.Request, ro RequestOp
 			continue
 		}
 		for _, v := range vv {
-			writeHeaderLine(bw, k, v)
+			wire.WriteField(bw, k, v)
 		}
 	}
 	if upgrade {
@@ -316,17 +318,6 @@ func (up *Upstream) writeRequest(bw *bufio.Writer, r *http.Request, ro RequestOp
 	}
 }
 
-func writeHeaderLine(bw *bufio.Writer, k, v string) {
-	bw.WriteString(k)
-	bw.WriteString(": ")
-	// A value set by a middleware must not split the header block.
-	if strings.ContainsAny(v, "\r\n") {
-		v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
-	}
-	bw.WriteString(v)
-	bw.WriteString("\r\n")
-}
-
 // writeChunked streams body in chunks as it arrives, flushing each, so that a
 // streaming upload is not held back.
 func writeChunked(bw *bufio.Writer, body io.Reader) error {
@@ -357,15 +348,18 @@ func writeChunked(bw *bufio.Writer, body io.Reader) error {
 // readHead reads a status line and header block into resp.
 func (resp *Response) readHead() error {
 	br := resp.c.br
-	line, err := br.ReadSlice('\n')
+	raw, err := br.ReadSlice('\n')
 	if err != nil {
 		if err == bufio.ErrBufferFull {
 			return errMalformed
 		}
 		return err
 	}
-	// HTTP/1.x SP 3DIGIT [SP reason] CRLF
-	if len(line) < 12 || string(line[:7]) != "HTTP/1." || line[8] != ' ' {
+	// HTTP/1.x SP 3DIGIT SP [reason] CRLF; the SP before an empty reason may
+	// be missing, as many servers send it.
+	line, ok := wire.CutCRLF(raw)
+	if !ok || len(line) < 12 || string(line[:7]) != "HTTP/1." || (line[7] != '0' && line[7] != '1') ||
+		line[8] != ' ' || (len(line) > 12 && (line[12] != ' ' || !wire.ValidValue(line[13:]))) {
 		return errMalformed
 	}
 	minor := line[7]
@@ -388,29 +382,35 @@ func (resp *Response) readHead() error {
 	keepAlive10 := false
 	var hop []string // headers named in Connection: hop-by-hop too
 	for {
-		line, err := br.ReadSlice('\n')
+		raw, err := br.ReadSlice('\n')
 		if err != nil {
 			if err == bufio.ErrBufferFull {
 				return errMalformed
 			}
 			return err
 		}
-		line = trimOWSBytes(line)
+		line, ok := wire.CutCRLF(raw)
+		if !ok {
+			return errMalformed
+		}
 		if len(line) == 0 {
 			break
 		}
 		i := 0
 		for i < len(line) && line[i] != ':' {
-			if !isTokenChar(line[i]) {
-				return errMalformed
+			if !wire.IsTokenChar(line[i]) {
+				return errMalformed // obs-fold (a leading space) included
 			}
 			i++
 		}
 		if i == 0 || i == len(line) {
 			return errMalformed
 		}
-		k := canonicalKey(line[:i])
-		v := trimOWSBytes(line[i+1:])
+		k := wire.CanonicalKey(line[:i])
+		v := wire.TrimOWS(line[i+1:])
+		if !wire.ValidValue(v) {
+			return errMalformed
+		}
 		switch k {
 		case "Content-Length":
 			n, err := strconv.ParseInt(string(v), 10, 64)
@@ -423,21 +423,32 @@ func (resp *Response) readHead() error {
 		case "Transfer-Encoding":
 			// Only "chunked" as the last coding frames a message; anything else
 			// is read until close.
-			if hasTokenFold(v, "chunked") {
+			if wire.HasTokenBytes(v, "chunked") {
 				resp.chunked = true
 			} else {
 				resp.closeAfter = true
 			}
 			continue
 		case "Connection":
-			if hasTokenFold(v, "close") {
+			if wire.HasTokenBytes(v, "close") {
 				resp.closeAfter = true
 			}
-			if hasTokenFold(v, "keep-alive") {
+			if wire.HasTokenBytes(v, "keep-alive") {
 				keepAlive10 = true
 			}
-			connectionTokens([]string{string(v)}, func(k string) { hop = append(hop, k) })
+			wire.ConnectionTokens([]string{string(v)}, func(k string) { hop = append(hop, k) })
 			if code != http.StatusSwitchingProtocols {
+				continue
+			}
+		case "Upgrade":
+			if code != http.StatusSwitchingProtocols {
+				continue
+			}
+		case "Trailer":
+			// Kept: it announces the trailers, which makes the next hop
+			// send the body chunked so that they can follow it.
+		default:
+			if isHop(k) { // Keep-Alive, Proxy-Connection, Te…: this hop's only
 				continue
 			}
 		}
@@ -454,34 +465,6 @@ func (resp *Response) readHead() error {
 		resp.contentLength = -1
 	}
 	return nil
-}
-
-func isTokenChar(c byte) bool { return tokenChars[c] }
-
-// tokenChars are the bytes allowed in a header name (RFC 9110 tchar).
-var tokenChars = func() (t [256]bool) {
-	for c := '!'; c <= '~'; c++ {
-		t[c] = !strings.ContainsRune("\"(),/:;<=>?@[\\]{}", c)
-	}
-	return t
-}()
-
-// hasTokenFold tells whether the comma-separated list v holds tok, ignoring case.
-func hasTokenFold(v []byte, tok string) bool {
-	for len(v) > 0 {
-		i := 0
-		for i < len(v) && v[i] != ',' {
-			i++
-		}
-		if strings.EqualFold(string(trimOWSBytes(v[:i])), tok) {
-			return true
-		}
-		if i == len(v) {
-			break
-		}
-		v = v[i+1:]
-	}
-	return false
 }
 
 func (resp *Response) dropKeys(drop []string) {

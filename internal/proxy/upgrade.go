@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/usher-lb/usher/internal/wire"
 )
 
 // IsUpgrade tells whether r asks to switch protocols (WebSocket and others).
@@ -16,12 +18,7 @@ func IsUpgrade(r *http.Request) bool {
 }
 
 func headerHasToken(vv []string, tok string) bool {
-	for _, v := range vv {
-		if hasTokenFold([]byte(v), tok) {
-			return true
-		}
-	}
-	return false
+	return wire.HasToken(vv, tok)
 }
 
 // Tunnels tracks the connections handed over to a protocol switch, which the
@@ -122,7 +119,7 @@ func (up *Upstream) ServeUpgrade(w http.ResponseWriter, r *http.Request, ro Requ
 	bw := crw.Writer
 	bw.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
 	for i, k := range resp.keys {
-		writeHeaderLine(bw, k, resp.vals[i])
+		wire.WriteField(bw, k, resp.vals[i])
 	}
 	bw.WriteString("\r\n")
 	if err := bw.Flush(); err != nil {
