@@ -2,6 +2,7 @@ package test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -94,5 +95,53 @@ http:
 			t.Fatalf("the rewritten %s was not applied: %v", filepath.Base(c.path), l)
 		}
 		serves("after " + filepath.Base(c.path) + " was written again")
+	}
+}
+
+// `usher validate` prints every problem of the main file and of the
+// directory at once, each at its file and line: a directory it cannot read,
+// a secret file that is missing, server URLs whose ports no server listens
+// on; the password of a URL is never printed.
+func TestValidatePrintsFileProblemsWithTheRest(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "usher.yaml")
+	os.WriteFile(path, []byte(`providers:
+  file: { directory: conf.d }
+admin:
+  tokenFile: `+filepath.Join(dir, "no-token")+`
+entrypoints:
+  web: { address: ":8080" }
+http:
+  routers:
+    api: { rule: "PathPrefix(`+"`/`"+`)", service: api }
+  services:
+    api:
+      loadBalancer:
+        servers:
+          - url: "http://10.0.0.1:99999"
+          - url: "http://10.0.0.1:abc"
+          - url: "http://10.0.0.1:"
+          - url: "http://10.0.0.1:0"
+          - url: "http://admin:hunter2@10.0.0.1:8o80"
+`), 0o644)
+	out, err := exec.Command(usherBin, "validate", "-c", path).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("validate exit: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		path + `:2: providers.file.directory: cannot read the directory ` + filepath.Join(dir, "conf.d") + `: no such file or directory`,
+		path + `:4: admin.tokenFile: cannot read ` + filepath.Join(dir, "no-token") + `: no such file or directory`,
+		path + `:14: http.services.api.loadBalancer.servers[0].url: "http://10.0.0.1:99999" has port 99999, out of range`,
+		path + `:15: http.services.api.loadBalancer.servers[1].url: "http://10.0.0.1:abc" has an invalid port "abc"`,
+		path + `:16: http.services.api.loadBalancer.servers[2].url: "http://10.0.0.1:" has a ':' but no port after it`,
+		path + `:17: http.services.api.loadBalancer.servers[3].url: "http://10.0.0.1:0" has port 0, out of range`,
+		path + `:18: http.services.api.loadBalancer.servers[4].url: "http://********@10.0.0.1:8o80" has an invalid port "8o80"`,
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("validate output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), "hunter2") || strings.Contains(string(out), "admin:") {
+		t.Errorf("validate printed the URL's credentials:\n%s", out)
 	}
 }

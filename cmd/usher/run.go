@@ -25,22 +25,9 @@ import (
 )
 
 // loadAll reads the config file and, when the file provider names a directory,
-// the dynamic files in it, merged into one configuration.
-func loadAll(path string) (*config.Config, error) {
-	cfg, err := config.Load(path)
-	if err != nil {
-		return nil, err
-	}
-	dir := configDir(cfg, path)
-	if dir == "" {
-		return cfg, nil
-	}
-	extra, err := config.LoadDynamicDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	return config.Merge(cfg, extra)
-}
+// the dynamic files in it, merged into one configuration, with every problem
+// of them all.
+func loadAll(path string) (*config.Config, error) { return config.LoadAll(path) }
 
 // configDir is the file provider's directory, relative to the config file's.
 func configDir(cfg *config.Config, path string) string {

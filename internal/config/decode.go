@@ -292,12 +292,12 @@ func (d *decoder) fromFile(parent *node, e entry, field reflect.Value, fieldPath
 func readSecretFile(name string) ([]byte, error) {
 	f, err := os.Open(name)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cannot read %s: %w", name, fsCause(err))
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
+		return nil, fmt.Errorf("cannot read %s: %w", name, fsCause(err))
 	}
 	if len(data) > maxSecretFile {
 		return nil, fmt.Errorf("%s is larger than %d bytes; a secret file holds only the secret", name, maxSecretFile)

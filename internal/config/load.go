@@ -2,7 +2,6 @@ package config
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -194,51 +193,9 @@ func LoadDynamicDir(dir string) (*Config, error) {
 }
 
 func (l loader) loadDir(dir string) (*Config, error) {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("config: dynamic directory: %w", err)
-	}
-	var (
-		probs Problems
-		cfgs  []*Config
-	)
-	for _, ent := range ents { // ReadDir sorts by name
-		name := ent.Name()
-		switch strings.ToLower(filepath.Ext(name)) {
-		case ".yaml", ".yml", ".toml":
-		default:
-			continue
-		}
-		if strings.HasPrefix(name, ".") || ent.IsDir() {
-			continue
-		}
-		path := filepath.Join(dir, name)
-		data, err := os.ReadFile(path)
-		if err != nil {
-			probs = append(probs, Problem{Pos: Pos{File: path}, Msg: err.Error()})
-			continue
-		}
-		cfg, err := l.parse(path, data, true)
-		if err != nil {
-			probs = append(probs, asProblems(err)...)
-			continue
-		}
-		cfgs = append(cfgs, cfg)
-	}
+	parts, probs, _ := l.readDir(dir)
 	if len(probs) > 0 {
 		return nil, probs
 	}
-	merged, err := Merge(&Config{Source: NewSource()}, cfgs...)
-	if err != nil {
-		return nil, err
-	}
-	return merged, nil
-}
-
-func asProblems(err error) Problems {
-	var ps Problems
-	if errors.As(err, &ps) {
-		return ps
-	}
-	return Problems{{Msg: err.Error()}}
+	return Merge(&Config{Source: NewSource()}, parts...)
 }

@@ -14,6 +14,16 @@ import (
 // Validate on the result points into the right files. The inputs are not
 // changed, and the result shares no memory with them.
 func Merge(base *Config, others ...*Config) (*Config, error) {
+	out, probs := merge(base, others...)
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	return out, nil
+}
+
+// merge is Merge that also returns the merged config when names conflict:
+// the first definition of a name is kept.
+func merge(base *Config, others ...*Config) (*Config, Problems) {
 	out := base.clone(false)
 	var probs Problems
 	for _, o := range others {
@@ -26,10 +36,7 @@ func Merge(base *Config, others ...*Config) (*Config, error) {
 		probs = append(probs, m.probs...)
 		out.Source.mergeFrom(o.Source, m.skip, m.certOffset)
 	}
-	if len(probs) > 0 {
-		return nil, probs
-	}
-	return out, nil
+	return out, probs
 }
 
 type merger struct {

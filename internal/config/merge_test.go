@@ -63,7 +63,7 @@ keyFile = "b.key"
 			t.Errorf("Pos(%s) = %s, want %s", path, got, want)
 		}
 	}
-	if p := Validate(cfg); len(p) != 4 || !strings.Contains(p.Error(), "b.toml:6: tls.certificates[1].certFile: stat b.pem") {
+	if p := Validate(cfg); len(p) != 4 || !strings.Contains(p.Error(), "b.toml:6: tls.certificates[1].certFile: cannot read b.pem") {
 		t.Errorf("Validate of the merged config: %v", p)
 	}
 }
