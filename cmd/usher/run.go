@@ -124,6 +124,7 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(srv *s
 		return 1
 	}
 	defer obs.close(log)
+	obs.reopenOnSIGUSR1(ctx, log)
 	srv, err := server.New(cfg, log, server.Options{Metrics: obs.serverMetrics(cfg.Admin != nil), Tracer: obs.tracer})
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
