@@ -218,3 +218,49 @@ func TestRedactURL(t *testing.T) {
 		}
 	}
 }
+
+func TestRedactURLs(t *testing.T) {
+	for in, want := range map[string]string{
+		`plain text`: `plain text`,
+		`"http://u:p@h:abc" has an invalid port; also https://t0k@x/y and http://h/a@b`: `"http://********@h:abc" has an invalid port; also https://********@x/y and http://h/a@b`,
+		`Get "http://user:pass@10.0.0.1/x": refused`:                                    `Get "http://********@10.0.0.1/x": refused`,
+		`a@b://c`:    `a@b://c`,
+		`x://@`:      `x://********@`,
+		`://u@h ://`: `://********@h ://`,
+	} {
+		if got := RedactURLs(in); got != want {
+			t.Errorf("RedactURLs(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A secret with a broken ${ reference is a problem that does not quote it.
+func TestProblemsDoNotQuoteSecrets(t *testing.T) {
+	_, err := parseWith("usher.yaml", `admin: { address: "127.0.0.1:9090", token: "t0ken${x" }
+http:
+  middlewares:
+    h: { headers: { customRequestHeaders: { X-Key: "k3y${}" } } }
+  services:
+    s:
+      loadBalancer:
+        servers: [ { url: "http://us3r:pa55@h/${oops" } ]
+        healthCheck: { headers: { X-Probe: "pr0be${A B}" }, path: "/${UNSET_VAR}" }
+`, nil, nil)
+	got := strings.Join(problemLines(t, err), "\n")
+	for _, secret := range []string{"t0ken", "k3y", "us3r", "pa55", "pr0be"} {
+		if strings.Contains(got, secret) {
+			t.Errorf("%s shows in the problems:\n%s", secret, got)
+		}
+	}
+	for _, want := range []string{
+		"usher.yaml:1: admin.token: the value holds a ${ that is not",
+		"usher.yaml:4: http.middlewares.h.headers.customRequestHeaders.X-Key: the value holds a ${",
+		`usher.yaml:8: http.services.s.loadBalancer.servers[0].url: unclosed ${ in "http://********@h/${oops"`,
+		"usher.yaml:9: http.services.s.loadBalancer.healthCheck.headers.X-Probe: the value holds a ${",
+		"usher.yaml:9: http.services.s.loadBalancer.healthCheck.path: environment variable UNSET_VAR is not set",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("problems lack %q:\n%s", want, got)
+		}
+	}
+}

@@ -155,10 +155,13 @@ func shiftIndex(path, list string, by int) string {
 	return list + strconv.Itoa(i+by) + rest[end:]
 }
 
-// Redacted returns a deep copy in which every non-empty field tagged
-// `secret:"true"` reads "********", for showing a config (admin API,
-// dashboard, logs) without its secrets. An empty secret stays empty: that it
-// is unset gives nothing away and helps whoever reads the copy.
+// Redacted returns a deep copy without its secrets, for showing a config
+// (admin API, dashboard, logs): every non-empty field tagged `secret:"true"`
+// reads "********", so does every non-empty value of a map tagged
+// `secret:"values"` (header values: the names stay), and the userinfo of a
+// URL tagged `secret:"userinfo"` (see RedactURL). An empty secret stays
+// empty: that it is unset gives nothing away and helps whoever reads the
+// copy (an empty header value means "remove the header").
 func (c *Config) Redacted() *Config { return c.clone(true) }
 
 // Redaction is what Redacted puts in place of a secret.
@@ -209,8 +212,8 @@ func deepCopy(dst, src reflect.Value, redact bool) {
 				continue
 			}
 			deepCopy(dst.Field(i), src.Field(i), redact)
-			if redact && sf.Tag.Get("secret") == "true" && sf.Type.Kind() == reflect.String && src.Field(i).Len() > 0 {
-				dst.Field(i).SetString(Redaction)
+			if redact {
+				redactField(dst.Field(i), sf.Tag.Get("secret"))
 			}
 		}
 	case reflect.Map:
@@ -236,6 +239,24 @@ func deepCopy(dst, src reflect.Value, redact bool) {
 		dst.Set(s)
 	default:
 		dst.Set(src)
+	}
+}
+
+// redactField hides the secret of a copied field, by its `secret` tag.
+func redactField(f reflect.Value, tag string) {
+	switch {
+	case tag == "":
+	case tag == "true" && f.Kind() == reflect.String && f.Len() > 0:
+		f.SetString(Redaction)
+	case tag == "userinfo" && f.Kind() == reflect.String:
+		f.SetString(RedactURL(f.String()))
+	case tag == "values" && f.Kind() == reflect.Map && f.Type().Elem().Kind() == reflect.String:
+		it := f.MapRange()
+		for it.Next() {
+			if it.Value().Len() > 0 {
+				f.SetMapIndex(it.Key(), reflect.ValueOf(Redaction).Convert(f.Type().Elem()))
+			}
+		}
 	}
 }
 

@@ -84,3 +84,33 @@ func portProblem(raw string) string {
 	}
 	return ""
 }
+
+// RedactURLs is RedactURL for every URL inside a text (an error message, the
+// reason of an event), whose URLs end at a space or a quote as well.
+func RedactURLs(text string) string {
+	if !strings.Contains(text, "://") || !strings.Contains(text, "@") {
+		return text
+	}
+	var b strings.Builder
+	rest := text
+	for {
+		i := strings.Index(rest, "://")
+		if i < 0 {
+			break
+		}
+		start := i + 3
+		auth := rest[start:]
+		if j := strings.IndexAny(auth, "/?# \t\r\n\"'`<>"); j >= 0 {
+			auth = auth[:j]
+		}
+		b.WriteString(rest[:start])
+		if at := strings.LastIndexByte(auth, '@'); at >= 0 {
+			b.WriteString(Redaction)
+			rest = rest[start+at:]
+		} else {
+			rest = rest[start:]
+		}
+	}
+	b.WriteString(rest)
+	return b.String()
+}
