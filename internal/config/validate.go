@@ -124,7 +124,7 @@ func (v *validator) tracing() {
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
 		v.add("tracing.otlpEndpoint", "%q is not an http:// or https:// URL with a host (like http://127.0.0.1:4318)", RedactURL(t.OTLPEndpoint))
 	case portProblem(t.OTLPEndpoint) != "":
-		v.add("tracing.otlpEndpoint", "%q %s", t.OTLPEndpoint, portProblem(t.OTLPEndpoint))
+		v.add("tracing.otlpEndpoint", "%q %s", RedactURL(t.OTLPEndpoint), portProblem(t.OTLPEndpoint))
 	}
 	if r := t.SampleRatio; r != nil && (math.IsNaN(*r) || *r < 0 || *r > 1) {
 		v.add("tracing.sampleRatio", "%v is not between 0 and 1", *r)
