@@ -3,8 +3,8 @@ package admin
 import (
 	"encoding/json"
 	"io"
-	"net/http"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
