@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"log/slog"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/usher-lb/usher/internal/config"
@@ -74,6 +77,33 @@ func (o *observers) serverMetrics(adminOn bool) *observe.Metrics {
 		return nil
 	}
 	return o.metrics
+}
+
+// reopenOnSIGUSR1 reopens the access log file on each SIGUSR1 until ctx
+// ends: logrotate renames the file, then signals usher, which goes on in a
+// new file of the old name. The signal is taken even without an access log,
+// so that it never kills usher.
+func (o *observers) reopenOnSIGUSR1(ctx context.Context, log *slog.Logger) {
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	go func() {
+		defer signal.Stop(usr1)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-usr1:
+				if o.accessLog == nil {
+					continue
+				}
+				if err := o.accessLog.Reopen(); err != nil {
+					log.Error("cannot reopen the access log, still writing to the old file", "error", err.Error())
+					continue
+				}
+				log.Info("access log reopened")
+			}
+		}
+	}()
 }
 
 func (o *observers) close(log *slog.Logger) {

@@ -25,22 +25,9 @@ import (
 )
 
 // loadAll reads the config file and, when the file provider names a directory,
-// the dynamic files in it, merged into one configuration.
-func loadAll(path string) (*config.Config, error) {
-	cfg, err := config.Load(path)
-	if err != nil {
-		return nil, err
-	}
-	dir := configDir(cfg, path)
-	if dir == "" {
-		return cfg, nil
-	}
-	extra, err := config.LoadDynamicDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	return config.Merge(cfg, extra)
-}
+// the dynamic files in it, merged into one configuration, with every problem
+// of them all.
+func loadAll(path string) (*config.Config, error) { return config.LoadAll(path) }
 
 // configDir is the file provider's directory, relative to the config file's.
 func configDir(cfg *config.Config, path string) string {
@@ -137,6 +124,7 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(srv *s
 		return 1
 	}
 	defer obs.close(log)
+	obs.reopenOnSIGUSR1(ctx, log)
 	srv, err := server.New(cfg, log, server.Options{Metrics: obs.serverMetrics(cfg.Admin != nil), Tracer: obs.tracer})
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())

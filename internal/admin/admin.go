@@ -7,6 +7,11 @@
 // its own: the running snapshot, the reload status, the server registry, the
 // traffic statistics and the event bus all belong to the rest of usher.
 //
+// Who may call it: with a token, whoever has it; without one (the admin then
+// listens on loopback), requests whose Host is a loopback name or address.
+// Either way, a state-changing request from a page of another origin
+// (Sec-Fetch-Site, Origin) is refused with 403.
+//
 // Endpoints (JSON, errors as {"error": "..."}):
 //
 //	GET  /api/overview                 version, uptime, counts, last reload, traffic totals
@@ -26,9 +31,13 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -55,7 +64,8 @@ type Deps struct {
 
 	// Token, when set, is required on every request: "Authorization: Bearer
 	// <token>", or basic auth with any user name and the token as password
-	// (which lets a browser open the dashboard).
+	// (which lets a browser open the dashboard). Without it, only requests
+	// whose Host names loopback are answered (421 otherwise).
 	Token     string
 	Dashboard bool // serve the dashboard at /dashboard/ and redirect / to it
 
@@ -104,8 +114,66 @@ func New(d Deps) http.Handler {
 	h = sameOrigin(h)
 	if d.Token != "" {
 		h = requireToken(d.Token, h)
+	} else {
+		h = loopbackHost(h)
 	}
 	return h
+}
+
+// loopbackHost answers only requests whose Host names loopback: localhost,
+// a name under .localhost, an address of 127.0.0.0/8 or ::1. It guards an
+// admin without a token, which listens on loopback only, against DNS
+// rebinding: a page of evil.example whose name is made to resolve to
+// 127.0.0.1 reaches the admin from the operator's browser as its own origin
+// (so the cross-origin checks pass), but with "Host: evil.example". With a
+// token, the token is the guard, and any name the admin is reached by works.
+func loopbackHost(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !loopbackName(r.Host) {
+			host := r.Host
+			if len(host) > 100 {
+				host = host[:100] + "…"
+			}
+			writeError(w, http.StatusMisdirectedRequest, fmt.Sprintf("the admin API without a token answers only requests for localhost, 127.0.0.1 or [::1], not Host %q "+
+				"(this refuses pages that reach it through DNS rebinding); connect to it by a loopback name, or set admin.token", host))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// loopbackName reports whether a Host header (with or without port) names
+// loopback. Names under .localhost are loopback by RFC 6761, and resolvers
+// and browsers keep them there.
+func loopbackName(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	} else if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return ip.Zone() == "" && ip.Unmap().IsLoopback()
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	return host == "localhost" || (strings.HasSuffix(host, ".localhost") && validName(host))
+}
+
+// validName reports whether s is made of DNS labels: letters, digits and
+// hyphens between dots, none empty.
+func validName(s string) bool {
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // only serves h for method (and HEAD with GET), and answers 405 otherwise.
@@ -156,18 +224,26 @@ func sameOrigin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
-				writeError(w, http.StatusForbidden, "cross-origin request refused")
+				writeError(w, http.StatusForbidden, "cross-origin request refused: a page of another site (Sec-Fetch-Site: "+clipHeader(site)+") cannot change usher")
 				return
 			}
 			if o := r.Header.Get("Origin"); o != "" {
 				if u, err := url.Parse(o); err != nil || !strings.EqualFold(u.Host, r.Host) {
-					writeError(w, http.StatusForbidden, "cross-origin request refused")
+					writeError(w, http.StatusForbidden, "cross-origin request refused: a page of "+clipHeader(o)+" cannot change usher")
 					return
 				}
 			}
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// clipHeader keeps a header value quoted in an error short.
+func clipHeader(s string) string {
+	if len(s) > 100 {
+		return strconv.Quote(s[:100]) + "…"
+	}
+	return strconv.Quote(s)
 }
 
 // writeJSON writes v as indented JSON with status code.

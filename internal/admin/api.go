@@ -2,7 +2,6 @@ package admin
 
 import (
 	"net/http"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -126,7 +125,7 @@ func (a *admin) overview(w http.ResponseWriter, r *http.Request) {
 		o.Reload.Counts = map[string]int{}
 	}
 	if v.status.LastError != nil {
-		o.Reload.Error = v.status.LastError.Error()
+		o.Reload.Error = config.RedactURLs(v.status.LastError.Error())
 	}
 	if !v.status.LastGood.IsZero() {
 		t := v.status.LastGood
@@ -284,8 +283,7 @@ func (a *admin) services(w http.ResponseWriter, r *http.Request) {
 	out := []map[string]any{}
 	for _, name := range keys(v.http.Services) {
 		sc := v.http.Services[name]
-		m := plainMap(sc)
-		redactServerURLs(m)
+		m := plainMap(sc) // server URLs and health check headers redacted with the config
 		m["name"] = name
 		m["type"] = serviceType(sc)
 		m["status"], m["error"] = v.refuse.of("http.services.", name)
@@ -309,21 +307,6 @@ func (a *admin) services(w http.ResponseWriter, r *http.Request) {
 	}
 	out = appendMissing(out, v.refuse, "http.services.", func(n string) bool { return v.http.Services[n] != nil })
 	writeJSON(w, http.StatusOK, out)
-}
-
-// redactServerURLs hides passwords in the server URLs of a service's config.
-func redactServerURLs(svc map[string]any) {
-	lb, _ := svc["loadBalancer"].(map[string]any)
-	servers, _ := lb["servers"].([]any)
-	for _, s := range servers {
-		if m, ok := s.(map[string]any); ok {
-			if raw, ok := m["url"].(string); ok {
-				if u, err := url.Parse(raw); err == nil {
-					m["url"] = u.Redacted()
-				}
-			}
-		}
-	}
 }
 
 func serviceType(s *config.Service) string {

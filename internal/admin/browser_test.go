@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -125,7 +124,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 	}()
 
-	app1, app2 := f.backends[0].URL, strings.Replace(f.serverURL(1), serverPass, "xxxxx", 1)
+	app1, app2 := f.backends[0].URL, f.shownURL(1)
 	row := func(url string) chromedp.CSS { return chromedp.CSS(fmt.Sprintf(`#services tr[data-server=%q]`, url)) }
 	step := func(what string, timeout time.Duration, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()

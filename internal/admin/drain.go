@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/usher-lb/usher/internal/config"
 	"github.com/usher-lb/usher/internal/observe"
 	"github.com/usher-lb/usher/internal/pool"
 )
@@ -65,5 +66,6 @@ func (a *admin) findServer(service, raw string) *pool.Server {
 	return nil
 }
 
-// redactedURL is u without its password, if any.
-func redactedURL(u *url.URL) string { return u.Redacted() }
+// redactedURL is u as the API shows it: any user:password@ (a user name
+// alone may be a token) replaced by config.Redaction.
+func redactedURL(u *url.URL) string { return config.RedactURL(u.String()) }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/usher-lb/usher/internal/config"
 	"github.com/usher-lb/usher/internal/observe"
 )
 
@@ -73,6 +74,8 @@ func (a *admin) events(w http.ResponseWriter, r *http.Request) {
 
 // writeEvent writes one event of the stream.
 func writeEvent(w http.ResponseWriter, ev observe.Event) error {
+	// Whoever published it, an event shows no credentials of a URL.
+	ev.Server, ev.Reason = config.RedactURL(ev.Server), config.RedactURLs(ev.Reason)
 	data, err := json.Marshal(ev)
 	if err != nil {
 		return nil // an event that cannot be shown is skipped

@@ -205,6 +205,11 @@ func (f *fixture) traffic(n int, host, path string) {
 }
 
 // server returns the URL of backend i as the config names it.
+// shownURL is the URL of backend i as the API shows it: credentials hidden.
+func (f *fixture) shownURL(i int) string {
+	return config.RedactURL(f.serverURL(i))
+}
+
 func (f *fixture) serverURL(i int) string {
 	u := f.backends[i].URL
 	if i == 1 {

@@ -37,7 +37,7 @@ func refusalOf(err error, known map[string][]string) refusal {
 	case errors.As(err, &p):
 		ps = config.Problems{p}
 	default:
-		rf.general = append(rf.general, err.Error())
+		rf.general = append(rf.general, config.RedactURLs(err.Error()))
 		return rf
 	}
 	for _, p := range ps {
@@ -49,9 +49,9 @@ func refusalOf(err error, known map[string][]string) refusal {
 			if pos := p.Pos.String(); pos != "" {
 				msg = pos + ": " + msg
 			}
-			rf.parts[part] = append(rf.parts[part], msg)
+			rf.parts[part] = append(rf.parts[part], config.RedactURLs(msg))
 		} else {
-			rf.general = append(rf.general, p.Error())
+			rf.general = append(rf.general, config.RedactURLs(p.Error()))
 		}
 	}
 	return rf

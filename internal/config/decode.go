@@ -19,6 +19,10 @@ type decoder struct {
 	probs    Problems
 	lookup   func(string) (string, bool)
 	readFile func(string) ([]byte, error)
+
+	// secret is the `secret` tag of the field being decoded: a problem
+	// about its value must not quote it.
+	secret string
 }
 
 var (
@@ -115,10 +119,24 @@ func (d *decoder) scalar(n *node, path, want string) (string, bool) {
 	}
 	s, err := expandEnv(n.text, d.lookup)
 	if err != nil {
-		d.problem(n.pos, path, "%v", err)
+		d.problem(n.pos, path, "%s", d.hideSecret(err))
 		return "", false
 	}
 	return s, true
+}
+
+// hideSecret is the message of an expansion error in a value, without the
+// parts of the value it quotes when the value is a secret.
+func (d *decoder) hideSecret(err error) string {
+	var unset *unsetVarError
+	switch {
+	case d.secret == "" || errors.As(err, &unset): // names a variable, not the value
+		return err.Error()
+	case d.secret == "userinfo":
+		return RedactURLs(err.Error())
+	default:
+		return "the value holds a ${ that is not a ${NAME} or ${NAME:-default} reference (the value is a secret and is not shown; write $$ for a $)"
+	}
 }
 
 func (d *decoder) integer(n *node, v reflect.Value, path string) {
@@ -252,7 +270,12 @@ func (d *decoder) structure(n *node, v reflect.Value, path string) {
 			continue
 		}
 		d.src.Set(p, e.pos)
+		outer := d.secret
+		if f.secretTag != "" {
+			d.secret = f.secretTag
+		}
 		d.decode(e.val, v.Field(f.index), p)
+		d.secret = outer
 	}
 }
 
@@ -292,12 +315,12 @@ func (d *decoder) fromFile(parent *node, e entry, field reflect.Value, fieldPath
 func readSecretFile(name string) ([]byte, error) {
 	f, err := os.Open(name)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cannot read %s: %w", name, fsCause(err))
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
+		return nil, fmt.Errorf("cannot read %s: %w", name, fsCause(err))
 	}
 	if len(data) > maxSecretFile {
 		return nil, fmt.Errorf("%s is larger than %d bytes; a secret file holds only the secret", name, maxSecretFile)
@@ -362,7 +385,8 @@ type fieldInfo struct {
 	index     int
 	typ       reflect.Type
 	omitempty bool
-	secret    bool
+	secret    bool   // secret:"true": a string that Redacted hides, readable from a "…File" key
+	secretTag string // the secret tag as written: "true", "values", "userinfo" or ""
 	doc       string
 }
 
@@ -392,6 +416,7 @@ func structOf(t reflect.Type) *structInfo {
 			typ:       sf.Type,
 			omitempty: slices.Contains(strings.Split(opts, ","), "omitempty"),
 			secret:    sf.Tag.Get("secret") == "true",
+			secretTag: sf.Tag.Get("secret"),
 			doc:       sf.Tag.Get("doc"),
 		}
 		si.fields = append(si.fields, f)

@@ -64,7 +64,7 @@ func expandDepth(s string, lookup func(string) (string, bool), depth int) (strin
 			}
 			val = d
 		case !ok:
-			return "", fmt.Errorf("environment variable %s is not set (write ${%s:-default} to give a default)", name, name)
+			return "", &unsetVarError{name: name}
 		}
 		b.WriteString(val)
 		i = end
@@ -105,4 +105,12 @@ func validEnvName(s string) bool {
 		}
 	}
 	return true
+}
+
+// unsetVarError is a reference to a variable that is not set. Its message
+// names the variable and nothing of the value around it.
+type unsetVarError struct{ name string }
+
+func (e *unsetVarError) Error() string {
+	return fmt.Sprintf("environment variable %s is not set (write ${%s:-default} to give a default)", e.name, e.name)
 }

@@ -1,7 +1,7 @@
 package config
 
 import (
-	"errors"
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -115,6 +115,9 @@ func (l loader) decodeFile(name string, data []byte, dynamicOnly bool) (*Config,
 	if len(probs) > 0 {
 		return nil, probs
 	}
+	if root.kind == kindNull {
+		return nil, Problems{emptyFile(name)}
+	}
 	if root.weight > maxNodes {
 		return nil, Problems{{Pos: Pos{File: name}, Msg: fmt.Sprintf("the file stands for more than %d values (through YAML aliases)", maxNodes)}}
 	}
@@ -137,15 +140,29 @@ func (l loader) decodeFile(name string, data []byte, dynamicOnly bool) (*Config,
 	return cfg, d.probs
 }
 
+// emptyFile is the problem of a file that holds no key at all. It is refused
+// rather than read as an empty configuration: a file caught between the
+// truncate and the write of a save looks just so, and taking it would drop
+// every router at once. A configuration that means "nothing" says so with
+// "{}" (YAML) or an empty table such as "[http]" (TOML).
+func emptyFile(name string) Problem {
+	return Problem{Pos: Pos{File: name}, Msg: "the file is empty (only whitespace or comments); refused, as a file caught half-written would be. " +
+		"Write {} (YAML) or [http] (TOML) to configure nothing; replace files atomically (write a temporary file, then rename it over this one)"}
+}
+
 func readTree(name string, data []byte) (*node, Problems) {
+	read := readYAML
 	switch strings.ToLower(filepath.Ext(name)) {
 	case ".yaml", ".yml":
-		return readYAML(name, data)
 	case ".toml":
-		return readTOML(name, data)
+		read = readTOML
 	default:
 		return nil, Problems{{Pos: Pos{File: name}, Msg: fmt.Sprintf("unknown file type %q: use .yaml, .yml or .toml", filepath.Ext(name))}}
 	}
+	if len(bytes.TrimSpace(data)) == 0 { // YAML would call a tab a syntax error
+		return newNull(Pos{File: name}), nil
+	}
+	return read(name, data)
 }
 
 // dynamicKeys are the top-level keys of the dynamic half.
@@ -176,51 +193,9 @@ func LoadDynamicDir(dir string) (*Config, error) {
 }
 
 func (l loader) loadDir(dir string) (*Config, error) {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("config: dynamic directory: %w", err)
-	}
-	var (
-		probs Problems
-		cfgs  []*Config
-	)
-	for _, ent := range ents { // ReadDir sorts by name
-		name := ent.Name()
-		switch strings.ToLower(filepath.Ext(name)) {
-		case ".yaml", ".yml", ".toml":
-		default:
-			continue
-		}
-		if strings.HasPrefix(name, ".") || ent.IsDir() {
-			continue
-		}
-		path := filepath.Join(dir, name)
-		data, err := os.ReadFile(path)
-		if err != nil {
-			probs = append(probs, Problem{Pos: Pos{File: path}, Msg: err.Error()})
-			continue
-		}
-		cfg, err := l.parse(path, data, true)
-		if err != nil {
-			probs = append(probs, asProblems(err)...)
-			continue
-		}
-		cfgs = append(cfgs, cfg)
-	}
+	parts, probs, _ := l.readDir(dir)
 	if len(probs) > 0 {
 		return nil, probs
 	}
-	merged, err := Merge(&Config{Source: NewSource()}, cfgs...)
-	if err != nil {
-		return nil, err
-	}
-	return merged, nil
-}
-
-func asProblems(err error) Problems {
-	var ps Problems
-	if errors.As(err, &ps) {
-		return ps
-	}
-	return Problems{{Msg: err.Error()}}
+	return Merge(&Config{Source: NewSource()}, parts...)
 }

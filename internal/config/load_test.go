@@ -573,16 +573,38 @@ func TestAliasBomb(t *testing.T) {
 	}
 }
 
-func TestEmptyFiles(t *testing.T) {
+// An empty file is what a save caught between its truncate and its write
+// looks like: refused, main file or a file of the directory, rather than
+// taken as a configuration without routers.
+func TestEmptyFilesAreRefused(t *testing.T) {
 	for _, name := range []string{"e.yaml", "e.toml", "e.yml"} {
-		for _, text := range []string{"", "# only a comment\n", "\n\n"} {
-			cfg, err := parseWith(name, text, nil, nil)
-			if err != nil || cfg == nil || cfg.Source == nil {
-				t.Errorf("%s %q: %v, %v", name, text, cfg, err)
+		for _, text := range []string{"", " ", "\n\n", "\t \r\n", "# only a comment\n", "\n# a\n  # b\n"} {
+			_, err := parseWith(name, text, nil, nil)
+			if got := problemLines(t, err); len(got) != 1 || !strings.HasPrefix(got[0], name+": the file is empty") {
+				t.Errorf("%s %q: %q", name, text, got)
 			}
 		}
 	}
+	for _, text := range []string{"---\n", "~\n", "--- # nothing\n", "null"} {
+		if got := problemLines(t, mustFail(parseWith("e.yaml", text, nil, nil))); len(got) != 1 || !strings.Contains(got[0], "the file is empty") {
+			t.Errorf("yaml %q: %q", text, got)
+		}
+	}
+	// Saying "nothing" on purpose is a configuration.
+	for name, text := range map[string]string{"e.yaml": "{}\n", "e.toml": "[http]\n", "f.yaml": "http: {}\n"} {
+		if cfg, err := parseWith(name, text, nil, nil); err != nil || cfg == nil || cfg.Source == nil {
+			t.Errorf("%s %q: %v, %v", name, text, cfg, err)
+		}
+	}
+	dir := writeFiles(t, map[string]string{"a.yaml": "http: {}\n", "b.yaml": "\n", "c.toml": "# x\n"})
+	got := problemLines(t, mustFail(LoadDynamicDir(dir)))
+	if len(got) != 2 || !strings.HasPrefix(got[0], filepath.Join(dir, "b.yaml")+": the file is empty") ||
+		!strings.HasPrefix(got[1], filepath.Join(dir, "c.toml")+": the file is empty") {
+		t.Errorf("directory: %q", got)
+	}
 }
+
+func mustFail[T any](_ T, err error) error { return err }
 
 func TestNullSections(t *testing.T) {
 	cfg, err := parseWith("usher.yaml", "providers:\n  file:\nadmin:\nlog: ~\n", nil, nil)

@@ -14,6 +14,16 @@ import (
 // Validate on the result points into the right files. The inputs are not
 // changed, and the result shares no memory with them.
 func Merge(base *Config, others ...*Config) (*Config, error) {
+	out, probs := merge(base, others...)
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	return out, nil
+}
+
+// merge is Merge that also returns the merged config when names conflict:
+// the first definition of a name is kept.
+func merge(base *Config, others ...*Config) (*Config, Problems) {
 	out := base.clone(false)
 	var probs Problems
 	for _, o := range others {
@@ -26,10 +36,7 @@ func Merge(base *Config, others ...*Config) (*Config, error) {
 		probs = append(probs, m.probs...)
 		out.Source.mergeFrom(o.Source, m.skip, m.certOffset)
 	}
-	if len(probs) > 0 {
-		return nil, probs
-	}
-	return out, nil
+	return out, probs
 }
 
 type merger struct {
@@ -148,10 +155,13 @@ func shiftIndex(path, list string, by int) string {
 	return list + strconv.Itoa(i+by) + rest[end:]
 }
 
-// Redacted returns a deep copy in which every non-empty field tagged
-// `secret:"true"` reads "********", for showing a config (admin API,
-// dashboard, logs) without its secrets. An empty secret stays empty: that it
-// is unset gives nothing away and helps whoever reads the copy.
+// Redacted returns a deep copy without its secrets, for showing a config
+// (admin API, dashboard, logs): every non-empty field tagged `secret:"true"`
+// reads "********", so does every non-empty value of a map tagged
+// `secret:"values"` (header values: the names stay), and the userinfo of a
+// URL tagged `secret:"userinfo"` (see RedactURL). An empty secret stays
+// empty: that it is unset gives nothing away and helps whoever reads the
+// copy (an empty header value means "remove the header").
 func (c *Config) Redacted() *Config { return c.clone(true) }
 
 // Redaction is what Redacted puts in place of a secret.
@@ -202,8 +212,8 @@ func deepCopy(dst, src reflect.Value, redact bool) {
 				continue
 			}
 			deepCopy(dst.Field(i), src.Field(i), redact)
-			if redact && sf.Tag.Get("secret") == "true" && sf.Type.Kind() == reflect.String && src.Field(i).Len() > 0 {
-				dst.Field(i).SetString(Redaction)
+			if redact {
+				redactField(dst.Field(i), sf.Tag.Get("secret"))
 			}
 		}
 	case reflect.Map:
@@ -229,6 +239,24 @@ func deepCopy(dst, src reflect.Value, redact bool) {
 		dst.Set(s)
 	default:
 		dst.Set(src)
+	}
+}
+
+// redactField hides the secret of a copied field, by its `secret` tag.
+func redactField(f reflect.Value, tag string) {
+	switch {
+	case tag == "":
+	case tag == "true" && f.Kind() == reflect.String && f.Len() > 0:
+		f.SetString(Redaction)
+	case tag == "userinfo" && f.Kind() == reflect.String:
+		f.SetString(RedactURL(f.String()))
+	case tag == "values" && f.Kind() == reflect.Map && f.Type().Elem().Kind() == reflect.String:
+		it := f.MapRange()
+		for it.Next() {
+			if it.Value().Len() > 0 {
+				f.SetMapIndex(it.Key(), reflect.ValueOf(Redaction).Convert(f.Type().Elem()))
+			}
+		}
 	}
 }
 

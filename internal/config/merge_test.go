@@ -63,7 +63,7 @@ keyFile = "b.key"
 			t.Errorf("Pos(%s) = %s, want %s", path, got, want)
 		}
 	}
-	if p := Validate(cfg); len(p) != 4 || !strings.Contains(p.Error(), "b.toml:6: tls.certificates[1].certFile: stat b.pem") {
+	if p := Validate(cfg); len(p) != 4 || !strings.Contains(p.Error(), "b.toml:6: tls.certificates[1].certFile: cannot read b.pem") {
 		t.Errorf("Validate of the merged config: %v", p)
 	}
 }
@@ -174,14 +174,16 @@ http:
   services:
     s:
       loadBalancer:
-        servers: [ { url: "http://a" } ]
+        servers: [ { url: "http://a" }, { url: "http://us3r:pa55@b:8080/p" } ]
         sticky: { cookie: { name: c, secret: k3y } }
+        healthCheck: { headers: { Authorization: "Bearer pr0be-t0ken" } }
     t:
       loadBalancer:
         servers: [ { url: "http://a" } ]
         sticky: { cookie: { name: c } }
   middlewares:
-    h: { headers: { customRequestHeaders: { X-A: b } } }
+    h: { headers: { customRequestHeaders: { X-A: b, X-Api-Key: k3y-h3ader, X-Removed: "" }, customResponseHeaders: { X-B: r3sp }, frameDeny: true } }
+tracing: { otlpEndpoint: "http://tr4ce:pw@collector:4318" }
 `, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -196,18 +198,39 @@ http:
 	if cfg.Admin.Token != "hunter2" || cfg.HTTP.Services["s"].LoadBalancer.Sticky.Cookie.Secret != "k3y" {
 		t.Error("Redacted changed the original")
 	}
-	if r.Admin.Address != ":9090" || r.HTTP.Middlewares["h"].Spec.(*Headers).CustomRequestHeaders["X-A"] != "b" {
+	hs := r.HTTP.Middlewares["h"].Spec.(*Headers)
+	if r.Admin.Address != ":9090" || !hs.FrameDeny || r.HTTP.Services["s"].LoadBalancer.Servers[0].URL != "http://a" {
 		t.Errorf("redacted copy lost values: %s", dump(r))
 	}
-	r.HTTP.Middlewares["h"].Spec.(*Headers).CustomRequestHeaders["X-A"] = "c"
+	// Header values may carry tokens: only their names are shown; an empty
+	// value (which removes the header) stays empty.
+	if hs.CustomRequestHeaders["X-A"] != Redaction || hs.CustomRequestHeaders["X-Api-Key"] != Redaction ||
+		hs.CustomRequestHeaders["X-Removed"] != "" || len(hs.CustomRequestHeaders) != 3 || hs.CustomResponseHeaders["X-B"] != Redaction {
+		t.Errorf("headers middleware: %v %v", hs.CustomRequestHeaders, hs.CustomResponseHeaders)
+	}
+	if h := r.HTTP.Services["s"].LoadBalancer.HealthCheck.Headers; h["Authorization"] != Redaction {
+		t.Errorf("health check headers: %v", h)
+	}
+	if u := r.HTTP.Services["s"].LoadBalancer.Servers[1].URL; u != "http://********@b:8080/p" {
+		t.Errorf("server URL: %s", u)
+	}
+	if u := r.Tracing.OTLPEndpoint; u != "http://********@collector:4318" {
+		t.Errorf("tracing endpoint: %s", u)
+	}
+	hs.CustomRequestHeaders["X-A"] = "c"
 	if cfg.HTTP.Middlewares["h"].Spec.(*Headers).CustomRequestHeaders["X-A"] != "b" {
 		t.Error("redacted copy shares a middleware spec with the original")
+	}
+	if cfg.HTTP.Services["s"].LoadBalancer.Servers[1].URL != "http://us3r:pa55@b:8080/p" || cfg.HTTP.Services["s"].LoadBalancer.HealthCheck.Headers["Authorization"] != "Bearer pr0be-t0ken" {
+		t.Error("Redacted changed the original")
 	}
 	if r.Source.Pos("admin.token").Line != 1 {
 		t.Error("redacted copy lost its positions")
 	}
-	if strings.Contains(dump(r), "hunter2") || strings.Contains(dump(r), "k3y") {
-		t.Error("a secret shows in the redacted copy")
+	for _, secret := range []string{"hunter2", "k3y", "pr0be-t0ken", "r3sp", "us3r", "pa55", "tr4ce"} {
+		if strings.Contains(dump(r), secret) {
+			t.Errorf("%s shows in the redacted copy", secret)
+		}
 	}
 	if (*Config)(nil).Redacted() == nil {
 		t.Error("Redacted of nil is nil")

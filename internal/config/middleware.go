@@ -55,8 +55,8 @@ type RedirectRegex struct {
 
 // Headers sets and removes headers and adds security headers.
 type Headers struct {
-	CustomRequestHeaders  map[string]string `json:"customRequestHeaders,omitempty" doc:"set on the request; an empty value removes the header"`
-	CustomResponseHeaders map[string]string `json:"customResponseHeaders,omitempty" doc:"set on the response; an empty value removes the header"`
+	CustomRequestHeaders  map[string]string `json:"customRequestHeaders,omitempty" secret:"values" doc:"set on the request; an empty value removes the header (values are secret: they may carry tokens)"`
+	CustomResponseHeaders map[string]string `json:"customResponseHeaders,omitempty" secret:"values" doc:"set on the response; an empty value removes the header (values are secret: they may carry tokens)"`
 
 	STSSeconds              int    `json:"stsSeconds,omitempty" doc:"Strict-Transport-Security max-age; 0 = no header"`
 	STSIncludeSubdomains    bool   `json:"stsIncludeSubdomains,omitempty" doc:"add includeSubDomains"`

@@ -68,6 +68,11 @@ type Problem struct {
 	Pos  Pos
 	Path string // key path, e.g. http.routers.api.rule
 	Msg  string
+
+	// missingName marks a reference to a service, middleware or TLS option
+	// that is not defined: not a problem when a file that may define it
+	// could not be read.
+	missingName bool
 }
 
 // Error formats as `usher.yaml:14: http.routers.api.rule: expected ')' at column 23`.

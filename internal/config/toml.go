@@ -32,15 +32,19 @@ func readTOML(file string, data []byte) (*node, Problems) {
 	r.p.Reset(data)
 	root := newMap(Pos{File: file, Line: 1, Col: 1})
 	cur, curPath := root, ""
+	empty := true
 	for r.p.NextExpression() {
 		e := r.p.Expression()
 		switch e.Kind {
 		case unstable.KeyValue:
+			empty = false
 			keys := r.keys(e.Key())
 			r.set(cur, curPath, keys, r.value(e.Value(), keys[len(keys)-1].pos, 0))
 		case unstable.Table:
+			empty = false
 			cur, curPath = r.table(root, r.keys(e.Key()))
 		case unstable.ArrayTable:
+			empty = false
 			cur, curPath = r.arrayTable(root, r.keys(e.Key()))
 		}
 	}
@@ -49,6 +53,9 @@ func readTOML(file string, data []byte) (*node, Problems) {
 	}
 	if len(r.probs) > 0 {
 		return nil, r.probs
+	}
+	if empty { // nothing but whitespace and comments: decodeFile refuses it
+		return newNull(root.pos), nil
 	}
 	return root, nil
 }

@@ -3,7 +3,10 @@
 // secrets read from files, and validation with precise errors.
 //
 // Field tags: `json` gives the key (camelCase, as in the file), `doc` a one-line
-// description used by `usher schema`, `secret:"true"` a value that Redacted hides.
+// description used by `usher schema`, `secret` what Redacted hides: "true" the
+// whole string (it may also be read from a file by its "…File" key),
+// "values" the values of a map whose keys may be shown (header names, whose
+// values may carry tokens), "userinfo" the user:password@ of a URL.
 // Defaults are applied by ApplyDefaults, never by the code that reads a field, so
 // that one place tells what an absent key means.
 //
@@ -51,7 +54,7 @@ type AccessLog struct {
 // traceparent on (keeping the trace id, with a span id of its own) but records
 // nothing.
 type Tracing struct {
-	OTLPEndpoint string   `json:"otlpEndpoint" doc:"OTLP/HTTP collector URL, e.g. http://127.0.0.1:4318 (/v1/traces is appended when the URL has no path)"`
+	OTLPEndpoint string   `json:"otlpEndpoint" secret:"userinfo" doc:"OTLP/HTTP collector URL, e.g. http://127.0.0.1:4318 (/v1/traces is appended when the URL has no path)"`
 	ServiceName  string   `json:"serviceName,omitempty" doc:"service.name of the spans; default usher"`
 	SampleRatio  *float64 `json:"sampleRatio,omitempty" doc:"share of new traces recorded, 0 to 1; default 1 (a trace begun upstream keeps its sampled flag)"`
 }
@@ -100,7 +103,7 @@ type FileProvider struct {
 
 // DockerProvider reads labels of containers.
 type DockerProvider struct {
-	Endpoint         string `json:"endpoint,omitempty" doc:"docker API endpoint; default unix:///var/run/docker.sock"`
+	Endpoint         string `json:"endpoint,omitempty" secret:"userinfo" doc:"docker API endpoint; default unix:///var/run/docker.sock"`
 	ExposedByDefault bool   `json:"exposedByDefault,omitempty" doc:"route containers without usher.enable=true"`
 }
 
@@ -112,7 +115,7 @@ type CertResolver struct {
 // ACME configures an ACME account and challenge.
 type ACME struct {
 	Email     string `json:"email,omitempty" doc:"account email"`
-	CAServer  string `json:"caServer,omitempty" doc:"directory URL of the ACME server"`
+	CAServer  string `json:"caServer,omitempty" secret:"userinfo" doc:"directory URL of the ACME server"`
 	Challenge string `json:"challenge,omitempty" doc:"http-01|tls-alpn-01|dns-01"`
 	Storage   string `json:"storage,omitempty" doc:"directory for account and certificates"`
 	CARoots   string `json:"caRoots,omitempty" doc:"extra CA bundle trusted for the ACME server"`
@@ -171,7 +174,7 @@ type LoadBalancer struct {
 
 // Server is one upstream of a load balancer.
 type Server struct {
-	URL    string `json:"url" doc:"http://host:port (a path prefix is allowed)"`
+	URL    string `json:"url" secret:"userinfo" doc:"http://host:port (a path prefix is allowed); a user:password@ is never shown"`
 	Weight *int   `json:"weight,omitempty" doc:"relative weight; default 1; 0 takes no new traffic"`
 }
 
@@ -199,7 +202,7 @@ type HealthCheck struct {
 	Method         string            `json:"method,omitempty" doc:"default GET"`
 	Hostname       string            `json:"hostname,omitempty" doc:"Host header of probes"`
 	Port           int               `json:"port,omitempty" doc:"probe this port instead of the server's"`
-	Headers        map[string]string `json:"headers,omitempty" doc:"extra headers of probes"`
+	Headers        map[string]string `json:"headers,omitempty" secret:"values" doc:"extra headers of probes (values are secret: they may carry tokens)"`
 	Interval       Duration          `json:"interval,omitempty" doc:"time between probes; default 3s"`
 	Timeout        Duration          `json:"timeout,omitempty" doc:"probe timeout; default 1s"`
 	ExpectStatus   string            `json:"expectStatus,omitempty" doc:"status range that passes, e.g. 200-399; default 200-399"`

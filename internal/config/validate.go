@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"os"
 	"reflect"
 	"regexp"
 	"slices"
@@ -50,6 +49,13 @@ type validator struct {
 
 func (v *validator) add(path, format string, args ...any) {
 	v.probs = append(v.probs, v.c.Problemf(path, format, args...))
+}
+
+// addMissing adds the problem of a reference to a name that is not defined.
+func (v *validator) addMissing(path, format string, args ...any) {
+	p := v.c.Problemf(path, format, args...)
+	p.missingName = true
+	v.probs = append(v.probs, p)
 }
 
 // notSupported is the one wording for sections that are part of the config
@@ -116,7 +122,9 @@ func (v *validator) tracing() {
 	case err == nil && u.User != nil:
 		v.add("tracing.otlpEndpoint", "the URL must not hold credentials")
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-		v.add("tracing.otlpEndpoint", "%q is not an http:// or https:// URL with a host (like http://127.0.0.1:4318)", t.OTLPEndpoint)
+		v.add("tracing.otlpEndpoint", "%q is not an http:// or https:// URL with a host (like http://127.0.0.1:4318)", RedactURL(t.OTLPEndpoint))
+	case portProblem(t.OTLPEndpoint) != "":
+		v.add("tracing.otlpEndpoint", "%q %s", RedactURL(t.OTLPEndpoint), portProblem(t.OTLPEndpoint))
 	}
 	if r := t.SampleRatio; r != nil && (math.IsNaN(*r) || *r < 0 || *r > 1) {
 		v.add("tracing.sampleRatio", "%v is not between 0 and 1", *r)
@@ -243,7 +251,7 @@ func (v *validator) tlsOptionRef(path, name string) {
 		opts = v.c.TLS.Options
 	}
 	if _, ok := opts[name]; !ok {
-		v.add(path, "TLS options %q do not exist%s", name, didYouMean(name, sortedKeys(opts)))
+		v.addMissing(path, "TLS options %q do not exist%s", name, didYouMean(name, sortedKeys(opts)))
 	}
 }
 
@@ -293,7 +301,7 @@ func (v *validator) serviceRef(path, name string) {
 	case name == "":
 		v.add(path, "a service name is required")
 	case !ok:
-		v.add(path, "service %q does not exist%s", name, didYouMean(name, sortedKeys(services)))
+		v.addMissing(path, "service %q does not exist%s", name, didYouMean(name, sortedKeys(services)))
 	}
 }
 
@@ -303,7 +311,7 @@ func (v *validator) middlewareRef(path, name string) {
 	case name == "":
 		v.add(path, "a middleware name is required")
 	case !ok:
-		v.add(path, "middleware %q does not exist%s", name, didYouMean(name, sortedKeys(mws)))
+		v.addMissing(path, "middleware %q does not exist%s", name, didYouMean(name, sortedKeys(mws)))
 	}
 }
 
@@ -464,16 +472,21 @@ func (v *validator) serverURL(path, raw string) {
 		v.add(path, "a url is required, like http://10.0.0.1:8080")
 		return
 	}
+	shown := RedactURL(raw) // a problem is logged and shown in the admin API
+	if msg := portProblem(raw); msg != "" {
+		v.add(path, "%q %s", shown, msg)
+		return
+	}
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil:
-		v.add(path, "%q is not a URL: %v", raw, urlCause(err))
+		v.add(path, "%q is not a URL: %v", shown, redactedCause(err, raw))
 	case u.Scheme != "http" && u.Scheme != "https":
-		v.add(path, "%q must start with http:// or https://", raw)
+		v.add(path, "%q must start with http:// or https://", shown)
 	case u.Host == "" || u.Hostname() == "":
-		v.add(path, "%q has no host", raw)
+		v.add(path, "%q has no host", shown)
 	case u.RawQuery != "" || u.Fragment != "":
-		v.add(path, "%q cannot have a query or a fragment", raw)
+		v.add(path, "%q cannot have a query or a fragment", shown)
 	}
 }
 
@@ -483,6 +496,16 @@ func urlCause(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// redactedCause is urlCause with the userinfo of raw hidden, should the
+// cause quote a part of the URL that holds it.
+func redactedCause(err error, raw string) string {
+	msg := urlCause(err).Error()
+	if start, end := userinfo(raw); start >= 0 && end > start {
+		msg = strings.ReplaceAll(msg, raw[start:end], Redaction)
+	}
+	return msg
 }
 
 var statusRange = regexp.MustCompile(`^([1-5][0-9][0-9])(?:-([1-5][0-9][0-9]))?$`)
@@ -712,7 +735,7 @@ func (v *validator) fileExists(path, name string) {
 	if name == "" {
 		return
 	}
-	if _, err := os.Stat(name); err != nil {
+	if err := checkReadable(name); err != nil {
 		v.add(path, "%v", err)
 	}
 }

@@ -28,8 +28,8 @@ func readYAML(file string, data []byte) (*node, Problems) {
 	dec := yaml.NewDecoder(strings.NewReader(string(data)))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return newMap(Pos{File: file}), nil
+		if errors.Is(err, io.EOF) { // nothing but whitespace and comments
+			return newNull(Pos{File: file}), nil
 		}
 		return nil, Problems{r.syntaxProblem(err)}
 	}
@@ -86,14 +86,11 @@ func (r *yamlReader) convertNew(y *yaml.Node, depth int) *node {
 	switch y.Kind {
 	case yaml.DocumentNode:
 		if len(y.Content) == 0 {
-			return newMap(r.pos(y))
+			return newNull(r.pos(y))
 		}
-		n := r.convert(y.Content[0], depth)
-		if n.kind == kindNull {
-			// An empty or comment-only file is an empty configuration.
-			return newMap(n.pos)
-		}
-		return n
+		// A document of only "---" or "~" is null: decodeFile refuses it
+		// as an empty file.
+		return r.convert(y.Content[0], depth)
 	case yaml.AliasNode:
 		if y.Alias == nil {
 			return r.fail(y, "alias to an unknown anchor")

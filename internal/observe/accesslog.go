@@ -2,6 +2,7 @@ package observe
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -45,15 +46,24 @@ import (
 // line is on its way to the file within about 10ms. When the queue is full
 // the line is dropped and counted (Dropped). The goroutine belongs to the
 // AccessLog: Close stops it.
+//
+// Reopen opens the file again by its path, for log rotation (rename the file,
+// then tell usher, with SIGUSR1): the writer goroutine itself finishes the
+// lines queued for the old file, then switches, so no line is lost or split.
 type AccessLog struct {
-	text   bool
+	text bool
+	path string // the file's path; "" for stdout and stderr, which are not reopened
+
+	// w and closer belong to the writer goroutine, and to Close once it has
+	// stopped.
 	w      io.Writer
 	closer io.Closer // nil for stdout and stderr, which usher does not own
 
-	queue chan *[]byte
-	wake  chan struct{} // nudges the writer when the queue fills up
-	stop  chan struct{}
-	done  chan struct{}
+	queue  chan *[]byte
+	wake   chan struct{}   // nudges the writer when the queue fills up
+	reopen chan chan error // asks the writer to reopen the file; it answers on the channel
+	stop   chan struct{}
+	done   chan struct{}
 
 	closed    atomic.Bool
 	dropped   atomic.Uint64
@@ -87,11 +97,21 @@ func NewAccessLog(path, format string) (*AccessLog, error) {
 	case "stderr":
 		return newAccessLog(os.Stderr, nil, format, accessLogQueue), nil
 	}
+	f, err := openAccessLog(path)
+	if err != nil {
+		return nil, err
+	}
+	a := newAccessLog(f, f, format, accessLogQueue)
+	a.path = path
+	return a, nil
+}
+
+func openAccessLog(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("access log: %w", err)
 	}
-	return newAccessLog(f, f, format, accessLogQueue), nil
+	return f, nil
 }
 
 func newAccessLog(w io.Writer, c io.Closer, format string, queue int) *AccessLog {
@@ -101,11 +121,36 @@ func newAccessLog(w io.Writer, c io.Closer, format string, queue int) *AccessLog
 		closer: c,
 		queue:  make(chan *[]byte, queue),
 		wake:   make(chan struct{}, 1),
+		reopen: make(chan chan error),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
 	go a.run()
 	return a
+}
+
+// errAccessLogClosed is what Reopen says after Close.
+var errAccessLogClosed = errors.New("access log: closed")
+
+// Reopen closes the log file and opens it again by its path (creating it),
+// as log rotation needs: after logrotate (or an operator) renamed the file,
+// the lines go to a new file of the old name. Every line observed before
+// Reopen is called goes to the old file or the new one, none is lost; every
+// line observed after it returns goes to the new one. It is safe while
+// requests are being logged, which never wait for it. When the file cannot
+// be opened, the log keeps writing to the old file and Reopen says why. For
+// stdout, stderr and a nil *AccessLog it does nothing.
+func (a *AccessLog) Reopen() error {
+	if a == nil || a.path == "" {
+		return nil
+	}
+	answer := make(chan error, 1)
+	select {
+	case a.reopen <- answer:
+		return <-answer
+	case <-a.done:
+		return errAccessLogClosed
+	}
 }
 
 // Dropped is the number of lines dropped because the queue was full.
@@ -167,6 +212,9 @@ func (a *AccessLog) run() {
 		select {
 		case <-tick.C:
 		case <-a.wake:
+		case answer := <-a.reopen:
+			answer <- a.switchFile(bw)
+			continue
 		case <-a.stop:
 			a.drain(bw)
 			a.flush(bw)
@@ -175,6 +223,26 @@ func (a *AccessLog) run() {
 		a.drain(bw)
 		a.flush(bw)
 	}
+}
+
+// switchFile writes what is queued to the old file, then opens the path
+// again and writes to the new file from now on.
+func (a *AccessLog) switchFile(bw *bufio.Writer) error {
+	a.drain(bw)
+	a.flush(bw)
+	f, err := openAccessLog(a.path)
+	if err != nil {
+		return err
+	}
+	old := a.closer
+	a.w, a.closer = f, f
+	bw.Reset(f)
+	if old != nil {
+		if err := old.Close(); err != nil {
+			return fmt.Errorf("access log: closing the old file: %w", err)
+		}
+	}
+	return nil
 }
 
 // drain writes the lines queued now. The writer never waits on the queue

@@ -13,13 +13,19 @@ import (
 )
 
 // debounce merges the burst of events one save makes (editors write, rename,
-// chmod) into one reload.
+// chmod; a truncate then a write) into one reload: onChange runs once the
+// files have been quiet for this long, so it reads what the save left, not a
+// moment of it. A writer that keeps writing postpones the reload until it
+// stops, which is what keeps a half-written file from being read; an empty
+// one read anyway is refused by the loader.
 const debounce = 150 * time.Millisecond
 
 // Watch calls onChange after the file at path, or any file in dir ("" = none),
 // changed, until ctx ends. It watches the directories, not the files, so that
-// editors and tools that replace a file by renaming (vim, kubectl's configmap
-// symlink swaps) are seen.
+// editors and tools that replace a file by renaming (vim, atomic writers) are
+// seen. When path is a symbolic link, a change of what it points to counts
+// too: that is how Kubernetes updates a mounted ConfigMap (it swaps a
+// "..data" link beside the file; the file itself sees no event).
 func Watch(ctx context.Context, path, dir string, log *slog.Logger, onChange func()) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -45,6 +51,7 @@ func Watch(ctx context.Context, path, dir string, log *slog.Logger, onChange fun
 			return fmt.Errorf("watch %s: %w", dir, err)
 		}
 	}
+	target := resolve(abs)
 	go func() {
 		defer w.Close()
 		var timer *time.Timer
@@ -61,7 +68,15 @@ func Watch(ctx context.Context, path, dir string, log *slog.Logger, onChange fun
 					return
 				}
 				name := filepath.Clean(ev.Name)
-				if name != abs && (absDir == "" || filepath.Dir(name) != absDir) {
+				relevant := name == abs || (absDir != "" && filepath.Dir(name) == absDir)
+				if !relevant && filepath.Dir(name) == filepath.Dir(abs) {
+					// Another entry of the file's directory: it matters only
+					// if it is a link on the way to the file.
+					if now := resolve(abs); now != target {
+						target, relevant = now, true
+					}
+				}
+				if !relevant {
 					continue
 				}
 				if timer == nil {
@@ -82,4 +97,14 @@ func Watch(ctx context.Context, path, dir string, log *slog.Logger, onChange fun
 		}
 	}()
 	return nil
+}
+
+// resolve is the file path points to through symbolic links, or "" when it
+// cannot be resolved (a link swap in progress, a deleted file).
+func resolve(path string) string {
+	p, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return ""
+	}
+	return p
 }
