@@ -124,9 +124,9 @@ func ExplainRequest(snap *runtime.Snapshot, eps []*runtime.Entrypoint, r *http.R
 
 // ExplainParams are the parts of a request to explain.
 type ExplainParams struct {
-	Method   string   // default GET
-	URL      string   // absolute: scheme, host, path and query
-	Headers  []string // "Key: Value"; a Host header sets the request's host
+	Method  string   // default GET
+	URL     string   // absolute: scheme, host, path and query
+	Headers []string // "Key: Value"; a Host header sets the request's host
 	// ClientIP is the address the connection comes from (default 0.0.0.0, a
 	// client usher does not trust); from a trusted proxy, X-Forwarded-For
 	// tells the client.
