@@ -2,23 +2,17 @@ package health
 
 import (
 	"fmt"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/usher-lb/usher/internal/pool"
-	"github.com/usher-lb/usher/internal/proxy"
-	"github.com/usher-lb/usher/internal/service"
 )
 
 // passiveEnv is a service "app" of n servers (not dialled) with a passive check,
 // and its reporter.
-func passiveEnv(t *testing.T, n int, pc PassiveCheck) (*env, service.Reporter, []*pool.Server) {
+func passiveEnv(t *testing.T, n int, pc PassiveCheck) (*env, *Reporter, []*pool.Server) {
 	t.Helper()
 	e := newEnv(t)
 	urls := make([]string, n)
@@ -39,7 +33,7 @@ func passive() PassiveCheck {
 
 // outcome is one report: F a failure, S a success, C a request the client gave
 // up (neither), 5 a 503 response.
-func report(rep service.Reporter, s *pool.Server, outcomes string) {
+func report(rep *Reporter, s *pool.Server, outcomes string) {
 	for _, o := range outcomes {
 		switch o {
 		case 'F':
@@ -247,76 +241,6 @@ func TestPassiveRemovedReadmits(t *testing.T) {
 	tr, _ := e.rec.waitFor(t, 0, to(ss[0].URL.String(), StateBack))
 	if tr.Reason != "passive health check removed" || ss[0].Ejected() || !ss[0].Available() {
 		t.Errorf("transition %+v, ejected %v", tr, ss[0].Ejected())
-	}
-}
-
-// Through a real load balancer: a server that refuses connections is ejected
-// after maxFailures requests while clients get their answers from the other
-// (retries), and is tried again after ejectFor.
-func TestPassiveThroughLoadBalancer(t *testing.T) {
-	e := newEnv(t)
-	alive := newBackend(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadURL := "http://" + ln.Addr().String()
-	ln.Close()
-	l := lb(nil, deadURL, alive.URL)
-	pc := passive()
-	pc.MaxFailures, pc.EjectFor = 3, time.Second
-	l.passive = &pc
-	svcs := e.sync(map[string]*lbSpec{"app": l})
-	var targets []service.Target
-	for _, s := range svcs[0].Servers {
-		up, err := proxy.NewUpstream(s.URL, proxy.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		targets = append(targets, service.Target{Server: s, Upstream: up, Weight: 1})
-	}
-	h, err := service.NewLoadBalancer("app", targets, service.LoadBalancerOptions{
-		Retry: service.RetryPolicy{Attempts: 2}, Reporter: svcs[0].Passive,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := e.server("app", deadURL)
-	serve := func() {
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil))
-		if w.Code != http.StatusOK {
-			t.Errorf("status %d", w.Code)
-		}
-	}
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Go(func() {
-			for range 10 {
-				serve()
-			}
-		})
-	}
-	wg.Wait()
-	tr, n := e.rec.waitFor(t, 0, to(deadURL, StateEjected))
-	if !strings.Contains(tr.Reason, "last: no response") {
-		t.Errorf("reason %q", tr.Reason)
-	}
-	// Ejected: no request reaches it (so none fails there).
-	before := dead.Requests()
-	for range 20 {
-		serve()
-	}
-	if dead.Requests() != before {
-		t.Errorf("%d requests sent to an ejected server", dead.Requests()-before)
-	}
-	e.rec.waitFor(t, n, to(deadURL, StateBack))
-	before = dead.Requests()
-	for range 20 {
-		serve()
-	}
-	if dead.Requests() == before {
-		t.Error("the readmitted server was not tried again")
 	}
 }
 

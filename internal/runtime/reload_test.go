@@ -40,13 +40,20 @@ type reloadEnv struct {
 	metrics   *observe.Metrics
 	bus       *observe.Bus
 	published atomic.Pointer[Snapshot]
+	health    chan health.Transition
 }
 
 func newReloadEnv(t *testing.T, yaml string, holders ...Holder) *reloadEnv {
 	t.Helper()
-	e := &reloadEnv{t: t, dir: t.TempDir(), st: NewState(), metrics: observe.NewMetrics(), bus: observe.NewBus(100)}
+	e := &reloadEnv{t: t, dir: t.TempDir(), st: NewState(), metrics: observe.NewMetrics(), bus: observe.NewBus(100),
+		health: make(chan health.Transition, 100)}
 	e.path = filepath.Join(e.dir, "usher.yaml")
-	hm := health.NewManager(slog.New(slog.DiscardHandler), nil)
+	hm := health.NewManager(slog.New(slog.DiscardHandler), func(tr health.Transition) {
+		select {
+		case e.health <- tr:
+		default:
+		}
+	})
 	t.Cleanup(hm.Stop)
 	e.st.Health = hm
 	e.m = &Manager{
@@ -492,5 +499,76 @@ func TestCompiledChecksTakeTheConfigDefaults(t *testing.T) {
 	}
 	if snap.Health[0].Passive == nil {
 		t.Error("no passive reporter")
+	}
+}
+
+// waitHealth returns the next health transition of server to state.
+func (e *reloadEnv) waitHealth(server, to string) health.Transition {
+	e.t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case tr := <-e.health:
+			if tr.Server == server && tr.To == to {
+				return tr
+			}
+		case <-deadline:
+			e.t.Fatalf("%s never went %s", server, to)
+		}
+	}
+}
+
+// Through the compiled load balancer: a server that refuses connections is
+// ejected by the passive check after maxFailures requests while clients get
+// their answers from the other (retries), and is tried again after ejectFor.
+func TestPassiveCheckThroughTheCompiledLoadBalancer(t *testing.T) {
+	alive := newProbeBackend(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadURL := "http://" + ln.Addr().String()
+	ln.Close()
+	e := newReloadEnv(t, `entrypoints: { web: { address: "127.0.0.1:0" } }
+http:
+  routers: { r: { rule: "PathPrefix(`+"`/`"+`)", service: app } }
+  services:
+    app:
+      loadBalancer:
+        servers: [ { url: "`+deadURL+`" }, { url: "`+alive.URL+`" } ]
+        passiveHealthCheck: { maxFailures: 3, ejectFor: 1s }
+`)
+	dead, _ := e.st.Servers.Lookup(pool.Key("app", deadURL))
+	serve := func() {
+		if code, _ := e.get("r", "/"); code != http.StatusOK {
+			t.Errorf("status %d", code)
+		}
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 10 {
+				serve()
+			}
+		})
+	}
+	wg.Wait()
+	if tr := e.waitHealth(deadURL, health.StateEjected); !strings.Contains(tr.Reason, "last: no response") {
+		t.Errorf("reason %q", tr.Reason)
+	}
+	before := dead.Requests()
+	for range 20 {
+		serve()
+	}
+	if dead.Requests() != before {
+		t.Errorf("%d requests sent to an ejected server", dead.Requests()-before)
+	}
+	e.waitHealth(deadURL, health.StateBack)
+	before = dead.Requests()
+	for range 20 {
+		serve()
+	}
+	if dead.Requests() == before {
+		t.Error("the readmitted server was not tried again")
 	}
 }
