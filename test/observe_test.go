@@ -187,7 +187,7 @@ admin: { address: "127.0.0.1:0", dashboard: true }
 		t.Fatal("undrained server got no request")
 	}
 	var ex map[string]any
-	getJSON(t, adminURL+"/api/explain?url="+urlQueryEscape("http://example.com/x"), &ex)
+	getJSON(t, adminURL+"/api/explain?url="+urlQueryEscape("http://example.com"+u.addrs["web"][strings.LastIndex(u.addrs["web"], ":"):]+"/x"), &ex)
 	if ex["router"] != "all" || ex["service"] != "app" || ex["server"] == "" {
 		t.Fatalf("explain: %v", ex)
 	}

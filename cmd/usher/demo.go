@@ -58,7 +58,7 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) int {
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait() // the traffic goroutine ends with ctx
-	return serve(ctx, path, stderr, func(srv *server.Server, adminAddr string) {
+	return serve(ctx, path, stderr, func(srv *server.Server, adminAddr string) error {
 		url := "http://" + srv.Addr("web") + "/"
 		fmt.Fprintf(stdout, "usher demo: %d backends behind usher, balanced round-robin, checked every 2s.\n\n", len(bs))
 		for _, b := range bs {
@@ -78,5 +78,6 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) int {
 			}()
 		}
 		fmt.Fprintf(stdout, "The config is %s: edit it and save, usher reloads it live.\nCtrl-C stops the demo.\n", path)
+		return nil
 	})
 }

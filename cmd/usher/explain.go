@@ -1,13 +1,12 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/usher-lb/usher/internal/admin"
-	"github.com/usher-lb/usher/internal/config"
 	"github.com/usher-lb/usher/internal/runtime"
 )
 
@@ -17,17 +16,19 @@ type headerFlags []string
 func (h *headerFlags) String() string     { return strings.Join(*h, ", ") }
 func (h *headerFlags) Set(v string) error { *h = append(*h, v); return nil }
 
-// cmdExplain prints how a config routes a request: entrypoint, router and
-// rule, middlewares, service, and the server a load balancer would pick. For
-// a hash or a sticky cookie that is the server; for the other algorithms it is
-// one pick of a fresh usher (a running usher's /api/explain sees its state).
+// cmdExplain prints how a config routes a request, through the routing
+// function that serves: entrypoint (the one listening on the URL's port,
+// unless named), client, router and rule, middlewares, service, and the
+// server the service would pick. For a hash or a sticky cookie that is the
+// server; for the other algorithms it is one pick of a fresh usher (a running
+// usher's /api/explain sees its state).
 func cmdExplain(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("explain", "explain -c FILE --url URL [--method M] [--header 'K: V']... [--entrypoint NAME]", stderr)
 	path := fs.String("c", "usher.yaml", "config file (.yaml, .yml or .toml)")
 	method := fs.String("method", "GET", "request method")
 	rawURL := fs.String("url", "", "absolute request URL, e.g. https://example.com/api/users?id=1")
-	entrypoint := fs.String("entrypoint", "", "entrypoint the request comes in on; default: the first (by name) with a matching router")
-	clientIP := fs.String("client-ip", "", "client address, for ClientIP rules")
+	entrypoint := fs.String("entrypoint", "", "entrypoint the request comes in on (it decides TLS); default: the one listening on the URL's port")
+	clientIP := fs.String("client-ip", "", "address the connection comes from (default 0.0.0.0, untrusted); from a trusted proxy, X-Forwarded-For names the client")
 	var headers headerFlags
 	fs.Var(&headers, "header", "request header 'Key: Value' (repeatable); Host sets the host")
 	if code, stop := parseFlags(fs, args); stop {
@@ -43,29 +44,21 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usher explain:", err)
 		return 2
 	}
-	cfg, err := loadAll(*path)
-	if err == nil {
-		cfg.ApplyDefaults()
-		if ps := config.Validate(cfg); len(ps) > 0 {
-			err = ps
-		}
-	}
+	snap, err := compileFile(*path)
 	if err != nil {
 		fmt.Fprintf(stderr, "usher: %s is not valid:\n%v\n", *path, err)
 		return 1
 	}
-	snap, _, err := runtime.Compile(context.Background(), cfg, runtime.NewState())
+	eps, err := runtime.Entrypoints(snap.Config)
 	if err != nil {
 		fmt.Fprintf(stderr, "usher: %s is not valid:\n%v\n", *path, err)
 		return 1
 	}
-	if ep := *entrypoint; ep != "" {
-		if c := cfg.Entrypoints[ep]; c == nil || (c.Protocol != "" && c.Protocol != "http") {
-			fmt.Fprintf(stderr, "usher explain: no HTTP entrypoint %q\n", ep)
-			return 2
-		}
+	if ep := *entrypoint; ep != "" && !slices.ContainsFunc(eps, func(e *runtime.Entrypoint) bool { return e.Name == ep }) {
+		fmt.Fprintf(stderr, "usher explain: no HTTP entrypoint %q\n", ep)
+		return 2
 	}
-	e := admin.ExplainRequest(snap, req, *entrypoint)
+	e := admin.ExplainRequest(snap, eps, req, *entrypoint)
 	fmt.Fprintf(stdout, "%s %s\n", req.Method, req.URL)
 	line := func(k, v string) {
 		if v != "" {
@@ -73,6 +66,7 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	line("entrypoint", e.Entrypoint)
+	line("client", e.ClientIP)
 	line("router", e.Router)
 	line("rule", e.Rule)
 	if e.Router != "" {

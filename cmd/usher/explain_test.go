@@ -11,11 +11,13 @@ import (
 func TestExplainCommand(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "usher.yaml")
 	cfg := "entrypoints:\n" +
-		"  web: { address: \"127.0.0.1:0\" }\n" +
+		"  web: { address: \":8080\", trustedProxies: [10.0.0.0/8] }\n" +
+		"  alt: { address: \"127.0.0.1:9000\" }\n" +
 		"http:\n" +
 		"  routers:\n" +
 		"    api:  { rule: \"Host(`example.com`) && PathPrefix(`/api`)\", middlewares: [strip, sec], service: app }\n" +
 		"    team: { rule: \"Header(`X-Team`, `ops`)\", service: app }\n" +
+		"    fwd:  { rule: \"Header(`X-Forwarded-Proto`, `https`)\", service: app, entrypoints: [web] }\n" +
 		"  middlewares:\n" +
 		"    strip: { stripPrefix: { prefixes: [/api] } }\n" +
 		"    hdr:   { headers: { frameDeny: true } }\n" +
@@ -30,18 +32,30 @@ func TestExplainCommand(t *testing.T) {
 		code int
 		want []string // lines of stdout, or of stderr when code is 2
 	}{
-		{[]string{"--url", "https://EXAMPLE.com:8443/api/users"}, 0, []string{
-			"GET https://EXAMPLE.com:8443/api/users",
+		{[]string{"--url", "http://EXAMPLE.com:8080/api/users"}, 0, []string{
+			"GET http://EXAMPLE.com:8080/api/users",
 			"  entrypoint   web",
+			"  client       0.0.0.0",
 			"  router       api",
 			"  rule         Host(`example.com`) && PathPrefix(`/api`)",
 			"  middlewares  strip -> hdr",
 			"  service      app",
+			"  server       http://127.0.0.1:1",
 		}},
-		{[]string{"--url", "http://x/", "--header", "X-Team: ops", "--method", "delete"}, 0, []string{
-			"DELETE http://x/", "  router       team", "  middlewares  (none)",
+		{[]string{"--url", "http://x:9000/", "--header", "X-Team: ops", "--method", "delete"}, 0, []string{
+			"DELETE http://x:9000/", "  entrypoint   alt", "  router       team", "  middlewares  (none)",
 		}},
-		{[]string{"--url", "http://nowhere/"}, 1, []string{"  why          no router of any entrypoint matches: usher answers 404"}},
+		// The served path: an untrusted client's X-Forwarded-Proto is replaced
+		// before the rules see it, a trusted proxy's is kept.
+		{[]string{"--url", "http://x:8080/", "--header", "X-Forwarded-Proto: https"}, 1, []string{
+			"  why          no router of entrypoint web (it listens on port 8080) matches: usher answers 404",
+		}},
+		{[]string{"--url", "http://x:8080/", "--header", "X-Forwarded-Proto: https", "--client-ip", "10.1.1.1"}, 0, []string{
+			"  client       10.1.1.1", "  router       fwd",
+		}},
+		{[]string{"--url", "https://example.com/api/users"}, 1, []string{"  why          no entrypoint listens on port 443, the URL's (alt on 9000, web on 8080): name the entrypoint"}},
+		{[]string{"--url", "https://example.com/api/users", "--entrypoint", "web"}, 0, []string{"  router       api", "in plain HTTP, as entrypoint web serves it"}},
+		{[]string{"--url", "http://nowhere:8080/"}, 1, []string{"  why          no router of entrypoint web (it listens on port 8080) matches: usher answers 404"}},
 		{[]string{"--url", "http://x/", "--entrypoint", "nope"}, 2, []string{`no HTTP entrypoint "nope"`}},
 		{[]string{}, 2, []string{"url is required"}},
 		{[]string{"--url", "http://x/", "extra"}, 2, []string{`unexpected argument "extra"`}},

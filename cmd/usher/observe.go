@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/usher-lb/usher/internal/config"
+	"github.com/usher-lb/usher/internal/health"
 	"github.com/usher-lb/usher/internal/observe"
 	"github.com/usher-lb/usher/internal/pool"
 )
@@ -115,6 +116,11 @@ func (o *observers) close(log *slog.Logger) {
 	if err := o.tracer.Shutdown(ctx); err != nil {
 		log.Warn("flushing traces", "error", err.Error())
 	}
+}
+
+// healthEvent puts a health transition on the event bus.
+func (o *observers) healthEvent(t health.Transition) {
+	o.bus.Publish(observe.Event{Time: t.Time, Type: "health", Service: t.Service, Server: t.Server, From: t.From, To: t.To, Reason: t.Reason})
 }
 
 // serverStates reads every server's state for the metrics, at scrape time.

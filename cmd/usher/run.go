@@ -18,7 +18,6 @@ import (
 	"github.com/usher-lb/usher/internal/admin"
 	"github.com/usher-lb/usher/internal/config"
 	"github.com/usher-lb/usher/internal/health"
-	"github.com/usher-lb/usher/internal/observe"
 	"github.com/usher-lb/usher/internal/provider/file"
 	"github.com/usher-lb/usher/internal/runtime"
 	"github.com/usher-lb/usher/internal/server"
@@ -102,16 +101,18 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	return serve(ctx, *path, stderr, nil)
 }
 
-// serve runs usher on the config at path until ctx ends. ready, when not nil,
-// is called with the server once it listens and serves the first snapshot.
-func serve(ctx context.Context, path string, stderr io.Writer, ready func(srv *server.Server, adminAddr string)) int {
+// serve runs usher on the config at path until ctx ends or something fails.
+// ready, when not nil, is called with the server once it listens and serves
+// the first snapshot; an error from it stops usher as any failure would.
+// Every way out stops what was started, the admin API included.
+func serve(ctx context.Context, path string, stderr io.Writer, ready func(srv *server.Server, adminAddr string) error) int {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	started := time.Now()
 	cfg, err := loadAll(path)
+	var checked runtime.Checked
 	if err == nil {
-		cfg.ApplyDefaults()
-		if ps := config.Validate(cfg); len(ps) > 0 {
-			err = ps
-		}
+		checked, err = runtime.Check(cfg)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "usher: %s is not valid:\n%v\n", path, err)
@@ -125,69 +126,46 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(srv *s
 	}
 	defer obs.close(log)
 	obs.reopenOnSIGUSR1(ctx, log)
-	srv, err := server.New(cfg, log, server.Options{Metrics: obs.serverMetrics(cfg.Admin != nil), Tracer: obs.tracer})
+	adminOn := cfg.Admin != nil
+	srv, err := server.New(cfg, log, server.Options{Metrics: obs.serverMetrics(adminOn), Tracer: obs.tracer})
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
 		return 1
 	}
-	srv.SetObserver(obs.observer(cfg.Admin != nil))
+	srv.SetObserver(obs.observer(adminOn))
+	hm := health.NewManager(log, obs.healthEvent)
+	defer hm.Stop()
 	st := runtime.NewState()
 	st.DataDir = dataDir(cfg, path)
-	hm := health.NewManager(log, func(t health.Transition) {
-		obs.bus.Publish(observe.Event{Time: t.Time, Type: "health", Service: t.Service, Server: t.Server, From: t.From, To: t.To, Reason: t.Reason})
-	})
-	defer hm.Stop()
-	st.Reporter = hm.Reporter
+	st.Health = hm
 	obs.metrics.SetServerSource(serverStates(st.Servers))
 	mgr := &runtime.Manager{
 		Load:    func() (*config.Config, error) { return loadAll(path) },
 		Publish: srv.Swap,
 		Log:     log,
 		State:   st,
+		Metrics: obs.metrics,
+		Events:  obs.bus,
 	}
-	var certs map[string]time.Time // expiry of the certificates last applied
-	reload := func(why string) error {
-		err := mgr.Reload(ctx)
-		if err == nil {
-			snap := mgr.Current()
-			hm.Sync(ctx, snap)
-			now := snap.TLS.Expiry()
-			for name := range certs {
-				if _, ok := now[name]; !ok {
-					obs.metrics.SetCertExpiry(name, time.Time{})
-				}
-			}
-			for name, notAfter := range now {
-				obs.metrics.SetCertExpiry(name, notAfter)
-			}
-			certs = now
-		}
-		obs.metrics.ReloadResult(err == nil)
-		ev := observe.Event{Time: time.Now(), Type: "reload", To: "applied", Reason: why}
-		if err != nil {
-			ev.To, ev.Reason = "refused", why+": "+err.Error()
-		}
-		obs.bus.Publish(ev)
-		return err
-	}
-	if err := reload("start"); err != nil {
+	if err := mgr.Apply(ctx, checked, "start"); err != nil {
 		fmt.Fprintf(stderr, "usher: %v\n", err)
 		return 1
 	}
 	adminAddr := ""
-	if cfg.Admin != nil {
+	if adminOn {
 		stopAdmin, addr, err := startAdmin(ctx, cfg, log, admin.Deps{
-			Snapshot:  srv.Snapshot,
-			Status:    mgr.Status,
-			Servers:   st.Servers,
-			Stats:     obs.stats,
-			Events:    obs.bus,
-			Metrics:   obs.metrics.Handler(),
-			Token:     cfg.Admin.Token,
-			Dashboard: cfg.Admin.Dashboard,
-			Version:   version,
-			Started:   started,
-			Log:       log,
+			Snapshot:    srv.Snapshot,
+			Status:      mgr.Status,
+			Servers:     st.Servers,
+			Stats:       obs.stats,
+			Events:      obs.bus,
+			Metrics:     obs.metrics.Handler(),
+			Entrypoints: srv.Entrypoints,
+			Token:       cfg.Admin.Token,
+			Dashboard:   cfg.Admin.Dashboard,
+			Version:     version,
+			Started:     started,
+			Log:         log,
 		})
 		if err != nil {
 			log.Error("cannot start the admin API", "error", err.Error())
@@ -196,12 +174,8 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(srv *s
 		defer stopAdmin()
 		adminAddr = addr
 	}
-	onChange := func(why string) {
-		log.Info("reloading configuration", "reason", why)
-		reload(why)
-	}
 	if p := cfg.Providers; p != nil && p.File != nil && p.File.Watch {
-		if err := file.Watch(ctx, path, configDir(cfg, path), log, func() { onChange("file changed") }); err != nil {
+		if err := file.Watch(ctx, path, configDir(cfg, path), log, func() { mgr.Reload(ctx, "file changed") }); err != nil {
 			log.Error("cannot watch configuration", "error", err.Error())
 			return 1
 		}
@@ -215,12 +189,15 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(srv *s
 			case <-ctx.Done():
 				return
 			case <-hup:
-				onChange("SIGHUP")
+				mgr.Reload(ctx, "SIGHUP")
 			}
 		}
 	}()
 	if ready != nil {
-		ready(srv, adminAddr)
+		if err := ready(srv, adminAddr); err != nil {
+			log.Error("cannot start", "error", err.Error())
+			return 1
+		}
 	}
 	if err := srv.Serve(ctx); err != nil {
 		log.Error("serving", "error", err.Error())
@@ -230,56 +207,78 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(srv *s
 	return 0
 }
 
-// startAdmin serves the admin API, /metrics and the dashboard until ctx ends;
-// it returns a func that waits for it to stop, and the address it listens on.
+// startAdmin serves the admin API, /metrics and the dashboard until ctx ends
+// or the func it returns is called, which stops it (event streams included)
+// and waits; it returns the address it listens on too.
 func startAdmin(ctx context.Context, cfg *config.Config, log *slog.Logger, deps admin.Deps) (func(), string, error) {
 	ln, err := net.Listen("tcp", cfg.Admin.Address)
 	if err != nil {
 		return nil, "", fmt.Errorf("admin: %w", err)
 	}
+	ctx, cancel := context.WithCancel(ctx)
 	hs := &http.Server{
 		Handler:           admin.New(deps),
 		ReadHeaderTimeout: 10 * time.Second,
-		// Event streams end with usher: Shutdown alone does not end them.
+		// Event streams end with ctx: Shutdown alone does not end them.
 		BaseContext: func(net.Listener) context.Context { return ctx },
 		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
-	done := make(chan struct{})
+	served := make(chan struct{})
 	go func() {
-		defer close(done)
+		defer close(served)
 		hs.Serve(ln)
 	}()
+	stopped := make(chan struct{})
 	go func() {
+		defer close(stopped)
 		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		hs.Shutdown(sctx)
+		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer scancel()
+		if hs.Shutdown(sctx) != nil {
+			hs.Close()
+		}
 	}()
 	log.Info("admin listening", "address", ln.Addr().String(), "dashboard", cfg.Admin.Dashboard)
-	return func() { <-done }, ln.Addr().String(), nil
+	return func() {
+		cancel()
+		<-stopped
+		<-served
+	}, ln.Addr().String(), nil
 }
 
+// cmdValidate checks a config as usher run does at start and on reload: the
+// same check and compile, with fresh state, nothing applied.
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("validate", "validate -c FILE", stderr)
 	path := fs.String("c", "usher.yaml", "config file (.yaml, .yml or .toml)")
 	if code, stop := parseFlags(fs, args); stop {
 		return code
 	}
-	cfg, err := loadAll(*path)
-	if err == nil {
-		cfg.ApplyDefaults()
-		if ps := config.Validate(cfg); len(ps) > 0 {
-			err = ps
-		} else if _, _, cerr := runtime.Compile(context.Background(), cfg, runtime.NewState()); cerr != nil {
-			err = cerr
-		}
-	}
-	if err != nil {
+	if _, err := compileFile(*path); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	fmt.Fprintf(stdout, "%s: valid\n", *path)
 	return 0
+}
+
+// compileFile loads, checks and compiles the config at path with fresh state,
+// changing nothing: what usher validate and usher explain see.
+func compileFile(path string) (*runtime.Snapshot, error) {
+	cfg, err := loadAll(path)
+	if err != nil {
+		return nil, err
+	}
+	checked, err := runtime.Check(cfg)
+	if err != nil {
+		return nil, err
+	}
+	snap, pending, err := runtime.Compile(context.Background(), checked, runtime.NewState())
+	if err != nil {
+		return nil, err
+	}
+	pending.Abort()
+	return snap, nil
 }
 
 func cmdSchema(args []string, stdout, stderr io.Writer) int {

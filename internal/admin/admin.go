@@ -58,9 +58,10 @@ type Deps struct {
 	Events   *observe.Bus             // health transitions, reloads, drains
 	Metrics  http.Handler             // served at /metrics
 
-	// Explain, when set, tells which server the service would pick for r and
-	// why; the admin finds the entrypoint, router and service itself.
-	Explain func(r *http.Request, entrypoint string) Explanation
+	// Entrypoints are the entrypoints as routing sees them, on the ports they
+	// listen on, for explain; when nil, those of the running config's
+	// addresses.
+	Entrypoints func() []*runtime.Entrypoint
 
 	// Token, when set, is required on every request: "Authorization: Bearer
 	// <token>", or basic auth with any user name and the token as password

@@ -250,34 +250,40 @@ func TestDrainAndUndrain(t *testing.T) {
 	}
 }
 
+// /api/explain on a running usher: the port of the URL picks the entrypoint
+// (as listening, port 0 resolved), a named entrypoint decides TLS, and every
+// service names its server.
 func TestExplain(t *testing.T) {
-	var asked []string
-	f := newFixture(t, fixtureOpts{explain: func(r *http.Request, ep string) Explanation {
-		asked = append(asked, ep+" "+r.Host+r.URL.Path)
-		return Explanation{Server: "http://picked", Reason: "round-robin's turn"}
-	}})
+	f := newFixture(t, fixtureOpts{})
+	web, other := f.ports["web"], f.ports["other"]
+	appServers := []string{f.backends[0].URL, strings.Replace(f.backends[1].URL, "http://", "http://usher:xxxxx@", 1)}
+	otherServer := f.backends[2].URL
 	tests := []struct {
-		query string
-		code  int
-		want  Explanation
+		query  string
+		code   int
+		want   Explanation
+		server []string // the server is one of these
+		reason string   // in the reason
 	}{
-		{"url=https://example.com/api/users&entrypoint=web", 200, Explanation{Entrypoint: "web", Router: "api", Rule: "Host(`example.com`) && PathPrefix(`/api`)",
-			Middlewares: []string{"strip-api", "frame"}, Service: "app", Server: "http://picked"}},
-		{"url=http://EXAMPLE.com:8080/", 200, Explanation{Entrypoint: "other", Router: "site", Rule: "Host(`example.com`)",
-			Middlewares: []string{}, Service: "canary", Server: "http://picked"}},
-		{"url=http://example.com/&entrypoint=web", 200, Explanation{Entrypoint: "web", Router: "site", Rule: "Host(`example.com`)",
-			Middlewares: []string{}, Service: "canary", Server: "http://picked"}},
-		{"url=http://ops.example.com/x&header=X-Team:+ops", 200, Explanation{Entrypoint: "other", Router: "ops",
-			Rule: "Host(`ops.example.com`) && Header(`X-Team`, `ops`)", Middlewares: []string{}, Service: "other", Server: "http://picked"}},
-		{"url=http://x/&header=Host:ops.example.com&header=X-Team:ops&method=post", 200, Explanation{Entrypoint: "other", Router: "ops",
-			Rule: "Host(`ops.example.com`) && Header(`X-Team`, `ops`)", Middlewares: []string{}, Service: "other", Server: "http://picked"}},
-		{"url=http://ops.example.com/x", 200, Explanation{Middlewares: []string{}}},
-		{"url=http://ops.example.com/x&header=X-Team:ops&entrypoint=web", 200, Explanation{Entrypoint: "web", Middlewares: []string{}}},
-		{"", 400, Explanation{}},
-		{"url=/relative", 400, Explanation{}},
-		{"url=http://x/&header=nocolon", 400, Explanation{}},
-		{"url=http://x/&clientIP=nope", 400, Explanation{}},
-		{"url=http://x/&entrypoint=nope", 404, Explanation{}},
+		{"url=https://example.com/api/users&entrypoint=web", 200, Explanation{Entrypoint: "web", ClientIP: "0.0.0.0", Router: "api", Rule: "Host(`example.com`) && PathPrefix(`/api`)",
+			Middlewares: []string{"strip-api", "frame"}, Service: "app"}, appServers, "in plain HTTP, as entrypoint web serves it"},
+		{"url=http://EXAMPLE.com:" + other + "/", 200, Explanation{Entrypoint: "other", ClientIP: "0.0.0.0", Router: "site", Rule: "Host(`example.com`)",
+			Middlewares: []string{}, Service: "canary"}, append(appServers, otherServer), "of the weighted services (app 90, other 10"},
+		{"url=http://example.com:" + web + "/", 200, Explanation{Entrypoint: "web", ClientIP: "0.0.0.0", Router: "site", Rule: "Host(`example.com`)",
+			Middlewares: []string{}, Service: "canary"}, append(appServers, otherServer), "listens on port " + web},
+		{"url=http://ops.example.com:" + other + "/x&header=X-Team:+ops", 200, Explanation{Entrypoint: "other", ClientIP: "0.0.0.0", Router: "ops",
+			Rule: "Host(`ops.example.com`) && Header(`X-Team`, `ops`)", Middlewares: []string{}, Service: "other"}, []string{otherServer}, ""},
+		{"url=http://x:" + other + "/&header=Host:ops.example.com&header=X-Team:ops&method=post", 200, Explanation{Entrypoint: "other", ClientIP: "0.0.0.0", Router: "ops",
+			Rule: "Host(`ops.example.com`) && Header(`X-Team`, `ops`)", Middlewares: []string{}, Service: "other"}, []string{otherServer}, ""},
+		{"url=http://ops.example.com:" + other + "/x", 200, Explanation{Entrypoint: "other", ClientIP: "0.0.0.0", Middlewares: []string{}}, nil, "no router of entrypoint other"},
+		{"url=http://ops.example.com/x&header=X-Team:ops&entrypoint=web", 200, Explanation{Entrypoint: "web", ClientIP: "0.0.0.0", Middlewares: []string{}}, nil, "usher answers 404"},
+		{"url=http://example.com/", 200, Explanation{Middlewares: []string{}}, nil, "no entrypoint listens on port 80"},
+		{"url=https://example.com:" + web + "/", 200, Explanation{Entrypoint: "web", Middlewares: []string{}}, nil, "serves plain HTTP: an https:// request gets no answer"},
+		{"", 400, Explanation{}, nil, ""},
+		{"url=/relative", 400, Explanation{}, nil, ""},
+		{"url=http://x/&header=nocolon", 400, Explanation{}, nil, ""},
+		{"url=http://x/&clientIP=nope", 400, Explanation{}, nil, ""},
+		{"url=http://x/&entrypoint=nope", 404, Explanation{}, nil, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
@@ -290,46 +296,96 @@ func TestExplain(t *testing.T) {
 			}
 			var got Explanation
 			mustJSON(t, body, &got)
-			if got.Reason == "" {
-				t.Error("no reason")
+			if got.Reason == "" || !strings.Contains(got.Reason, tt.reason) {
+				t.Errorf("reason %q, want it to hold %q", got.Reason, tt.reason)
 			}
-			got.Reason = ""
+			if (tt.server == nil) != (got.Server == "") || (tt.server != nil && !slices.Contains(tt.server, got.Server)) {
+				t.Errorf("server %q, want one of %q", got.Server, tt.server)
+			}
+			got.Reason, got.Server = "", ""
 			if !equalJSON(got, tt.want) {
 				t.Errorf("got  %+v\nwant %+v", got, tt.want)
 			}
+			if strings.Contains(string(body), serverPass) {
+				t.Errorf("a secret in %s", body)
+			}
 		})
-	}
-	if len(asked) == 0 || asked[0] != "web example.com/api/users" {
-		t.Errorf("Deps.Explain asked %v", asked)
 	}
 }
 
-func TestExplainRedirectingEntrypoint(t *testing.T) {
+// Explain goes through the function that serves: forwarded headers from an
+// untrusted client are replaced before the rules see them, and kept from a
+// trusted proxy (with the client it names); the URL's port picks among
+// entrypoints; weighted, mirror and failover services name their server.
+func TestExplainThroughTheServedPath(t *testing.T) {
 	snap, _ := compile(t, `
 entrypoints:
-  web:       { address: "127.0.0.1:0", redirectTo: websecure }
-  websecure: { address: "127.0.0.1:0" }
+  web:       { address: ":8080", trustedProxies: ["10.0.0.0/8"] }
+  internal:  { address: "127.0.0.1:9000" }
+  internal2: { address: "127.0.0.2:9000" }
+  secure:    { address: ":8443", tls: {} }
+  plain:     { address: ":8081", redirectTo: secure }
 http:
   routers:
-    secure: { rule: "Host(`+"`a.example`"+`)", service: s, tls: {} }
+    forwarded: { rule: "Header(`+"`X-Forwarded-Host`, `shop.example`"+`)", service: a, entrypoints: [web] }
+    all:       { rule: "PathPrefix(`+"`/`"+`)", service: b, entrypoints: [web, internal, internal2], priority: 1 }
+    canary:    { rule: "Path(`+"`/canary`"+`)", service: canary, entrypoints: [web] }
+    mirror:    { rule: "Path(`+"`/mirror`"+`)", service: mirror, entrypoints: [web] }
+    failover:  { rule: "Path(`+"`/failover`"+`)", service: failover, entrypoints: [web] }
+    tlsonly:   { rule: "PathPrefix(`+"`/`"+`)", service: a, entrypoints: [secure], tls: {} }
   services:
-    s: { loadBalancer: { servers: [ { url: "http://127.0.0.1:1" } ] } }
+    a: { loadBalancer: { servers: [ { url: "http://10.1.0.1:80" } ] } }
+    b: { loadBalancer: { servers: [ { url: "http://10.1.0.2:80" } ] } }
+    down: { loadBalancer: { servers: [ { url: "http://10.1.0.3:80", weight: 0 } ] } }
+    canary:   { weighted: { services: [ { name: a, weight: 1 } ] } }
+    mirror:   { mirror: { service: b, mirrors: [ { name: a, percent: 10 } ] } }
+    failover: { failover: { service: down, fallback: a } }
 `, runtime.NewState())
+	eps, err := runtime.Entrypoints(snap.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
-		url, ep, router, entrypoint string
+		name       string
+		p          ExplainParams
+		entrypoint string
+		router     string
+		clientIP   string
+		server     string
+		reason     string
 	}{
-		{"https://a.example/", "", "secure", "websecure"},
-		{"http://a.example/", "", "", ""}, // the router takes TLS requests only
-		{"https://a.example/", "web", "", "web"},
+		{"X-Forwarded-Host of an untrusted client is replaced", ExplainParams{URL: "http://x.example:8080/", Headers: []string{"X-Forwarded-Host: shop.example"}},
+			"web", "all", "0.0.0.0", "http://10.1.0.2:80", ""},
+		{"X-Forwarded-Host of a trusted proxy is kept", ExplainParams{URL: "http://x.example:8080/", Headers: []string{"X-Forwarded-Host: shop.example"}, ClientIP: "10.0.0.5"},
+			"web", "forwarded", "10.0.0.5", "http://10.1.0.1:80", ""},
+		{"the client a trusted proxy names", ExplainParams{URL: "http://x.example:8080/", Headers: []string{"X-Forwarded-For: 203.0.113.9"}, ClientIP: "10.0.0.5"},
+			"web", "all", "203.0.113.9", "http://10.1.0.2:80", ""},
+		{"two entrypoints on the port", ExplainParams{URL: "http://x.example:9000/"}, "", "", "", "", "entrypoints internal and internal2 all listen on port 9000"},
+		{"a named one of them", ExplainParams{URL: "http://x.example:9000/"}, "internal2", "all", "0.0.0.0", "http://10.1.0.2:80", ""},
+		{"no entrypoint on the port", ExplainParams{URL: "http://x.example:7777/"}, "", "", "", "", "no entrypoint listens on port 7777"},
+		{"none on the scheme's port", ExplainParams{URL: "https://x.example/"}, "", "", "", "", "no entrypoint listens on port 443"},
+		{"a TLS entrypoint, TLS-only router", ExplainParams{URL: "https://x.example:8443/"}, "secure", "tlsonly", "0.0.0.0", "http://10.1.0.1:80", ""},
+		{"plain HTTP to the TLS port", ExplainParams{URL: "http://x.example:8443/"}, "secure", "", "", "", "serves TLS: an http:// request gets no answer"},
+		{"a redirecting entrypoint", ExplainParams{URL: "http://x.example:8081/"}, "plain", "", "", "", "redirects every request (308) to entrypoint secure"},
+		{"weighted", ExplainParams{URL: "http://x.example:8080/canary"}, "web", "canary", "0.0.0.0", "http://10.1.0.1:80", "service a is next of the weighted services"},
+		{"mirror", ExplainParams{URL: "http://x.example:8080/mirror"}, "web", "mirror", "0.0.0.0", "http://10.1.0.2:80", "service b answers (copies to a 10%"},
+		{"failover", ExplainParams{URL: "http://x.example:8080/failover"}, "web", "failover", "0.0.0.0", "http://10.1.0.1:80", "its fallback a answers"},
 	} {
-		r, err := NewExplainRequest(ExplainParams{URL: tt.url})
-		if err != nil {
-			t.Fatal(err)
-		}
-		e := ExplainRequest(snap, r, tt.ep)
-		if e.Router != tt.router || e.Entrypoint != tt.entrypoint || e.Reason == "" {
-			t.Errorf("%s on %q: %+v", tt.url, tt.ep, e)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := NewExplainRequest(tt.p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			named := ""
+			if strings.HasPrefix(tt.name, "a named") {
+				named = tt.entrypoint
+			}
+			e := ExplainRequest(snap, eps, r, named)
+			if e.Entrypoint != tt.entrypoint || e.Router != tt.router || e.ClientIP != tt.clientIP || e.Server != tt.server ||
+				!strings.Contains(e.Reason, tt.reason) {
+				t.Errorf("%+v\nwant entrypoint %q router %q client %q server %q, reason with %q", e, tt.entrypoint, tt.router, tt.clientIP, tt.server, tt.reason)
+			}
+		})
 	}
 }
 

@@ -3,15 +3,14 @@ package admin
 import (
 	"crypto/tls"
 	"fmt"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 
-	"github.com/usher-lb/usher/internal/pool"
-	"github.com/usher-lb/usher/internal/rule"
 	"github.com/usher-lb/usher/internal/runtime"
+	"github.com/usher-lb/usher/internal/service"
 )
 
 // Explanation tells what usher does with a request: the entrypoint that
@@ -20,6 +19,7 @@ import (
 // can tell, the server and why.
 type Explanation struct {
 	Entrypoint  string   `json:"entrypoint"`
+	ClientIP    string   `json:"clientIP"` // the client as routing sees it (after trusted proxies)
 	Router      string   `json:"router"`
 	Rule        string   `json:"rule"`
 	Middlewares []string `json:"middlewares"`
@@ -28,75 +28,109 @@ type Explanation struct {
 	Reason      string   `json:"reason"`
 }
 
-// ExplainRequest finds how snap routes r on entrypoint, as the entrypoint
-// would: routers in the order they are tried, TLS-only routers only for a
-// request with r.TLS set, the host lowercase without port, the client address
-// from r.RemoteAddr. With entrypoint "", the first entrypoint (by name) that
-// has a matching router is taken, skipping those that redirect everything.
-// A load balancer says which server it would pick now, and why.
-func ExplainRequest(snap *runtime.Snapshot, r *http.Request, entrypoint string) Explanation {
-	req := &rule.Request{R: r, Host: hostOnly(r.Host), ClientIP: remoteIP(r.RemoteAddr)}
-	eps := []string{entrypoint}
-	if entrypoint == "" {
-		eps = eps[:0]
-		for _, name := range keys(snap.Config.Entrypoints) {
-			if ep := snap.Config.Entrypoints[name]; (ep.Protocol == "" || ep.Protocol == "http") && ep.RedirectTo == "" {
-				eps = append(eps, name)
+// ExplainRequest finds how snap routes r, through the function that serves
+// (runtime.Snapshot.Route: forwarded headers kept or replaced as the
+// entrypoint's trustedProxies say, the host lowercase without port, routers
+// by priority). The entrypoint is the one named, or else the one of eps that
+// listens on the port of r's URL (the scheme's default when it has none);
+// none or several is said, and nothing is routed. r's URL scheme must agree
+// with the entrypoint's TLS when the port picks it; a named entrypoint
+// decides whether the request has TLS. The service says which server it
+// would pick now, and why. Route sets r's forwarded headers.
+func ExplainRequest(snap *runtime.Snapshot, eps []*runtime.Entrypoint, r *http.Request, entrypoint string) Explanation {
+	no := func(ep, why string) Explanation {
+		return Explanation{Entrypoint: ep, Middlewares: []string{}, Reason: why}
+	}
+	var ep *runtime.Entrypoint
+	note := ""
+	if entrypoint != "" {
+		for _, e := range eps {
+			if e.Name == entrypoint {
+				ep = e
 			}
 		}
-		if len(eps) == 0 {
-			return Explanation{Middlewares: []string{}, Reason: "the configuration has no HTTP entrypoint that routes"}
+		if ep == nil {
+			return no("", "no HTTP entrypoint "+entrypoint)
 		}
-	} else if ep := snap.Config.Entrypoints[entrypoint]; ep != nil && ep.RedirectTo != "" {
-		return Explanation{Entrypoint: entrypoint, Middlewares: []string{},
-			Reason: fmt.Sprintf("entrypoint %s redirects every request (308) to entrypoint %s", entrypoint, ep.RedirectTo)}
-	}
-	for _, ep := range eps {
-		for _, rt := range snap.RoutersOf(ep) {
-			if rt.TLSOnly && r.TLS == nil {
-				continue
-			}
-			if rt.Rule.Match(req) {
-				e := Explanation{
-					Entrypoint:  ep,
-					Router:      rt.Name,
-					Rule:        rt.Rule.String(),
-					Middlewares: orEmpty(append([]string(nil), rt.Middlewares...)),
-					Service:     rt.Service,
-					Reason:      "router " + rt.Name + " is the first of entrypoint " + ep + " whose rule matches",
-				}
-				if x, ok := snap.Services[rt.Service].(serverExplainer); ok {
-					if s, why := x.Explain(r); s != nil {
-						e.Server = redactedURL(s.URL)
-						e.Reason += "; server: " + why
-					} else {
-						e.Reason += "; " + why
-					}
-				}
-				return e
+		switch {
+		case ep.TLS && r.TLS == nil:
+			r.TLS = &tls.ConnectionState{ServerName: hostOnly(r.Host), HandshakeComplete: true}
+			note = " (over TLS, as entrypoint " + ep.Name + " serves it, whatever the URL's scheme)"
+		case !ep.TLS && r.TLS != nil:
+			r.TLS = nil
+			note = " (in plain HTTP, as entrypoint " + ep.Name + " serves it, whatever the URL's scheme)"
+		}
+	} else {
+		port := r.URL.Port()
+		if port == "" {
+			port = map[bool]string{false: "80", true: "443"}[r.URL.Scheme == "https"]
+		}
+		var on, all []string
+		for _, e := range eps {
+			all = append(all, e.Name+" on "+e.Port)
+			if e.Port == port {
+				on = append(on, e.Name)
+				ep = e
 			}
 		}
+		switch {
+		case len(on) == 0:
+			why := "no entrypoint listens on port " + port + ", the URL's"
+			if len(all) > 0 {
+				why += " (" + strings.Join(all, ", ") + ")"
+			}
+			return no("", why+": name the entrypoint")
+		case len(on) > 1:
+			return no("", "entrypoints "+strings.Join(on, " and ")+" all listen on port "+port+": name the entrypoint")
+		case ep.TLS && r.TLS == nil:
+			return no(ep.Name, "entrypoint "+ep.Name+" on port "+port+" serves TLS: an http:// request gets no answer there")
+		case !ep.TLS && r.TLS != nil:
+			return no(ep.Name, "entrypoint "+ep.Name+" on port "+port+" serves plain HTTP: an https:// request gets no answer there")
+		}
+		note = " (it listens on port " + port + ")"
 	}
-	if entrypoint == "" {
-		return Explanation{Middlewares: []string{}, Reason: "no router of any entrypoint matches: usher answers 404"}
+	if ep.RedirectTo != "" {
+		return no(ep.Name, fmt.Sprintf("entrypoint %s redirects every request (308) to entrypoint %s", ep.Name, ep.RedirectTo))
 	}
-	return Explanation{Entrypoint: entrypoint, Middlewares: []string{}, Reason: "no router of entrypoint " + entrypoint + " matches: usher answers 404"}
-}
-
-func remoteIP(addr string) netip.Addr {
-	if host, _, err := net.SplitHostPort(addr); err == nil {
-		addr = host
+	rt, client := snap.Route(ep, r)
+	clientIP := ""
+	if client.IsValid() {
+		clientIP = client.String()
 	}
-	ip, _ := netip.ParseAddr(addr)
-	return ip.Unmap()
+	if rt == nil {
+		e := no(ep.Name, "no router of entrypoint "+ep.Name+note+" matches: usher answers 404")
+		e.ClientIP = clientIP
+		return e
+	}
+	e := Explanation{
+		Entrypoint:  ep.Name,
+		ClientIP:    clientIP,
+		Router:      rt.Name,
+		Rule:        rt.Rule.String(),
+		Middlewares: orEmpty(append([]string(nil), rt.Middlewares...)),
+		Service:     rt.Service,
+		Reason:      "router " + rt.Name + " is the first of entrypoint " + ep.Name + note + " whose rule matches",
+	}
+	if x, ok := snap.Services[rt.Service].(service.Explainer); ok {
+		if s, why := x.Explain(r); s != nil {
+			e.Server = redactedURL(s.URL)
+			e.Reason += "; server: " + why
+		} else {
+			e.Reason += "; " + why
+		}
+	}
+	return e
 }
 
 // ExplainParams are the parts of a request to explain.
 type ExplainParams struct {
-	Method   string   // default GET
-	URL      string   // absolute: scheme, host, path and query
-	Headers  []string // "Key: Value"; a Host header sets the request's host
-	ClientIP string   // optional: the client's address after trusted proxies
+	Method  string   // default GET
+	URL     string   // absolute: scheme, host, path and query
+	Headers []string // "Key: Value"; a Host header sets the request's host
+	// ClientIP is the address the connection comes from (default 0.0.0.0, a
+	// client usher does not trust); from a trusted proxy, X-Forwarded-For
+	// tells the client.
+	ClientIP string
 }
 
 // NewExplainRequest builds the request ExplainRequest looks at. An https URL
@@ -163,27 +197,17 @@ func (a *admin) explain(w http.ResponseWriter, r *http.Request) {
 	if snap == nil {
 		return
 	}
+	var eps []*runtime.Entrypoint
+	if a.d.Entrypoints != nil {
+		eps = a.d.Entrypoints()
+	} else if eps, err = runtime.Entrypoints(snap.Config); err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
 	ep := q.Get("entrypoint")
-	if ep != "" {
-		if c := snap.Config.Entrypoints[ep]; c == nil || (c.Protocol != "" && c.Protocol != "http") {
-			writeError(w, http.StatusNotFound, "no HTTP entrypoint "+ep)
-			return
-		}
+	if ep != "" && !slices.ContainsFunc(eps, func(e *runtime.Entrypoint) bool { return e.Name == ep }) {
+		writeError(w, http.StatusNotFound, "no HTTP entrypoint "+ep)
+		return
 	}
-	e := ExplainRequest(snap, req, ep)
-	if a.d.Explain != nil && e.Router != "" {
-		x := a.d.Explain(req, e.Entrypoint)
-		if x.Server != "" {
-			e.Server = x.Server
-		}
-		if x.Reason != "" {
-			e.Reason += "; " + x.Reason
-		}
-	}
-	writeJSON(w, http.StatusOK, e)
-}
-
-// serverExplainer is a service that can tell which server it would pick.
-type serverExplainer interface {
-	Explain(r *http.Request) (*pool.Server, string)
+	writeJSON(w, http.StatusOK, ExplainRequest(snap, eps, req, ep))
 }

@@ -80,7 +80,8 @@ type fixture struct {
 	stats    *observe.Stats
 	bus      *observe.Bus
 	backends []*httptest.Server
-	web      string // base URL of usher's web entrypoint
+	web      string            // base URL of usher's web entrypoint
+	ports    map[string]string // entrypoint → the port it listens on
 	admin    *httptest.Server
 
 	mu     sync.Mutex
@@ -90,7 +91,6 @@ type fixture struct {
 type fixtureOpts struct {
 	token     string
 	dashboard bool
-	explain   func(*http.Request, string) Explanation
 	lifelike  bool // backends take a few milliseconds and fail now and then
 }
 
@@ -121,11 +121,11 @@ func compile(t *testing.T, yaml string, st *runtime.State) (*runtime.Snapshot, *
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.ApplyDefaults()
-	if ps := config.Validate(cfg); len(ps) > 0 {
-		t.Fatal(ps)
+	checked, err := runtime.Check(cfg)
+	if err != nil {
+		t.Fatal(err)
 	}
-	snap, pending, err := runtime.Compile(context.Background(), cfg, st)
+	snap, pending, err := runtime.Compile(context.Background(), checked, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,22 +156,26 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 	go func() { srv.Serve(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	f.web = "http://" + srv.Addr("web")
+	f.ports = map[string]string{}
+	for _, ep := range srv.Entrypoints() {
+		f.ports[ep.Name] = ep.Port
+	}
 
 	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "# usher metrics\nusher_up 1\n")
 	})
 	f.admin = httptest.NewServer(New(Deps{
-		Snapshot:  func() *runtime.Snapshot { return f.snap },
-		Status:    f.getStatus,
-		Servers:   f.state.Servers,
-		Stats:     f.stats,
-		Events:    f.bus,
-		Metrics:   metrics,
-		Explain:   o.explain,
-		Token:     o.token,
-		Dashboard: o.dashboard,
-		Version:   "v9.9.9-test",
-		Log:       log,
+		Snapshot:    func() *runtime.Snapshot { return f.snap },
+		Status:      f.getStatus,
+		Servers:     f.state.Servers,
+		Stats:       f.stats,
+		Events:      f.bus,
+		Metrics:     metrics,
+		Entrypoints: srv.Entrypoints,
+		Token:       o.token,
+		Dashboard:   o.dashboard,
+		Version:     "v9.9.9-test",
+		Log:         log,
 	}))
 	t.Cleanup(f.admin.Close)
 	return f

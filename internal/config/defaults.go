@@ -139,8 +139,10 @@ func (lb *LoadBalancer) applyDefaults(service string) {
 			orStr(&hc.ExpectStatus, "200-399")
 		}
 		orDur(&hc.Interval, 3*time.Second)
-		// 1s, or less when the interval is shorter: a probe ends before the next.
-		orDur(&hc.Timeout, min(time.Second, hc.Interval.D()*4/5))
+		// 1s, or less when the interval is shorter: a probe ends before the
+		// next. This is the one default of the probe timeout (Validate keeps
+		// the interval at 1ms or more, so it is never 0).
+		orDur(&hc.Timeout, max(time.Millisecond, min(time.Second, hc.Interval.D()*4/5)))
 		orN(&hc.HealthyAfter, 2)
 		orN(&hc.UnhealthyAfter, 3)
 	}

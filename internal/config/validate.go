@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/usher-lb/usher/internal/rule"
 )
@@ -512,8 +513,19 @@ var statusRange = regexp.MustCompile(`^([1-5][0-9][0-9])(?:-([1-5][0-9][0-9]))?$
 
 func (v *validator) healthCheck(p string, hc *HealthCheck) {
 	v.oneOf(p+".mode", hc.Mode, "http", "tcp")
-	if hc.Path != "" && !strings.HasPrefix(hc.Path, "/") {
-		v.add(p+".path", "%q must start with /", hc.Path)
+	if hc.Path != "" {
+		u, err := url.Parse(hc.Path)
+		switch {
+		case !strings.HasPrefix(hc.Path, "/"):
+			v.add(p+".path", "%q must start with /", hc.Path)
+		case err != nil:
+			v.add(p+".path", "%q is not a path: %v", hc.Path, urlCause(err))
+		case u.Host != "" || u.Fragment != "" || strings.HasSuffix(hc.Path, "#"):
+			v.add(p+".path", "%q must be a path and an optional query, with no host nor fragment", hc.Path)
+		}
+	}
+	if hc.Hostname != "" && !isHostHeader(hc.Hostname) {
+		v.add(p+".hostname", "%q is not a host name (a Host header: letters, digits, -._~ and the like, an optional :port)", hc.Hostname)
 	}
 	if hc.Method != "" && !isToken(hc.Method) {
 		v.add(p+".method", "%q is not an HTTP method", hc.Method)
@@ -535,16 +547,55 @@ func (v *validator) healthCheck(p string, hc *HealthCheck) {
 			v.add(p+".expectBody", "bad regexp: %v", err)
 		}
 	}
-	if hc.Interval > 0 && hc.Timeout > hc.Interval {
+	// A default timeout is 4/5 of a short interval: at least 1ms each keeps
+	// both positive.
+	if hc.Interval != 0 && hc.Interval.D() < time.Millisecond {
+		v.add(p+".interval", "interval %s is below 1ms", hc.Interval.D())
+	}
+	if hc.Timeout != 0 && hc.Timeout.D() < time.Millisecond {
+		v.add(p+".timeout", "timeout %s is below 1ms", hc.Timeout.D())
+	}
+	if hc.Interval.D() >= time.Millisecond && hc.Timeout > hc.Interval {
 		v.add(p+".timeout", "timeout %s is longer than the interval %s between probes", hc.Timeout.D(), hc.Interval.D())
 	}
 	v.nonNegative(p+".healthyAfter", hc.HealthyAfter)
 	v.nonNegative(p+".unhealthyAfter", hc.UnhealthyAfter)
-	for k := range hc.Headers {
-		if !isToken(k) {
+	for _, k := range sortedKeys(hc.Headers) {
+		switch val := hc.Headers[k]; {
+		case !isToken(k):
 			v.add(p+".headers."+k, "%q is not a valid header name", k)
+		case strings.EqualFold(k, "Host") && !isHostHeader(val):
+			v.add(p+".headers."+k, "%q is not a host name", val)
+		case !isFieldValue(val):
+			v.add(p+".headers."+k, "the value holds a control character (CR, LF, NUL...)")
 		}
 	}
+}
+
+// isHostHeader tells whether s can be sent as a Host header: a reg-name, an
+// IPv4 address or a bracketed IPv6 literal, and an optional port.
+func isHostHeader(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~!$&'()*+,;=:[]%", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// isFieldValue tells whether s can be a header value: no control character
+// but horizontal tab.
+func isFieldValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func (v *validator) cookie(p string, c *StickyCookie) {

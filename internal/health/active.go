@@ -2,41 +2,31 @@ package health
 
 import (
 	"bufio"
-	"cmp"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/usher-lb/usher/internal/config"
 	"github.com/usher-lb/usher/internal/pool"
-)
-
-// Defaults of a healthCheck, the same as config.ApplyDefaults sets (repeated so
-// that a config that skipped it still probes sanely).
-const (
-	defaultInterval       = 3 * time.Second
-	defaultTimeout        = time.Second
-	defaultHealthyAfter   = 2
-	defaultUnhealthyAfter = 3
-	defaultExpectStatus   = "200-399"
 )
 
 // maxProbeBody is how much of a probe response's body expectBody looks at.
 const maxProbeBody = 64 << 10
+
+// userAgent is sent by probes whose headers name none.
+const userAgent = "usher-health-check"
 
 // Agent headers of a probe response.
 const (
@@ -44,112 +34,73 @@ const (
 	headerState  = "Usher-State"  // ready (or up) | drain | down
 )
 
-// checkSpec is a healthCheck ready to probe with: defaults applied, status
-// range parsed, regexp compiled, TLS built. It never changes once built.
-type checkSpec struct {
-	cfg    config.HealthCheck // as configured, to tell a changed check
-	tlsCfg config.ClientTLS   // the transport's TLS, ditto
-
-	tcp            bool
-	method         string
-	path, query    string
-	header         http.Header // extra headers, User-Agent included
-	host           string      // Host header; "" = the server's host
-	port           int         // 0 = the server's
-	interval       time.Duration
-	timeout        time.Duration
-	lo, hi         int // status range that passes
-	body           *regexp.Regexp
-	healthyAfter   int
-	unhealthyAfter int
-	tls            *tls.Config // for https servers; ServerName filled per server
+// Check is an active health check ready to probe with, as internal/runtime
+// compiles a healthCheck: every value decided (the config's defaults
+// applied), the status range parsed, the body regexp compiled, the TLS of the
+// service's transport built. A Check is never changed once given to the
+// Manager; a reload that brings an Equal one keeps the probers running.
+type Check struct {
+	TCP         bool   // a connect is the whole probe
+	Method      string // HTTP: the probe's method
+	Path, Query string // HTTP: the target, under the server URL's path
+	// Host is the probe's Host header; "" sends the server URL's host.
+	Host string
+	// Port is probed instead of the server URL's; 0 for the server's.
+	Port int
+	// Header is sent with every probe (User-Agent: usher-health-check unless
+	// it names one).
+	Header   http.Header
+	Interval time.Duration // between probes, ±10%; positive
+	Timeout  time.Duration // of one probe, connect included; positive
+	// StatusMin and StatusMax bound the statuses that pass (HTTP).
+	StatusMin, StatusMax int
+	Body                 *regexp.Regexp // nil: any body; else the first 64KiB must match
+	HealthyAfter         int            // passes in a row that bring a server up; 1 or more
+	UnhealthyAfter       int            // failures in a row that take it down; 1 or more
+	// TLS is the client config toward https servers (nil: system roots). Its
+	// ServerName, when empty, is each server's host. Runtime hands the same
+	// *tls.Config to every snapshot while the TLS material is unchanged, so
+	// Equal compares it by pointer.
+	TLS *tls.Config
 }
 
-func newCheckSpec(hc *config.HealthCheck, tr *config.Transport) (*checkSpec, error) {
-	c := &checkSpec{
-		cfg:            *hc,
-		tcp:            hc.Mode == "tcp",
-		method:         cmp.Or(hc.Method, http.MethodGet),
-		host:           hc.Hostname,
-		port:           hc.Port,
-		interval:       cmp.Or(hc.Interval.D(), defaultInterval),
-		timeout:        cmp.Or(hc.Timeout.D(), defaultTimeout),
-		healthyAfter:   cmp.Or(hc.HealthyAfter, defaultHealthyAfter),
-		unhealthyAfter: cmp.Or(hc.UnhealthyAfter, defaultUnhealthyAfter),
-		header:         http.Header{"User-Agent": {"usher-health-check"}},
+// Validate tells what is wrong with c, nil when it can probe.
+func (c *Check) Validate() error {
+	switch {
+	case c.Interval <= 0:
+		return fmt.Errorf("interval must be positive, got %s", c.Interval)
+	case c.Timeout <= 0:
+		return fmt.Errorf("timeout must be positive, got %s", c.Timeout)
+	case c.HealthyAfter < 1 || c.UnhealthyAfter < 1:
+		return fmt.Errorf("healthyAfter and unhealthyAfter must be 1 or more, got %d and %d", c.HealthyAfter, c.UnhealthyAfter)
+	case c.Port < 0 || c.Port > 65535:
+		return fmt.Errorf("port must be 1 to 65535, got %d", c.Port)
+	case c.TCP:
+		return nil
+	case c.StatusMin < 100 || c.StatusMax > 599 || c.StatusMax < c.StatusMin:
+		return fmt.Errorf("status range %d-%d is not within 100-599", c.StatusMin, c.StatusMax)
+	case c.Method == "" || !strings.HasPrefix(c.Path, "/"):
+		return fmt.Errorf("a probe needs a method and a path starting with /, got %q %q", c.Method, c.Path)
 	}
-	if c.interval <= 0 || c.timeout <= 0 {
-		return nil, fmt.Errorf("interval %s and timeout %s must be positive", c.interval, c.timeout)
-	}
-	p, err := url.Parse(cmp.Or(hc.Path, "/"))
-	if err != nil {
-		return nil, fmt.Errorf("path %q: %v", hc.Path, err)
-	}
-	c.path, c.query = p.Path, p.RawQuery
-	if c.lo, c.hi, err = parseStatusRange(cmp.Or(hc.ExpectStatus, defaultExpectStatus)); err != nil {
-		return nil, err
-	}
-	if hc.ExpectBody != "" {
-		if c.body, err = regexp.Compile(hc.ExpectBody); err != nil {
-			return nil, fmt.Errorf("expectBody: %v", err)
-		}
-	}
-	for k, v := range hc.Headers {
-		if strings.EqualFold(k, "Host") {
-			c.host = v
-			continue
-		}
-		c.header.Set(k, v)
-	}
-	c.tls = &tls.Config{NextProtos: []string{"http/1.1"}}
-	if tr != nil && tr.TLS != nil {
-		t := tr.TLS
-		c.tlsCfg = *t
-		c.tls.ServerName = t.ServerName
-		c.tls.InsecureSkipVerify = t.InsecureSkipVerify
-		if t.CA != "" {
-			pem, err := os.ReadFile(t.CA)
-			if err != nil {
-				return nil, fmt.Errorf("transport.tls.ca: %w", err)
-			}
-			c.tls.RootCAs = x509.NewCertPool()
-			if !c.tls.RootCAs.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("transport.tls.ca: no certificate in %s", t.CA)
-			}
-		}
-		if t.Cert != "" || t.Key != "" {
-			cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
-			if err != nil {
-				return nil, fmt.Errorf("transport.tls.cert/key: %w", err)
-			}
-			c.tls.Certificates = []tls.Certificate{cert}
-		}
-	}
-	return c, nil
+	return nil
 }
 
-// equal tells whether two specs come from the same configuration.
-func (c *checkSpec) equal(o *checkSpec) bool {
-	return o != nil && c.tlsCfg == o.tlsCfg && reflect.DeepEqual(c.cfg, o.cfg)
-}
-
-// parseStatusRange reads "200" or "200-399".
-func parseStatusRange(s string) (lo, hi int, err error) {
-	a, b, isRange := strings.Cut(strings.TrimSpace(s), "-")
-	if !isRange {
-		b = a
+// Equal tells whether two checks probe the same way.
+func (c *Check) Equal(o *Check) bool {
+	if c == nil || o == nil {
+		return c == o
 	}
-	lo, err1 := strconv.Atoi(strings.TrimSpace(a))
-	hi, err2 := strconv.Atoi(strings.TrimSpace(b))
-	if err1 != nil || err2 != nil || lo < 100 || hi > 599 || hi < lo {
-		return 0, 0, fmt.Errorf("expectStatus %q is not a status or a range like 200-399", s)
-	}
-	return lo, hi, nil
+	return c.TCP == o.TCP && c.Method == o.Method && c.Path == o.Path && c.Query == o.Query &&
+		c.Host == o.Host && c.Port == o.Port && c.Interval == o.Interval && c.Timeout == o.Timeout &&
+		c.StatusMin == o.StatusMin && c.StatusMax == o.StatusMax &&
+		c.HealthyAfter == o.HealthyAfter && c.UnhealthyAfter == o.UnhealthyAfter && c.TLS == o.TLS &&
+		maps.EqualFunc(c.Header, o.Header, slices.Equal) &&
+		(c.Body == nil) == (o.Body == nil) && (c.Body == nil || c.Body.String() == o.Body.String())
 }
 
 // jitter is the interval ±10%, so that probers started together drift apart.
-func (c *checkSpec) jitter() time.Duration {
-	return time.Duration(float64(c.interval) * (0.9 + 0.2*rand.Float64()))
+func (c *Check) jitter() time.Duration {
+	return time.Duration(float64(c.Interval) * (0.9 + 0.2*rand.Float64()))
 }
 
 // result is the outcome of one probe.
@@ -170,18 +121,18 @@ type agentReport struct {
 
 // probe checks server u once, within the spec's timeout, on a connection of its
 // own that it closes. It returns at once when ctx ends.
-func (c *checkSpec) probe(ctx context.Context, u *url.URL, tc *tls.Config) (res result) {
+func (c *Check) probe(ctx context.Context, u *url.URL, tc *tls.Config, header http.Header) (res result) {
 	start := time.Now()
 	defer func() {
 		res.at = time.Now()
 		res.latency = res.at.Sub(start)
 	}()
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	fail := func(what string, err error) result {
 		var ne net.Error
 		if ctx.Err() == context.DeadlineExceeded || (errors.As(err, &ne) && ne.Timeout()) {
-			return result{reason: fmt.Sprintf("%s: timeout after %s", what, c.timeout)}
+			return result{reason: fmt.Sprintf("%s: timeout after %s", what, c.Timeout)}
 		}
 		msg := errText(err)
 		if !strings.HasPrefix(msg, what+": ") {
@@ -195,7 +146,7 @@ func (c *checkSpec) probe(ctx context.Context, u *url.URL, tc *tls.Config) (res 
 		return fail("connect", err)
 	}
 	defer raw.Close()
-	if c.tcp {
+	if c.TCP {
 		return result{ok: true, reason: "connected"}
 	}
 	stop := context.AfterFunc(ctx, func() { raw.Close() }) // unblock reads and writes
@@ -211,7 +162,7 @@ func (c *checkSpec) probe(ctx context.Context, u *url.URL, tc *tls.Config) (res 
 		}
 		conn = t
 	}
-	req := c.request(u)
+	req := c.request(u, header)
 	bw := bufio.NewWriterSize(conn, 1024)
 	if err := req.Write(bw); err != nil {
 		return fail("write", err)
@@ -226,23 +177,23 @@ func (c *checkSpec) probe(ctx context.Context, u *url.URL, tc *tls.Config) (res 
 	defer resp.Body.Close()
 	res.agent = parseAgent(resp.Header)
 	res.reason = fmt.Sprintf("status %d", resp.StatusCode)
-	if resp.StatusCode < c.lo || resp.StatusCode > c.hi {
-		if c.lo == c.hi {
-			res.reason += fmt.Sprintf(", want %d", c.lo)
+	if resp.StatusCode < c.StatusMin || resp.StatusCode > c.StatusMax {
+		if c.StatusMin == c.StatusMax {
+			res.reason += fmt.Sprintf(", want %d", c.StatusMin)
 		} else {
-			res.reason += fmt.Sprintf(", want %d-%d", c.lo, c.hi)
+			res.reason += fmt.Sprintf(", want %d-%d", c.StatusMin, c.StatusMax)
 		}
 		return res
 	}
-	if c.body != nil {
+	if c.Body != nil {
 		b, err := io.ReadAll(io.LimitReader(resp.Body, maxProbeBody))
 		if err != nil {
 			r := fail("read body", err)
 			r.agent = res.agent
 			return r
 		}
-		if !c.body.Match(b) {
-			res.reason += fmt.Sprintf(", body does not match %q", c.body.String())
+		if !c.Body.Match(b) {
+			res.reason += fmt.Sprintf(", body does not match %q", c.Body.String())
 			return res
 		}
 	}
@@ -252,10 +203,10 @@ func (c *checkSpec) probe(ctx context.Context, u *url.URL, tc *tls.Config) (res 
 
 // address is the host:port probed: the server's, or its host with the check's
 // port.
-func (c *checkSpec) address(u *url.URL) string {
+func (c *Check) address(u *url.URL) string {
 	port := u.Port()
-	if c.port > 0 {
-		port = strconv.Itoa(c.port)
+	if c.Port > 0 {
+		port = strconv.Itoa(c.Port)
 	}
 	if port == "" {
 		port = "80"
@@ -268,33 +219,50 @@ func (c *checkSpec) address(u *url.URL) string {
 
 // request is the probe request for server u: the check's path under the
 // server's path prefix, Host the check's hostname or the server's host.
-func (c *checkSpec) request(u *url.URL) *http.Request {
-	host := c.host
+func (c *Check) request(u *url.URL, header http.Header) *http.Request {
+	host := c.Host
 	if host == "" {
 		host = u.Host
 	}
 	return &http.Request{
-		Method:     c.method,
-		URL:        &url.URL{Path: strings.TrimSuffix(u.Path, "/") + c.path, RawQuery: c.query},
+		Method:     c.Method,
+		URL:        &url.URL{Path: strings.TrimSuffix(u.Path, "/") + c.Path, RawQuery: c.Query},
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
-		Header:     c.header,
+		Header:     header,
 		Host:       host,
 		Close:      true,
 	}
 }
 
 // tlsFor is the TLS config of probes to server u.
-func (c *checkSpec) tlsFor(u *url.URL) *tls.Config {
+func (c *Check) tlsFor(u *url.URL) *tls.Config {
 	if u.Scheme != "https" {
 		return nil
 	}
-	t := c.tls.Clone()
+	t := &tls.Config{}
+	if c.TLS != nil {
+		t = c.TLS.Clone()
+	}
 	if t.ServerName == "" {
 		t.ServerName = u.Hostname()
 	}
+	t.NextProtos = []string{"http/1.1"} // probes speak nothing else
 	return t
+}
+
+// headerOf is the header of probes: the check's, with usher's User-Agent
+// unless it names one. It is made once per prober and only read after.
+func (c *Check) headerOf() http.Header {
+	h := c.Header.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = []string{userAgent}
+	}
+	return h
 }
 
 // parseAgent reads the agent headers of a probe response. Each response states
@@ -350,8 +318,9 @@ type prober struct {
 	m       *Manager
 	service string
 	s       *pool.Server
-	spec    *checkSpec
+	check   *Check
 	tls     *tls.Config
+	header  http.Header
 	cancel  context.CancelFunc
 	done    chan struct{}
 	probes  atomic.Uint64 // probes recorded
@@ -364,10 +333,10 @@ type prober struct {
 
 // startProber starts the prober of s; the caller holds m.mu and checked that
 // m is not stopped.
-func (m *Manager) startProber(svc string, s *pool.Server, spec *checkSpec, st initial) *prober {
+func (m *Manager) startProber(svc string, s *pool.Server, c *Check, st initial) *prober {
 	ctx, cancel := context.WithCancel(m.root)
-	p := &prober{m: m, service: svc, s: s, spec: spec, tls: spec.tlsFor(s.URL), cancel: cancel, done: make(chan struct{})}
-	first := time.Duration(rand.Int64N(int64(spec.interval)/10 + 1))
+	p := &prober{m: m, service: svc, s: s, check: c, tls: c.tlsFor(s.URL), header: c.headerOf(), cancel: cancel, done: make(chan struct{})}
+	first := time.Duration(rand.Int64N(int64(c.Interval)/10 + 1))
 	switch st {
 	case assumed:
 		p.state, p.assumed = StateUp, true
@@ -401,7 +370,7 @@ func (p *prober) run(ctx context.Context, first time.Duration) {
 			return // stopped mid-probe: the result says nothing of the server
 		}
 		p.record(res)
-		t.Reset(p.spec.jitter())
+		t.Reset(p.check.jitter())
 	}
 }
 
@@ -414,7 +383,7 @@ func (p *prober) safeProbe(ctx context.Context) (res result) {
 			res = result{at: time.Now(), reason: fmt.Sprintf("probe panicked: %v", v)}
 		}
 	}()
-	return p.spec.probe(ctx, p.s.URL, p.tls)
+	return p.check.probe(ctx, p.s.URL, p.tls, p.header)
 }
 
 // record applies a probe's result: the server's last probe, its agent's word,
@@ -439,9 +408,9 @@ func (p *prober) record(res result) {
 		p.set(StateDown, "first probe failed: "+res.reason)
 	case p.state == StateUp && !res.ok && assumed:
 		p.set(StateDown, "first probe failed: "+res.reason)
-	case p.state == StateUp && !res.ok && p.fails >= p.spec.unhealthyAfter:
+	case p.state == StateUp && !res.ok && p.fails >= p.check.UnhealthyAfter:
 		p.set(StateDown, fmt.Sprintf("%d probes failed in a row, last: %s", p.fails, res.reason))
-	case p.state == StateDown && res.ok && p.passes >= p.spec.healthyAfter:
+	case p.state == StateDown && res.ok && p.passes >= p.check.HealthyAfter:
 		p.set(StateUp, fmt.Sprintf("%d probes passed in a row: %s", p.passes, res.reason))
 	}
 }

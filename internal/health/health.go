@@ -16,15 +16,22 @@
 // pick; this package never touches a picker. The state lives in the server, so
 // it survives reloads as the server does.
 //
+// The package knows nothing of the configuration: it is given specs (Check,
+// PassiveCheck) with every value decided, compiled by internal/runtime from
+// the config and its defaults, and servers from internal/pool.
+//
 // One Manager owns every goroutine of the package: a prober per server with an
-// active check, and the timers that readmit ejected servers. Sync, called after
-// each committed reload, starts, keeps or stops probers to match the snapshot;
-// Stop, or the end of the context given to Sync, stops them all and waits.
+// active check, and the timers that readmit ejected servers. It takes part in
+// each reload in two steps: Prepare readies the checks of the coming snapshot
+// and changes nothing that runs; the Plan it returns is then committed (probers
+// started, kept or stopped to match) once the snapshot serves, or aborted.
+// Stop stops every goroutine and waits for them.
 package health
 
 import (
 	"cmp"
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -32,10 +39,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/usher-lb/usher/internal/config"
 	"github.com/usher-lb/usher/internal/pool"
-	"github.com/usher-lb/usher/internal/runtime"
-	"github.com/usher-lb/usher/internal/service"
 )
 
 // States named in a Transition's From and To.
@@ -58,24 +62,31 @@ type Transition struct {
 	Reason   string
 }
 
+// Service is the health checking of one load balancer of a snapshot.
+type Service struct {
+	Name    string
+	Servers []*pool.Server
+	Check   *Check    // nil: no active check
+	Passive *Reporter // nil: no passive check (made by Manager.Reporter)
+}
+
 // Manager runs the health checks of every load balancer. Build it with
-// NewManager; its methods are safe for concurrent use.
+// NewManager; its methods are safe for concurrent use, but reloads (Prepare,
+// then the Plan's Commit or Abort) come one at a time.
 type Manager struct {
 	log          *slog.Logger
 	onTransition func(Transition)
 
-	root     context.Context // parent of every prober's context
+	root     context.Context // parent of every prober's context, canceled by Stop
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup // probers, and readmission timers armed
 	stopping atomic.Bool    // set once by Stop, before timers are stopped
 
 	mu      sync.Mutex
 	stopped bool
-	synced  bool                    // a Sync happened: later new servers start unknown
-	last    time.Time               // Compiled of the last snapshot synced
-	unwatch func() bool             // stops watching the last Sync's context
+	synced  bool                    // a plan was committed: later new servers start unknown
 	probers map[string]*prober      // by server key
-	known   map[string]*pool.Server // servers of load balancers at the last Sync, by key
+	known   map[string]*pool.Server // servers of load balancers at the last commit, by key
 	groups  map[string]*group       // passive state, by service; kept once made
 }
 
@@ -99,116 +110,115 @@ func NewManager(log *slog.Logger, onTransition func(Transition)) *Manager {
 	}
 }
 
-// Reporter returns the passive health check of service lb, for
-// runtime.State.Reporter: nil when lb has no passiveHealthCheck. It is called by
-// each compile, before the snapshot is committed (or refused); what it learns of
-// a server is kept by service and server across reloads.
-func (m *Manager) Reporter(name string, lb *config.LoadBalancer) service.Reporter {
-	if lb == nil || lb.PassiveHealthCheck == nil {
-		return nil
-	}
+// Reporter returns the passive health check of service name in a snapshot
+// being compiled, for its load balancer to report to; servers is how many
+// servers the service has (for MaxEjectedPercent). What it learns of a server
+// is kept by service and server across reloads: a service already checked
+// shares its state with the reporters of earlier snapshots. Nothing changes in
+// m until the Plan of a snapshot holding the reporter is committed.
+func (m *Manager) Reporter(name string, spec PassiveCheck, servers int) *Reporter {
 	m.mu.Lock()
 	g := m.groups[name]
-	if g == nil {
-		g = newGroup(name)
-		m.groups[name] = g
-	}
 	m.mu.Unlock()
-	return &reporter{m: m, g: g, spec: newPassiveSpec(lb.PassiveHealthCheck), servers: len(lb.Servers)}
+	if g == nil {
+		g = newGroup(name) // adopted at commit
+	}
+	return &Reporter{m: m, g: g, spec: spec, servers: servers}
 }
 
-// wanted is a server of the snapshot being synced.
+// wanted is a server of the snapshot being prepared.
 type wanted struct {
 	service string
 	s       *pool.Server
-	spec    *checkSpec // nil: no active check
-	broken  bool       // the check could not be built: leave the server alone
+	check   *Check // nil: no active check
 }
 
-// Sync makes the health checks those of snap, a snapshot just committed: for
-// every loadBalancer service, a prober per server when it has a healthCheck.
-// A prober whose server and check are unchanged keeps running (its counts and
-// the server's state go on); one whose check changed is replaced by one that
-// starts from the server's current state; one whose server is gone or whose
-// check was removed is stopped (a server left without a check is up and ready).
-//
-// On the first Sync (boot), and for a server that gets a check it had not,
-// servers stay up until their first probe, which decides. A server that appears
-// in a later Sync with a check starts down (StateUnknown) and takes no traffic
-// before its first passing probe; for it to take none between the snapshot's
-// publication and this call, the compile must mark it down too
-// (pool.Server.SetHealthy(false) on the servers it creates, but not at boot).
-// Passive state of servers gone is dropped, and servers of a service
-// whose passive check was removed are readmitted.
-//
-// The probers live until Stop or until ctx ends (the ctx of the last Sync is
-// the one watched). A snapshot compiled before the last one synced is ignored,
-// so that two reloads racing to Sync cannot go back in time.
-func (m *Manager) Sync(ctx context.Context, snap *runtime.Snapshot) {
-	if ctx.Err() != nil {
-		m.Stop()
-		return
-	}
+// Plan is the health checking of a snapshot, readied by Prepare. Exactly one
+// of Commit and Abort is to be called, once.
+type Plan struct {
+	m       *Manager
+	want    map[string]wanted    // by server key
+	passive map[string]*Reporter // services with a passive check
+	done    bool
+}
+
+// ErrStopped is Prepare's error once the manager is stopped.
+var ErrStopped = errors.New("health: the manager is stopped")
+
+// Prepare readies the health checks of services, the load balancers of a
+// snapshot about to be published. It starts and stops nothing: the Plan's
+// Commit does, once the snapshot serves. The only thing it touches is
+// servers no committed snapshot has yet (made by the compile, seen by
+// nobody else): one with an active check, added while usher runs, is marked
+// down, so that it takes no traffic before its first passing probe.
+func (m *Manager) Prepare(services []Service) (*Plan, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.stopped || snap == nil || snap.Config == nil {
-		return
+	if m.stopped {
+		return nil, ErrStopped
 	}
-	if m.synced && snap.Compiled.Before(m.last) {
-		m.log.Debug("health: older snapshot not synced", "compiled", snap.Compiled)
-		return
-	}
-	if m.unwatch != nil {
-		m.unwatch()
-	}
-	m.unwatch = context.AfterFunc(ctx, m.Stop)
-
-	want := map[string]wanted{}
-	passive := map[string]bool{} // services with a passive check
-	if h := snap.Config.HTTP; h != nil {
-		for name, svc := range h.Services {
-			if svc == nil || svc.LoadBalancer == nil {
-				continue
-			}
-			lb, ok := snap.Services[name].(*service.LoadBalancer)
-			if !ok {
-				continue
-			}
-			cfg := svc.LoadBalancer
-			passive[name] = cfg.PassiveHealthCheck != nil
-			var spec *checkSpec
-			broken := false
-			if cfg.HealthCheck != nil {
-				var err error
-				if spec, err = newCheckSpec(cfg.HealthCheck, cfg.Transport); err != nil {
-					m.log.Error("health check not applied", "service", name, "error", err.Error())
-					broken = true
-				}
-			}
-			for _, s := range lb.Servers() {
-				want[s.Key] = wanted{service: name, s: s, spec: spec, broken: broken}
+	p := &Plan{m: m, want: map[string]wanted{}, passive: map[string]*Reporter{}}
+	for _, svc := range services {
+		if svc.Passive != nil {
+			p.passive[svc.Name] = svc.Passive
+		}
+		for _, s := range svc.Servers {
+			p.want[s.Key] = wanted{service: svc.Name, s: s, check: svc.Check}
+			if svc.Check != nil && m.synced && m.known[s.Key] != s {
+				s.SetHealthy(false)
 			}
 		}
 	}
+	return p, nil
+}
+
+// Abort forgets the plan: nothing changed.
+func (p *Plan) Abort() { p.done = true }
+
+// Commit makes the health checks those of the plan's snapshot, now serving:
+// a prober per server with an active check. A prober whose server and check
+// are unchanged keeps running (its counts and the server's state go on); one
+// whose check changed is replaced by one that starts from the server's
+// current state; one whose server is gone or whose check was removed is
+// stopped (a server left without a check is up and ready).
+//
+// On the first commit (boot), and for a server that gets a check it had not,
+// servers stay up until their first probe, which decides. A server that
+// appears in a later snapshot with a check starts down (StateUnknown; see
+// Prepare) and takes no traffic before its first passing probe. Passive state
+// of servers gone is dropped, and servers of a service whose passive check
+// was removed are readmitted.
+func (p *Plan) Commit() {
+	if p.done {
+		return
+	}
+	p.done = true
+	m := p.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stopped {
+		return
+	}
+	want := p.want
 
 	// Stop what changed (all at once, then wait), keep what did not.
 	var stopped []*prober
-	for key, p := range m.probers {
+	for key, pr := range m.probers {
 		w, ok := want[key]
-		if ok && w.s == p.s && (w.broken || (w.spec != nil && w.spec.equal(p.spec))) {
+		if ok && w.s == pr.s && w.check != nil && w.check.Equal(pr.check) {
 			continue
 		}
-		p.cancel()
-		stopped = append(stopped, p)
+		pr.cancel()
+		stopped = append(stopped, pr)
 		delete(m.probers, key)
 	}
 	changed := map[string]bool{}
-	for _, p := range stopped {
-		<-p.done
-		switch w, ok := want[p.s.Key]; {
-		case ok && w.s == p.s && w.spec != nil:
-			changed[p.s.Key] = true
-		case ok && w.s == p.s:
+	for _, pr := range stopped {
+		<-pr.done
+		switch w, ok := want[pr.s.Key]; {
+		case ok && w.s == pr.s && w.check != nil:
+			changed[pr.s.Key] = true
+		case ok && w.s == pr.s:
 			m.clearActive(w.service, w.s, "health check removed")
 		}
 	}
@@ -220,7 +230,7 @@ func (m *Manager) Sync(ctx context.Context, snap *runtime.Snapshot) {
 	slices.Sort(keys)
 	for _, key := range keys {
 		w := want[key]
-		if w.spec == nil || m.probers[key] != nil {
+		if w.check == nil || m.probers[key] != nil {
 			continue
 		}
 		var st initial
@@ -232,7 +242,7 @@ func (m *Manager) Sync(ctx context.Context, snap *runtime.Snapshot) {
 		default:
 			st = unknown
 		}
-		m.probers[key] = m.startProber(w.service, w.s, w.spec, st)
+		m.probers[key] = m.startProber(w.service, w.s, w.check, st)
 	}
 	known := make(map[string]*pool.Server, len(want))
 	for k, w := range want {
@@ -240,8 +250,13 @@ func (m *Manager) Sync(ctx context.Context, snap *runtime.Snapshot) {
 	}
 	m.known = known
 	m.synced = true
-	m.last = snap.Compiled
 
+	// Passive state: adopt the groups of services checked for the first time.
+	for name, r := range p.passive {
+		if m.groups[name] != r.g {
+			m.groups[name] = r.g
+		}
+	}
 	groupNames := make([]string, 0, len(m.groups))
 	for name := range m.groups {
 		groupNames = append(groupNames, name)
@@ -249,7 +264,7 @@ func (m *Manager) Sync(ctx context.Context, snap *runtime.Snapshot) {
 	slices.Sort(groupNames)
 	for _, name := range groupNames {
 		g := m.groups[name]
-		if !passive[name] {
+		if p.passive[name] == nil {
 			m.emitAll(g.readmitAll(m, "passive health check removed"))
 			continue
 		}
@@ -258,7 +273,8 @@ func (m *Manager) Sync(ctx context.Context, snap *runtime.Snapshot) {
 }
 
 // Stop stops every prober and readmission timer and waits for them. It is
-// idempotent; after it Sync does nothing and reporters no longer eject.
+// idempotent; after it Prepare fails, a Plan's Commit does nothing and
+// reporters no longer eject.
 // Servers keep the state they have.
 func (m *Manager) Stop() {
 	m.mu.Lock()
@@ -266,9 +282,6 @@ func (m *Manager) Stop() {
 		m.stopped = true
 		m.stopping.Store(true)
 		m.cancel()
-		if m.unwatch != nil {
-			m.unwatch()
-		}
 	}
 	groups := make([]*group, 0, len(m.groups))
 	for _, g := range m.groups {

@@ -3,6 +3,7 @@ package health
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"log"
@@ -10,7 +11,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,9 +23,7 @@ import (
 	"time"
 
 	"github.com/usher-lb/usher/internal/balance"
-	"github.com/usher-lb/usher/internal/config"
 	"github.com/usher-lb/usher/internal/pool"
-	usherrt "github.com/usher-lb/usher/internal/runtime"
 )
 
 // Probes of the tests go every tick. Their timeout is long (a config would
@@ -178,46 +180,79 @@ func to(server, state string) func(Transition) bool {
 	return func(t Transition) bool { return t.Server == server && t.To == state }
 }
 
-// env is a Manager with the lasting state of a running usher: each sync
-// compiles a config, commits it and syncs the manager, as a reload does.
+// env is a Manager with a registry of servers, as a running usher has: each
+// sync prepares the services, commits the registry then the plan, as a
+// reload does.
 type env struct {
 	t   *testing.T
-	st  *usherrt.State
+	reg *pool.Registry
 	m   *Manager
 	rec *recorder
-	ctx context.Context
 }
 
 func newEnv(t *testing.T) *env {
 	rec := &recorder{more: make(chan struct{})}
 	log := slog.New(slog.NewJSONHandler(rec, nil))
-	e := &env{t: t, st: usherrt.NewState(), rec: rec, ctx: context.Background()}
+	e := &env{t: t, reg: pool.NewRegistry(), rec: rec}
 	e.m = NewManager(log, rec.add)
-	e.st.Reporter = e.m.Reporter
 	t.Cleanup(e.m.Stop)
 	return e
 }
 
-// sync compiles services (name → load balancer) and syncs the manager.
-func (e *env) sync(lbs map[string]*config.LoadBalancer) *usherrt.Snapshot {
+// lbSpec is a load balancer of a test: its servers and checks.
+type lbSpec struct {
+	check   *Check
+	passive *PassiveCheck
+	urls    []string
+}
+
+func lb(check *Check, urls ...string) *lbSpec { return &lbSpec{check: check, urls: urls} }
+
+// prepare builds the services of lbs (name → load balancer) on the registry
+// and prepares them; the caller commits or aborts both.
+func (e *env) prepare(lbs map[string]*lbSpec) (*pool.Build, *Plan, []Service) {
 	e.t.Helper()
-	cfg := &config.Config{HTTP: &config.HTTP{Services: map[string]*config.Service{}}}
-	for name, lb := range lbs {
-		cfg.HTTP.Services[name] = &config.Service{LoadBalancer: lb}
+	b := e.reg.Begin()
+	var svcs []Service
+	names := make([]string, 0, len(lbs))
+	for name := range lbs {
+		names = append(names, name)
 	}
-	cfg.ApplyDefaults()
-	snap, pending, err := usherrt.Compile(e.ctx, cfg, e.st)
+	slices.Sort(names)
+	for _, name := range names {
+		l := lbs[name]
+		svc := Service{Name: name, Check: l.check}
+		for _, raw := range l.urls {
+			u, err := url.Parse(raw)
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			svc.Servers = append(svc.Servers, e.reg.Get(b, name, u, 1))
+		}
+		if l.passive != nil {
+			svc.Passive = e.m.Reporter(name, *l.passive, len(svc.Servers))
+		}
+		svcs = append(svcs, svc)
+	}
+	plan, err := e.m.Prepare(svcs)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	pending.Commit()
-	e.m.Sync(e.ctx, snap)
-	return snap
+	return b, plan, svcs
+}
+
+// sync applies lbs as a reload does, and returns their services.
+func (e *env) sync(lbs map[string]*lbSpec) []Service {
+	e.t.Helper()
+	b, plan, svcs := e.prepare(lbs)
+	b.Commit()
+	plan.Commit()
+	return svcs
 }
 
 func (e *env) server(svc, url string) *pool.Server {
 	e.t.Helper()
-	s, ok := e.st.Servers.Lookup(pool.Key(svc, url))
+	s, ok := e.reg.Lookup(pool.Key(svc, url))
 	if !ok {
 		e.t.Fatalf("no server %s of %s", url, svc)
 	}
@@ -230,18 +265,10 @@ func (e *env) prober(svc, url string) *prober {
 	return e.m.probers[pool.Key(svc, url)]
 }
 
-func lb(check *config.HealthCheck, urls ...string) *config.LoadBalancer {
-	l := &config.LoadBalancer{HealthCheck: check}
-	for _, u := range urls {
-		l.Servers = append(l.Servers, config.Server{URL: u})
-	}
-	return l
-}
-
-func httpCheck() *config.HealthCheck {
-	return &config.HealthCheck{
-		Path: "/healthz", Interval: config.Duration(tick), Timeout: config.Duration(probeTimeout),
-		HealthyAfter: 2, UnhealthyAfter: 3,
+func httpCheck() *Check {
+	return &Check{
+		Method: "GET", Path: "/healthz", Interval: tick, Timeout: probeTimeout,
+		StatusMin: 200, StatusMax: 399, HealthyAfter: 2, UnhealthyAfter: 3,
 	}
 }
 
@@ -263,7 +290,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 func TestActiveDownAndUp(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
-		check      func() *config.HealthCheck
+		check      func() *Check
 		tls        bool
 		fail, pass func(b *backend)
 		reason     string // in the reason of going down
@@ -277,9 +304,9 @@ func TestActiveDownAndUp(t *testing.T) {
 		},
 		{
 			name: "single status",
-			check: func() *config.HealthCheck {
+			check: func() *Check {
 				c := httpCheck()
-				c.ExpectStatus = "204"
+				c.StatusMin, c.StatusMax = 204, 204
 				return c
 			},
 			fail:   func(b *backend) { b.set(200, "") },
@@ -288,9 +315,9 @@ func TestActiveDownAndUp(t *testing.T) {
 		},
 		{
 			name: "body regexp",
-			check: func() *config.HealthCheck {
+			check: func() *Check {
 				c := httpCheck()
-				c.ExpectBody = `^status: (ok|fine)$`
+				c.Body = regexp.MustCompile(`^status: (ok|fine)$`)
 				return c
 			},
 			fail:   func(b *backend) { b.set(200, "status: degraded") },
@@ -299,9 +326,9 @@ func TestActiveDownAndUp(t *testing.T) {
 		},
 		{
 			name: "timeout",
-			check: func() *config.HealthCheck {
+			check: func() *Check {
 				c := httpCheck()
-				c.Timeout = config.Duration(200 * time.Millisecond)
+				c.Timeout = 200 * time.Millisecond
 				return c
 			},
 			fail:   func(b *backend) { b.setHold() },
@@ -320,14 +347,13 @@ func TestActiveDownAndUp(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
 			b := newBackend(t)
-			l := lb(tc.check(), "")
+			check := tc.check()
 			if tc.tls {
 				b = newTLSBackend(t)
-				l.Transport = &config.Transport{TLS: &config.ClientTLS{InsecureSkipVerify: true}}
+				check.TLS = &tls.Config{InsecureSkipVerify: true}
 			}
 			tc.pass(b)
-			l.Servers[0].URL = b.URL
-			e.sync(map[string]*config.LoadBalancer{"app": l})
+			e.sync(map[string]*lbSpec{"app": lb(check, b.URL)})
 			s := e.server("app", b.URL)
 			p := e.prober("app", b.URL)
 			eventually(t, "first probe", func() bool { return p.probes.Load() >= 2 })
@@ -419,8 +445,8 @@ func TestTCPMode(t *testing.T) {
 	}
 	go accept(ln)
 	url := "http://" + addr
-	check := &config.HealthCheck{Mode: "tcp", Interval: config.Duration(tick), Timeout: config.Duration(probeTimeout), HealthyAfter: 2, UnhealthyAfter: 2}
-	e.sync(map[string]*config.LoadBalancer{"db": lb(check, url)})
+	check := &Check{TCP: true, Interval: tick, Timeout: probeTimeout, HealthyAfter: 2, UnhealthyAfter: 2}
+	e.sync(map[string]*lbSpec{"db": lb(check, url)})
 	s := e.server("db", url)
 	p := e.prober("db", url)
 	eventually(t, "first probe", func() bool { return p.probes.Load() >= 1 })
@@ -459,11 +485,11 @@ func TestProbeRequest(t *testing.T) {
 	url := "http://" + deadAddr + "/prefix"
 	check := httpCheck()
 	check.Method = "HEAD"
-	check.Path = "/healthz?deep=1"
-	check.Hostname = "health.example"
-	check.Headers = map[string]string{"X-Probe": "usher"}
+	check.Path, check.Query = "/healthz", "deep=1"
+	check.Host = "health.example"
+	check.Header = http.Header{"X-Probe": {"usher"}}
 	check.Port, _ = strconv.Atoi(port)
-	e.sync(map[string]*config.LoadBalancer{"app": lb(check, url)})
+	e.sync(map[string]*lbSpec{"app": lb(check, url)})
 	p := e.prober("app", url)
 	eventually(t, "a probe", func() bool { return p.probes.Load() >= 1 })
 	r := b.lastRequest()
@@ -471,7 +497,7 @@ func TestProbeRequest(t *testing.T) {
 		t.Fatal("the check's port got no probe")
 	}
 	if r.Method != "HEAD" || r.URL.Path != "/prefix/healthz" || r.URL.RawQuery != "deep=1" || r.Host != "health.example" ||
-		r.Header.Get("X-Probe") != "usher" || r.Header.Get("Connection") != "close" {
+		r.Header.Get("X-Probe") != "usher" || r.Header.Get("Connection") != "close" || r.UserAgent() != "usher-health-check" {
 		t.Errorf("probe %s %s Host %s headers %v", r.Method, r.URL, r.Host, r.Header)
 	}
 	if ok, _, _ := e.server("app", url).Probe(); !ok {
@@ -485,9 +511,9 @@ func TestHTTPSVerify(t *testing.T) {
 		t.Run(map[bool]string{false: "verify", true: "insecureSkipVerify"}[insecure], func(t *testing.T) {
 			e := newEnv(t)
 			b := newTLSBackend(t)
-			l := lb(httpCheck(), b.URL)
-			l.Transport = &config.Transport{TLS: &config.ClientTLS{InsecureSkipVerify: insecure}}
-			e.sync(map[string]*config.LoadBalancer{"app": l})
+			check := httpCheck()
+			check.TLS = &tls.Config{InsecureSkipVerify: insecure}
+			e.sync(map[string]*lbSpec{"app": lb(check, b.URL)})
 			s, p := e.server("app", b.URL), e.prober("app", b.URL)
 			eventually(t, "a probe", func() bool { return p.probes.Load() >= 1 })
 			if ok, _, _ := s.Probe(); ok != insecure {
@@ -509,7 +535,7 @@ func TestNewServerWaitsForFirstProbe(t *testing.T) {
 	e := newEnv(t)
 	a, b := newBackend(t), newBackend(t)
 	hold := a.setHold()
-	e.sync(map[string]*config.LoadBalancer{"app": lb(httpCheck(), a.URL)})
+	e.sync(map[string]*lbSpec{"app": lb(httpCheck(), a.URL)})
 	sa := e.server("app", a.URL)
 	if !sa.Available() {
 		t.Fatal("at boot a server is up before its first probe")
@@ -517,7 +543,7 @@ func TestNewServerWaitsForFirstProbe(t *testing.T) {
 	close(hold)
 
 	holdB := b.setHold()
-	e.sync(map[string]*config.LoadBalancer{"app": lb(httpCheck(), a.URL, b.URL)})
+	e.sync(map[string]*lbSpec{"app": lb(httpCheck(), a.URL, b.URL)})
 	sb := e.server("app", b.URL)
 	eventually(t, "the first probe of the new server under way", func() bool { return b.hits.Load() >= 1 })
 	if sb.Available() {
@@ -535,7 +561,7 @@ func TestNewServerWaitsForFirstProbe(t *testing.T) {
 	// One that fails its first probe stays out and needs healthyAfter passes.
 	c := newBackend(t)
 	c.set(500, "")
-	e.sync(map[string]*config.LoadBalancer{"app": lb(httpCheck(), a.URL, b.URL, c.URL)})
+	e.sync(map[string]*lbSpec{"app": lb(httpCheck(), a.URL, b.URL, c.URL)})
 	sc := e.server("app", c.URL)
 	tr, n := e.rec.waitFor(t, 0, to(c.URL, StateDown))
 	if tr.From != StateUnknown || sc.Available() {
@@ -553,7 +579,7 @@ func TestAgent(t *testing.T) {
 	e := newEnv(t)
 	a, b := newBackend(t), newBackend(t)
 	a.set(200, "", "Usher-Weight", "50%")
-	e.sync(map[string]*config.LoadBalancer{"app": lb(httpCheck(), a.URL, b.URL)})
+	e.sync(map[string]*lbSpec{"app": lb(httpCheck(), a.URL, b.URL)})
 	sa, sb := e.server("app", a.URL), e.server("app", b.URL)
 	tr, n := e.rec.waitFor(t, 0, to(a.URL, "weight 50%"))
 	if tr.From != "weight 100%" || tr.Reason != "agent: Usher-Weight: 50%" || sa.AgentWeight() != 50 {
@@ -624,12 +650,12 @@ func roundRobin(t *testing.T, ss ...*pool.Server) balance.Picker {
 // A check unchanged across reloads keeps its prober (its count goes on); a
 // changed one gets a new prober that keeps the server's state; a removed one
 // leaves the server up; a removed server's prober stops.
-func TestSyncKeepsProbers(t *testing.T) {
+func TestCommitKeepsProbers(t *testing.T) {
 	e := newEnv(t)
 	a := newBackend(t)
 	a.set(500, "")
-	svc := func(check *config.HealthCheck) map[string]*config.LoadBalancer {
-		return map[string]*config.LoadBalancer{"app": lb(check, a.URL)}
+	svc := func(check *Check) map[string]*lbSpec {
+		return map[string]*lbSpec{"app": lb(check, a.URL)}
 	}
 	e.sync(svc(httpCheck()))
 	s := e.server("app", a.URL)
@@ -647,7 +673,7 @@ func TestSyncKeepsProbers(t *testing.T) {
 	}
 
 	changed := httpCheck()
-	changed.Interval = config.Duration(2 * tick)
+	changed.Interval = 2 * tick
 	e.sync(svc(changed))
 	p2 := e.prober("app", a.URL)
 	if p2 == p1 || p2 == nil {
@@ -678,7 +704,7 @@ func TestSyncKeepsProbers(t *testing.T) {
 
 	e.sync(svc(httpCheck()))
 	p3 := e.prober("app", a.URL)
-	e.sync(map[string]*config.LoadBalancer{"other": lb(nil, "http://127.0.0.1:1")})
+	e.sync(map[string]*lbSpec{"other": lb(nil, "http://127.0.0.1:1")})
 	select {
 	case <-p3.done:
 	case <-time.After(wait):
@@ -686,71 +712,80 @@ func TestSyncKeepsProbers(t *testing.T) {
 	}
 }
 
-// A snapshot compiled before the last one synced does not undo it.
-func TestSyncIgnoresOlderSnapshot(t *testing.T) {
+// An aborted plan changes nothing: probers keep running with their check, a
+// server of the plan stays as it was, a passive check met for the first time
+// leaves no state behind; the plan prepared next applies as if the aborted
+// one never was.
+func TestAbortChangesNothing(t *testing.T) {
 	e := newEnv(t)
-	a := newBackend(t)
-	old := e.sync(map[string]*config.LoadBalancer{"app": lb(nil, a.URL)})
-	e.sync(map[string]*config.LoadBalancer{"app": lb(httpCheck(), a.URL)})
+	a, b := newBackend(t), newBackend(t)
+	e.sync(map[string]*lbSpec{"app": lb(httpCheck(), a.URL)})
 	p := e.prober("app", a.URL)
-	e.m.Sync(e.ctx, old)
-	if e.prober("app", a.URL) != p || p == nil {
-		t.Fatal("an older snapshot changed the probers")
+	sa := e.server("app", a.URL)
+
+	changed := httpCheck()
+	changed.Path = "/other"
+	withPassive := lb(changed, a.URL, b.URL)
+	withPassive.passive = &PassiveCheck{MaxFailures: 1, Window: time.Second, EjectFor: time.Hour, MaxEjectedPercent: 50}
+	build, plan, _ := e.prepare(map[string]*lbSpec{"app": withPassive, "more": lb(httpCheck(), b.URL)})
+	build.Abort()
+	plan.Abort()
+	plan.Commit() // after Abort: nothing
+	if e.prober("app", a.URL) != p || e.prober("app", b.URL) != nil || e.prober("more", b.URL) != nil {
+		t.Fatal("an aborted plan changed the probers")
+	}
+	if !p.check.Equal(httpCheck()) || !sa.Healthy() {
+		t.Error("an aborted plan changed the running check or the server")
+	}
+	if _, ok := e.reg.Lookup(pool.Key("app", b.URL)); ok {
+		t.Error("an aborted build added a server")
+	}
+	e.m.mu.Lock()
+	groups := len(e.m.groups)
+	e.m.mu.Unlock()
+	if groups != 0 {
+		t.Errorf("an aborted plan left %d passive groups", groups)
+	}
+
+	e.sync(map[string]*lbSpec{"app": lb(httpCheck(), a.URL)})
+	if e.prober("app", a.URL) != p {
+		t.Error("the same check after an aborted plan got a new prober")
 	}
 }
 
-// Stop, and the end of Sync's context, stop every goroutine: probers (some in
-// the middle of a probe) and readmission timers.
+// Stop stops every goroutine: probers (some in the middle of a probe) and
+// readmission timers; after it Prepare fails and nothing starts.
 func TestStopLeavesNoGoroutine(t *testing.T) {
-	for _, how := range []string{"Stop", "context"} {
-		t.Run(how, func(t *testing.T) {
-			slow := newBackend(t)
-			defer close(slow.setHold()) // probes hang until their timeout
-			fast := newBackend(t)
-			time.Sleep(10 * time.Millisecond)
-			before := runtime.NumGoroutine()
+	slow := newBackend(t)
+	defer close(slow.setHold()) // probes hang until their timeout
+	fast := newBackend(t)
+	time.Sleep(10 * time.Millisecond)
+	before := runtime.NumGoroutine()
 
-			e := newEnv(t)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			e.ctx = ctx
-			check := httpCheck()
-			check.Timeout = config.Duration(time.Minute) // only a stop ends these probes
-			l := lb(check, slow.URL, fast.URL)
-			l.PassiveHealthCheck = &config.PassiveHealthCheck{MaxFailures: 1, EjectFor: config.Duration(time.Hour), MaxEjectedPercent: 50}
-			snap := e.sync(map[string]*config.LoadBalancer{"app": l})
-			eventually(t, "probes under way", func() bool { return slow.hits.Load() >= 1 && fast.hits.Load() >= 1 })
-			// An ejection arms a timer that only Stop disarms.
-			rep := e.m.Reporter("app", snap.Config.HTTP.Services["app"].LoadBalancer)
-			rep.Report(e.server("app", fast.URL), true, 0)
-			if !e.server("app", fast.URL).Ejected() {
-				t.Fatal("not ejected")
-			}
-			probers := []*prober{e.prober("app", slow.URL), e.prober("app", fast.URL)}
+	e := newEnv(t)
+	check := httpCheck()
+	check.Timeout = time.Minute // only a stop ends these probes
+	l := lb(check, slow.URL, fast.URL)
+	l.passive = &PassiveCheck{MaxFailures: 1, Window: time.Second, EjectFor: time.Hour, MaxEjectedPercent: 50}
+	svcs := e.sync(map[string]*lbSpec{"app": l})
+	eventually(t, "probes under way", func() bool { return slow.hits.Load() >= 1 && fast.hits.Load() >= 1 })
+	// An ejection arms a timer that only Stop disarms.
+	svcs[0].Passive.Report(e.server("app", fast.URL), true, 0)
+	if !e.server("app", fast.URL).Ejected() {
+		t.Fatal("not ejected")
+	}
+	probers := []*prober{e.prober("app", slow.URL), e.prober("app", fast.URL)}
 
-			if how == "Stop" {
-				e.m.Stop()
-			} else {
-				cancel()
-				eventually(t, "stopped by the context", func() bool {
-					e.m.mu.Lock()
-					defer e.m.mu.Unlock()
-					return e.m.stopped
-				})
-				e.m.Stop() // waits for what the context's stop started
-			}
-			for _, p := range probers {
-				select {
-				case <-p.done:
-				default:
-					t.Fatal("a prober runs after Stop")
-				}
-			}
-			eventually(t, "goroutines back to "+strconv.Itoa(before), func() bool { return runtime.NumGoroutine() <= before })
-			e.sync(map[string]*config.LoadBalancer{"app": lb(httpCheck(), fast.URL)})
-			if p := e.prober("app", fast.URL); p != probers[1] {
-				t.Error("Sync after Stop started a prober")
-			}
-		})
+	e.m.Stop()
+	for _, p := range probers {
+		select {
+		case <-p.done:
+		default:
+			t.Fatal("a prober runs after Stop")
+		}
+	}
+	eventually(t, "goroutines back to "+strconv.Itoa(before), func() bool { return runtime.NumGoroutine() <= before })
+	if _, err := e.m.Prepare(nil); err != ErrStopped {
+		t.Errorf("Prepare after Stop: %v", err)
 	}
 }

@@ -1,50 +1,49 @@
 package health
 
 import (
-	"cmp"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/usher-lb/usher/internal/config"
 	"github.com/usher-lb/usher/internal/pool"
 )
 
-// Defaults of a passiveHealthCheck, the same as config.ApplyDefaults sets.
-const (
-	defaultMaxFailures       = 5
-	defaultWindow            = 10 * time.Second
-	defaultEjectFor          = 30 * time.Second
-	defaultMaxEjectedPercent = 50
-)
-
 // maxEjection bounds how long an ejection lasts, whatever the doubling: 10 times
-// ejectFor, at most this (but never less than ejectFor).
+// EjectFor, at most this (but never less than EjectFor).
 const maxEjection = 5 * time.Minute
 
-// passiveSpec is a passiveHealthCheck with its defaults.
-type passiveSpec struct {
-	maxFailures int
-	window      time.Duration
-	ejectFor    time.Duration
-	maxPercent  int
-	on5xx       bool
+// PassiveCheck is a passiveHealthCheck with every value decided (the config's
+// defaults applied): MaxFailures failures in a row, the last MaxFailures of
+// them within Window, eject a server for EjectFor, doubled on each ejection
+// that follows soon after; never more than MaxEjectedPercent of the servers
+// (and never all) at once. MaxFailures, Window and EjectFor must be positive.
+type PassiveCheck struct {
+	MaxFailures       int
+	Window            time.Duration
+	EjectFor          time.Duration
+	MaxEjectedPercent int
+	On5xx             bool // a 5xx response counts as a failure
 }
 
-func newPassiveSpec(p *config.PassiveHealthCheck) passiveSpec {
-	return passiveSpec{
-		maxFailures: max(1, cmp.Or(p.MaxFailures, defaultMaxFailures)),
-		window:      cmp.Or(p.Window.D(), defaultWindow),
-		ejectFor:    max(time.Millisecond, cmp.Or(p.EjectFor.D(), defaultEjectFor)),
-		maxPercent:  cmp.Or(p.MaxEjectedPercent, defaultMaxEjectedPercent),
-		on5xx:       p.On5xx,
+// Validate tells what is wrong with p, nil when it can run.
+func (p PassiveCheck) Validate() error {
+	switch {
+	case p.MaxFailures < 1:
+		return fmt.Errorf("maxFailures must be 1 or more, got %d", p.MaxFailures)
+	case p.Window <= 0:
+		return fmt.Errorf("window must be positive, got %s", p.Window)
+	case p.EjectFor <= 0:
+		return fmt.Errorf("ejectFor must be positive, got %s", p.EjectFor)
+	case p.MaxEjectedPercent < 0 || p.MaxEjectedPercent > 100:
+		return fmt.Errorf("maxEjectedPercent is 0 to 100, got %d", p.MaxEjectedPercent)
 	}
+	return nil
 }
 
 // longest is the longest ejection.
-func (p passiveSpec) longest() time.Duration {
-	return max(p.ejectFor, min(10*p.ejectFor, maxEjection))
+func (p PassiveCheck) longest() time.Duration {
+	return max(p.EjectFor, min(10*p.EjectFor, maxEjection))
 }
 
 // group is the passive state of one service's servers. It outlives snapshots:
@@ -109,20 +108,21 @@ func (g *group) publish() {
 	g.byServer.Store(&m)
 }
 
-// reporter is the passive health check of one service in one snapshot.
-type reporter struct {
+// Reporter is the passive health check of one service in one snapshot: its
+// load balancer reports the outcome of every attempt on a server to it.
+type Reporter struct {
 	m       *Manager
 	g       *group
-	spec    passiveSpec
-	servers int // servers of the service, for maxEjectedPercent
+	spec    PassiveCheck
+	servers int // servers of the service, for MaxEjectedPercent
 }
 
 // Report learns the outcome of one attempt on s. On success (a response, below
 // 500 when on5xx is set) it costs a map lookup and an atomic load, takes no lock
 // and writes shared memory only when s had failed just before. An attempt with
 // neither a failure nor a status (the client gave up) counts for nothing.
-func (r *reporter) Report(s *pool.Server, failed bool, status int) {
-	if !failed && !(r.spec.on5xx && status >= 500) {
+func (r *Reporter) Report(s *pool.Server, failed bool, status int) {
+	if !failed && !(r.spec.On5xx && status >= 500) {
 		if status == 0 {
 			return
 		}
@@ -137,7 +137,7 @@ func (r *reporter) Report(s *pool.Server, failed bool, status int) {
 }
 
 // failure counts a failure of s and ejects it when its streak calls for it.
-func (r *reporter) failure(s *pool.Server, failed bool, status int) (Transition, bool) {
+func (r *Reporter) failure(s *pool.Server, failed bool, status int) (Transition, bool) {
 	g, spec := r.g, r.spec
 	now := time.Now()
 	g.mu.Lock()
@@ -147,18 +147,18 @@ func (r *reporter) failure(s *pool.Server, failed bool, status int) (Transition,
 		return Transition{}, false // requests sent before the ejection
 	}
 	n := o.streak.Add(1)
-	if len(o.times) != spec.maxFailures { // first failure, or the config changed
-		o.times = make([]time.Time, spec.maxFailures)
+	if len(o.times) != spec.MaxFailures { // first failure, or the config changed
+		o.times = make([]time.Time, spec.MaxFailures)
 		o.streak.Store(1)
 		n = 1
 	}
 	if n == 1 {
 		o.blocked = false
 	}
-	k := int64(spec.maxFailures)
+	k := int64(spec.MaxFailures)
 	o.times[(n-1)%k] = now
 	// The oldest of the last maxFailures failures is failure n-k+1, in slot n%k.
-	if n < k || now.Sub(o.times[n%k]) > spec.window {
+	if n < k || now.Sub(o.times[n%k]) > spec.Window {
 		return Transition{}, false
 	}
 	var last string
@@ -170,12 +170,12 @@ func (r *reporter) failure(s *pool.Server, failed bool, status int) (Transition,
 	default:
 		last = fmt.Sprintf("failed after status %d", status)
 	}
-	allowed := min(r.servers*spec.maxPercent/100, r.servers-1)
+	allowed := min(r.servers*spec.MaxEjectedPercent/100, r.servers-1)
 	if g.ejected >= allowed {
 		if !o.blocked {
 			o.blocked = true
 			r.m.log.Warn("server not ejected: too many ejected already", "service", g.service, "server", s.URL.Redacted(),
-				"ejected", g.ejected, "maxEjectedPercent", spec.maxPercent, "servers", r.servers)
+				"ejected", g.ejected, "maxEjectedPercent", spec.MaxEjectedPercent, "servers", r.servers)
 		}
 		return Transition{}, false
 	}
@@ -198,20 +198,20 @@ func (r *reporter) failure(s *pool.Server, failed bool, status int) (Transition,
 	})
 	return Transition{
 		Time: now, Service: g.service, Server: s.URL.Redacted(), From: StateUp, To: StateEjected,
-		Reason: fmt.Sprintf("%d failures in a row within %s, last: %s; ejected for %s", n, spec.window, last, d),
+		Reason: fmt.Sprintf("%d failures in a row within %s, last: %s; ejected for %s", n, spec.Window, last, d),
 	}, true
 }
 
 // nextEjection is how long an ejection starting at now lasts, and counts it:
 // ejectFor doubled on each ejection, halved back per ejectFor of healthy time
 // since the last readmission, never more than the cap.
-func (o *outlier) nextEjection(now time.Time, spec passiveSpec) time.Duration {
+func (o *outlier) nextEjection(now time.Time, spec PassiveCheck) time.Duration {
 	if !o.readmitted.IsZero() {
 		healthy := now.Sub(o.readmitted)
-		o.level = max(0, o.level-int(healthy/spec.ejectFor))
+		o.level = max(0, o.level-int(healthy/spec.EjectFor))
 	}
 	limit := spec.longest()
-	d := spec.ejectFor
+	d := spec.EjectFor
 	for range o.level {
 		if d >= limit {
 			break

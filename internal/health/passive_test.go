@@ -2,23 +2,17 @@ package health
 
 import (
 	"fmt"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/usher-lb/usher/internal/config"
 	"github.com/usher-lb/usher/internal/pool"
-	"github.com/usher-lb/usher/internal/service"
 )
 
 // passiveEnv is a service "app" of n servers (not dialled) with a passive check,
 // and its reporter.
-func passiveEnv(t *testing.T, n int, pc config.PassiveHealthCheck) (*env, service.Reporter, []*pool.Server) {
+func passiveEnv(t *testing.T, n int, pc PassiveCheck) (*env, *Reporter, []*pool.Server) {
 	t.Helper()
 	e := newEnv(t)
 	urls := make([]string, n)
@@ -26,19 +20,20 @@ func passiveEnv(t *testing.T, n int, pc config.PassiveHealthCheck) (*env, servic
 		urls[i] = fmt.Sprintf("http://10.0.0.%d:80", i+1)
 	}
 	l := lb(nil, urls...)
-	l.PassiveHealthCheck = &pc
-	snap := e.sync(map[string]*config.LoadBalancer{"app": l})
-	rep := e.m.Reporter("app", snap.Config.HTTP.Services["app"].LoadBalancer)
-	ss := make([]*pool.Server, n)
-	for i, u := range urls {
-		ss[i] = e.server("app", u)
-	}
-	return e, rep, ss
+	l.passive = &pc
+	svcs := e.sync(map[string]*lbSpec{"app": l})
+	return e, svcs[0].Passive, svcs[0].Servers
+}
+
+// passive is a passive check with the config's defaults, changed by the
+// test as it needs.
+func passive() PassiveCheck {
+	return PassiveCheck{MaxFailures: 5, Window: 10 * time.Second, EjectFor: 30 * time.Second, MaxEjectedPercent: 50}
 }
 
 // outcome is one report: F a failure, S a success, C a request the client gave
 // up (neither), 5 a 503 response.
-func report(rep service.Reporter, s *pool.Server, outcomes string) {
+func report(rep *Reporter, s *pool.Server, outcomes string) {
 	for _, o := range outcomes {
 		switch o {
 		case 'F':
@@ -72,9 +67,8 @@ func TestPassiveEjection(t *testing.T) {
 		{"5xx is a failure with on5xx", true, "FF5", true, "last: status 503"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e, rep, ss := passiveEnv(t, 2, config.PassiveHealthCheck{
-				MaxFailures: 3, Window: config.Duration(10 * time.Second), EjectFor: config.Duration(time.Hour),
-				MaxEjectedPercent: 50, On5xx: tc.on5xx,
+			e, rep, ss := passiveEnv(t, 2, PassiveCheck{
+				MaxFailures: 3, Window: 10 * time.Second, EjectFor: time.Hour, MaxEjectedPercent: 50, On5xx: tc.on5xx,
 			})
 			report(rep, ss[0], tc.outcomes)
 			if ss[0].Ejected() != tc.ejected || ss[0].Available() == tc.ejected {
@@ -107,9 +101,7 @@ func TestPassiveEjection(t *testing.T) {
 // eject, the next one close to the last does.
 func TestPassiveWindow(t *testing.T) {
 	const window = 100 * time.Millisecond
-	_, rep, ss := passiveEnv(t, 2, config.PassiveHealthCheck{
-		MaxFailures: 2, Window: config.Duration(window), EjectFor: config.Duration(time.Hour), MaxEjectedPercent: 50,
-	})
+	_, rep, ss := passiveEnv(t, 2, PassiveCheck{MaxFailures: 2, Window: window, EjectFor: time.Hour, MaxEjectedPercent: 50})
 	report(rep, ss[0], "F")
 	time.Sleep(window + 20*time.Millisecond)
 	report(rep, ss[0], "F")
@@ -126,9 +118,7 @@ func TestPassiveWindow(t *testing.T) {
 // lasts twice as long.
 func TestPassiveReadmitAndDouble(t *testing.T) {
 	const ejectFor = 80 * time.Millisecond
-	e, rep, ss := passiveEnv(t, 2, config.PassiveHealthCheck{
-		MaxFailures: 2, Window: config.Duration(time.Second), EjectFor: config.Duration(ejectFor), MaxEjectedPercent: 50,
-	})
+	e, rep, ss := passiveEnv(t, 2, PassiveCheck{MaxFailures: 2, Window: time.Second, EjectFor: ejectFor, MaxEjectedPercent: 50})
 	n := 0
 	for i, want := range []time.Duration{ejectFor, 2 * ejectFor, 4 * ejectFor} {
 		report(rep, ss[0], "FF")
@@ -172,7 +162,7 @@ func TestNextEjection(t *testing.T) {
 		{"healthy less than ejectFor keeps it", s, []step{{0, s}, {999 * time.Millisecond, 2 * s}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			spec := passiveSpec{ejectFor: tc.ejectFor}
+			spec := PassiveCheck{EjectFor: tc.ejectFor}
 			var o outlier
 			now := time.Now()
 			for i, st := range tc.steps {
@@ -201,9 +191,9 @@ func TestMaxEjectedPercent(t *testing.T) {
 		{5, 10, 0},
 	} {
 		t.Run(fmt.Sprintf("%d servers at %d%%", tc.servers, tc.percent), func(t *testing.T) {
-			_, rep, ss := passiveEnv(t, tc.servers, config.PassiveHealthCheck{
-				MaxFailures: 1, EjectFor: config.Duration(time.Hour), MaxEjectedPercent: tc.percent,
-			})
+			pc := passive()
+			pc.MaxFailures, pc.EjectFor, pc.MaxEjectedPercent = 1, time.Hour, tc.percent
+			_, rep, ss := passiveEnv(t, tc.servers, pc)
 			for _, s := range ss {
 				report(rep, s, "FF")
 			}
@@ -222,9 +212,9 @@ func TestMaxEjectedPercent(t *testing.T) {
 
 // A server kept in by maxEjectedPercent is ejected once another comes back.
 func TestMaxEjectedPercentMakesRoom(t *testing.T) {
-	e, rep, ss := passiveEnv(t, 2, config.PassiveHealthCheck{
-		MaxFailures: 2, EjectFor: config.Duration(30 * time.Millisecond), MaxEjectedPercent: 50,
-	})
+	pc := passive()
+	pc.MaxFailures, pc.EjectFor = 2, 30*time.Millisecond
+	e, rep, ss := passiveEnv(t, 2, pc)
 	report(rep, ss[0], "FF")
 	report(rep, ss[1], "FFF")
 	if !ss[0].Ejected() || ss[1].Ejected() {
@@ -240,79 +230,23 @@ func TestMaxEjectedPercentMakesRoom(t *testing.T) {
 
 // Removing the passive check readmits at once.
 func TestPassiveRemovedReadmits(t *testing.T) {
-	e, rep, ss := passiveEnv(t, 2, config.PassiveHealthCheck{MaxFailures: 1, EjectFor: config.Duration(time.Hour)})
+	pc := passive()
+	pc.MaxFailures, pc.EjectFor = 1, time.Hour
+	e, rep, ss := passiveEnv(t, 2, pc)
 	report(rep, ss[0], "F")
 	if !ss[0].Ejected() {
 		t.Fatal("not ejected")
 	}
-	e.sync(map[string]*config.LoadBalancer{"app": lb(nil, ss[0].URL.String(), ss[1].URL.String())})
+	e.sync(map[string]*lbSpec{"app": lb(nil, ss[0].URL.String(), ss[1].URL.String())})
 	tr, _ := e.rec.waitFor(t, 0, to(ss[0].URL.String(), StateBack))
 	if tr.Reason != "passive health check removed" || ss[0].Ejected() || !ss[0].Available() {
 		t.Errorf("transition %+v, ejected %v", tr, ss[0].Ejected())
-	}
-	if e.m.Reporter("app", &config.LoadBalancer{}) != nil {
-		t.Error("a reporter without a passive check")
-	}
-}
-
-// Through a real load balancer: a server that refuses connections is ejected
-// after maxFailures requests while clients get their answers from the other
-// (retries), and is tried again after ejectFor.
-func TestPassiveThroughLoadBalancer(t *testing.T) {
-	e := newEnv(t)
-	alive := newBackend(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadURL := "http://" + ln.Addr().String()
-	ln.Close()
-	l := lb(nil, deadURL, alive.URL)
-	l.PassiveHealthCheck = &config.PassiveHealthCheck{MaxFailures: 3, EjectFor: config.Duration(time.Second)}
-	snap := e.sync(map[string]*config.LoadBalancer{"app": l})
-	h := snap.Services["app"]
-	dead := e.server("app", deadURL)
-	serve := func() {
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil))
-		if w.Code != http.StatusOK {
-			t.Errorf("status %d", w.Code)
-		}
-	}
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Go(func() {
-			for range 10 {
-				serve()
-			}
-		})
-	}
-	wg.Wait()
-	tr, n := e.rec.waitFor(t, 0, to(deadURL, StateEjected))
-	if !strings.Contains(tr.Reason, "last: no response") {
-		t.Errorf("reason %q", tr.Reason)
-	}
-	// Ejected: no request reaches it (so none fails there).
-	before := dead.Requests()
-	for range 20 {
-		serve()
-	}
-	if dead.Requests() != before {
-		t.Errorf("%d requests sent to an ejected server", dead.Requests()-before)
-	}
-	e.rec.waitFor(t, n, to(deadURL, StateBack))
-	before = dead.Requests()
-	for range 20 {
-		serve()
-	}
-	if dead.Requests() == before {
-		t.Error("the readmitted server was not tried again")
 	}
 }
 
 // The success path allocates nothing.
 func TestReportAllocs(t *testing.T) {
-	_, rep, ss := passiveEnv(t, 2, config.PassiveHealthCheck{MaxFailures: 5})
+	_, rep, ss := passiveEnv(t, 2, passive())
 	report(rep, ss[0], "F") // a server with a record
 	for _, s := range ss {
 		if n := testing.AllocsPerRun(1000, func() { rep.Report(s, false, 200) }); n != 0 {
@@ -325,13 +259,11 @@ func BenchmarkReportSuccess(b *testing.B) {
 	m := NewManager(nil, nil)
 	defer m.Stop()
 	ss := make([]*pool.Server, 8)
-	l := &config.LoadBalancer{PassiveHealthCheck: &config.PassiveHealthCheck{}}
 	for i := range ss {
 		u := &url.URL{Scheme: "http", Host: fmt.Sprintf("10.0.0.%d:80", i+1)}
 		ss[i] = pool.NewServer(pool.Key("app", u.String()), u, 1)
-		l.Servers = append(l.Servers, config.Server{URL: ss[i].URL.String()})
 	}
-	rep := m.Reporter("app", l)
+	rep := m.Reporter("app", passive(), len(ss))
 	rep.Report(ss[0], true, 0)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {

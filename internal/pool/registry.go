@@ -68,12 +68,16 @@ func (r *Registry) Lookup(k string) (*Server, bool) {
 }
 
 // Build collects the servers a new snapshot uses, so that the registry changes
-// only when the snapshot is committed.
+// only when the snapshot is committed. It is the registry's share of a reload:
+// exactly one of Commit and Abort is called, once; a Build aborted (or never
+// committed) leaves the registry as it was.
 type Build struct {
 	r       *Registry
 	used    map[string]*Server
 	weights map[*Server]int
 	created []*Server
+	removed []*Server
+	done    bool
 }
 
 // Begin starts collecting the servers of a new snapshot.
@@ -84,9 +88,20 @@ func (r *Registry) Begin() *Build {
 // Created returns the servers this build made anew.
 func (b *Build) Created() []*Server { return b.created }
 
+// Abort forgets the build: the registry and its servers are as they were.
+func (b *Build) Abort() { b.done = true }
+
+// Removed returns the servers the committed build drained and dropped.
+func (b *Build) Removed() []*Server { return b.removed }
+
 // Commit makes the build's servers the registry's: weights are applied, servers no
-// longer used are drained and forgotten; it returns those removed.
-func (b *Build) Commit() []*Server {
+// longer used are drained and forgotten (see Removed). A second Commit, or one
+// after Abort, does nothing.
+func (b *Build) Commit() {
+	if b.done {
+		return
+	}
+	b.done = true
 	r := b.r
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -104,5 +119,5 @@ func (b *Build) Commit() []*Server {
 	for k, s := range b.used {
 		r.servers[k] = s
 	}
-	return removed
+	b.removed = removed
 }

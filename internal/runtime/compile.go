@@ -2,12 +2,10 @@ package runtime
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/usher-lb/usher/internal/balance"
 	"github.com/usher-lb/usher/internal/config"
+	"github.com/usher-lb/usher/internal/health"
 	"github.com/usher-lb/usher/internal/middleware"
 	"github.com/usher-lb/usher/internal/pool"
 	"github.com/usher-lb/usher/internal/proxy"
@@ -22,7 +21,10 @@ import (
 	"github.com/usher-lb/usher/internal/service"
 )
 
-// Pending is a compiled snapshot whose state changes are not yet applied.
+// Pending is the share of a compile in the State: the servers and upstream
+// pools of its snapshot, collected without changing the State. It is a Change
+// (see Holder): Commit applies it once the snapshot is published, Abort
+// forgets it.
 type Pending struct {
 	st      *State
 	servers *pool.Build
@@ -30,13 +32,21 @@ type Pending struct {
 }
 
 // Commit applies the state changes of the compile, once its snapshot is
-// published: servers no longer named are drained and dropped, pooled
-// connections to them are closed. It returns the servers removed.
-func (p *Pending) Commit() []*pool.Server {
-	removed := p.servers.Commit()
+// published: servers no longer named are drained and dropped (see Removed),
+// idle connections of pools no longer used are closed.
+func (p *Pending) Commit() {
+	p.servers.Commit()
 	p.st.commitUpstreams(p.ups)
-	return removed
 }
+
+// Abort forgets the compile's state changes: the State is as it was.
+func (p *Pending) Abort() {
+	p.servers.Abort()
+	p.st.abortUpstreams(p.ups)
+}
+
+// Removed returns the servers that Commit drained and dropped.
+func (p *Pending) Removed() []*pool.Server { return p.servers.Removed() }
 
 type compiler struct {
 	ctx      context.Context
@@ -46,21 +56,29 @@ type compiler struct {
 	ups      *upstreamBuild
 	problems config.Problems
 
-	services map[string]service.Handler
-	visiting map[string]bool
+	services   map[string]service.Handler
+	visiting   map[string]bool
+	health     []health.Service
+	transports map[string]proxy.Options
 }
 
-// Compile builds a snapshot of cfg, which must have passed config.Validate and
-// have its defaults applied. It changes nothing in st until Pending.Commit.
-func Compile(ctx context.Context, cfg *config.Config, st *State) (*Snapshot, *Pending, error) {
+// Compile builds a snapshot of a checked config. It changes nothing in st:
+// the Pending returned holds what the snapshot takes from and adds to st,
+// committed or aborted by whoever publishes (or not) the snapshot.
+func Compile(ctx context.Context, checked Checked, st *State) (*Snapshot, *Pending, error) {
+	cfg := checked.cfg
+	if cfg == nil {
+		return nil, nil, errors.New("runtime: compile of a configuration that was not checked")
+	}
 	c := &compiler{
-		ctx:      ctx,
-		cfg:      cfg,
-		st:       st,
-		servers:  st.Servers.Begin(),
-		ups:      &upstreamBuild{used: map[string]*proxy.Upstream{}},
-		services: map[string]service.Handler{},
-		visiting: map[string]bool{},
+		ctx:        ctx,
+		cfg:        cfg,
+		st:         st,
+		servers:    st.Servers.Begin(),
+		ups:        newUpstreamBuild(),
+		services:   map[string]service.Handler{},
+		visiting:   map[string]bool{},
+		transports: map[string]proxy.Options{},
 	}
 	snap := &Snapshot{
 		Config:       cfg,
@@ -92,9 +110,14 @@ func Compile(ctx context.Context, cfg *config.Config, st *State) (*Snapshot, *Pe
 	}
 	snap.TLS = tlsSet
 	if len(c.problems) > 0 {
+		c.servers.Abort()
+		st.abortUpstreams(c.ups)
 		return nil, nil, c.problems
 	}
 	snap.Services = c.services
+	slices.SortFunc(c.health, func(a, b health.Service) int { return strings.Compare(a.Name, b.Name) })
+	snap.Health = c.health
+	snap.Transports = c.transports
 	if st.Servers.Len() == 0 {
 		// The first snapshot's servers are not "new": they start at full weight.
 		for _, s := range c.servers.Created() {
@@ -266,13 +289,13 @@ func (c *compiler) service(name string) service.Handler {
 			}
 			targets = append(targets, &service.MirrorTarget{Name: mt.Name, Handler: sub, Percent: pct})
 		}
-		h = service.NewMirror(main, targets, int64(m.MaxBodySize))
+		h = service.NewMirror(m.Service, main, targets, int64(m.MaxBodySize))
 	case cfg.Failover != nil:
 		main, fb := c.service(cfg.Failover.Service), c.service(cfg.Failover.Fallback)
 		if main == nil || fb == nil {
 			return nil
 		}
-		h = &service.Failover{Main: main, Fallback: fb}
+		h = &service.Failover{Main: main, Fallback: fb, MainName: cfg.Failover.Service, FallbackName: cfg.Failover.Fallback}
 	default:
 		c.problem(path, "a service needs one of loadBalancer, weighted, mirror, failover")
 		return nil
@@ -284,14 +307,13 @@ func (c *compiler) service(name string) service.Handler {
 }
 
 func (c *compiler) loadBalancer(name, path string, lb *config.LoadBalancer) service.Handler {
-	opts, err := transportOptions(lb.Transport)
-	if err != nil {
-		c.problem(path+".transport", "%v", err)
+	opts, tkey, ok := c.transport(path+".transport", lb.Transport)
+	if !ok {
 		return nil
 	}
-	fp := fmt.Sprintf("%+v", lb.Transport)
-	if lb.Transport != nil && lb.Transport.TLS != nil {
-		fp += fmt.Sprintf("%+v", *lb.Transport.TLS)
+	check, ok := c.healthCheck(path+".healthCheck", lb.HealthCheck, opts.TLS)
+	if !ok {
+		return nil
 	}
 	var targets []service.Target
 	for i, s := range lb.Servers {
@@ -305,10 +327,7 @@ func (c *compiler) loadBalancer(name, path string, lb *config.LoadBalancer) serv
 			w = *s.Weight
 		}
 		srv := c.st.Servers.Get(c.servers, name, u, w)
-		if lb.HealthCheck != nil && c.st.Servers.Len() > 0 && slices.Contains(c.servers.Created(), srv) {
-			srv.SetHealthy(false) // a server added while running takes no traffic before its first passing probe
-		}
-		up, err := c.st.upstream(c.ups, srv.Key+"|"+fp, u, opts)
+		up, err := c.st.upstream(c.ups, upstreamKey{server: srv.Key, transport: tkey}, u, opts)
 		if err != nil {
 			c.problem(fmt.Sprintf("%s.servers[%d].url", path, i), "%v", err)
 			continue
@@ -345,14 +364,24 @@ func (c *compiler) loadBalancer(name, path string, lb *config.LoadBalancer) serv
 		}
 		o.Sticky = st
 	}
-	if c.st.Reporter != nil {
-		o.Reporter = c.st.Reporter(name, lb)
+	var passive *health.Reporter
+	if p := lb.PassiveHealthCheck; p != nil {
+		spec, ok := c.passiveCheck(path+".passiveHealthCheck", p)
+		if !ok {
+			return nil
+		}
+		if c.st.Health != nil {
+			passive = c.st.Health.Reporter(name, spec, len(lb.Servers))
+			o.Reporter = passive
+		}
 	}
 	h, err := service.NewLoadBalancer(name, targets, o)
 	if err != nil {
 		c.problem(path, "%v", err)
 		return nil
 	}
+	c.health = append(c.health, health.Service{Name: name, Servers: h.Servers(), Check: check, Passive: passive})
+	c.transports[name] = opts
 	return h
 }
 
@@ -388,39 +417,6 @@ func (c *compiler) sticky(svcName string, sc *config.StickyCookie) (*service.Sti
 		Name: name, Secure: sc.Secure, HTTPOnly: sc.HTTPOnly, SameSite: ss,
 		MaxAge: sc.MaxAge, Path: p, Domain: sc.Domain, Key: key,
 	}, nil
-}
-
-func transportOptions(t *config.Transport) (proxy.Options, error) {
-	var o proxy.Options
-	if t == nil {
-		return o, nil
-	}
-	o.DialTimeout = t.DialTimeout.D()
-	o.ResponseHeaderTimeout = t.ResponseHeaderTimeout.D()
-	o.IdleConnTimeout = t.IdleConnTimeout.D()
-	o.MaxIdleConnsPerHost = t.MaxIdleConnsPerHost
-	if ct := t.TLS; ct != nil {
-		tc := &tls.Config{ServerName: ct.ServerName, InsecureSkipVerify: ct.InsecureSkipVerify}
-		if ct.CA != "" {
-			pem, err := os.ReadFile(ct.CA)
-			if err != nil {
-				return o, fmt.Errorf("tls.ca: %w", err)
-			}
-			tc.RootCAs = x509.NewCertPool()
-			if !tc.RootCAs.AppendCertsFromPEM(pem) {
-				return o, fmt.Errorf("tls.ca: no certificate in %s", ct.CA)
-			}
-		}
-		if ct.Cert != "" || ct.Key != "" {
-			cert, err := tls.LoadX509KeyPair(ct.Cert, ct.Key)
-			if err != nil {
-				return o, fmt.Errorf("tls.cert/key: %w", err)
-			}
-			tc.Certificates = []tls.Certificate{cert}
-		}
-		o.TLS = tc
-	}
-	return o, nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -10,7 +10,17 @@ import (
 	"github.com/usher-lb/usher/internal/rule"
 )
 
-func lbConfig(urls ...string) *config.Config {
+// lbConfig is a checked config of one load balancer "app" on urls, with
+// three routers on entrypoint web.
+func lbConfig(urls ...string) Checked {
+	c, err := Check(rawLBConfig(urls...))
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+func rawLBConfig(urls ...string) *config.Config {
 	var servers []config.Server
 	for _, u := range urls {
 		servers = append(servers, config.Server{URL: u})
@@ -26,7 +36,6 @@ func lbConfig(urls ...string) *config.Config {
 			Services: map[string]*config.Service{"app": {LoadBalancer: &config.LoadBalancer{Servers: servers}}},
 		},
 	}
-	cfg.ApplyDefaults()
 	return cfg
 }
 
@@ -48,7 +57,8 @@ func TestServerStateSurvivesReloadForTheSameURL(t *testing.T) {
 	if again, _ := st.Servers.Lookup("app|http://10.0.0.2:80"); again != gone || gone.Draining() {
 		t.Fatal("compiling changed the registry before commit")
 	}
-	removed := p2.Commit()
+	p2.Commit()
+	removed := p2.Removed()
 	after, _ := st.Servers.Lookup("app|http://10.0.0.1:80")
 	if after != kept || after.InFlight() != 1 {
 		t.Fatalf("server with the same URL lost its state: same=%v inflight=%d", after == kept, after.InFlight())
@@ -83,10 +93,11 @@ func TestRoutersOrderedByPriorityThenRuleLength(t *testing.T) {
 }
 
 func TestCompileProblemsNamePaths(t *testing.T) {
-	cfg := lbConfig("http://10.0.0.1:80")
+	c := lbConfig("http://10.0.0.1:80")
+	cfg := c.Config()
 	cfg.HTTP.Routers["bad"] = &config.Router{Rule: "Host(`a`", Service: "app"}
 	cfg.HTTP.Routers["orphan"] = &config.Router{Rule: "Host(`b`)", Service: "missing"}
-	_, _, err := Compile(context.Background(), cfg, NewState())
+	_, _, err := Compile(context.Background(), c, NewState()) // past validation, as a bug would be
 	ps, ok := err.(config.Problems)
 	if !ok || len(ps) != 2 {
 		t.Fatalf("err = %v", err)

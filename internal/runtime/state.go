@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -12,43 +13,59 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/usher-lb/usher/internal/config"
-	"github.com/usher-lb/usher/internal/service"
-
+	"github.com/usher-lb/usher/internal/health"
 	"github.com/usher-lb/usher/internal/pool"
 	"github.com/usher-lb/usher/internal/proxy"
 )
 
-// State is what outlives snapshots: servers with their counters and health, and
-// upstreams with their warm connections, both found again by name on reload.
-// It is owned by whoever compiles (one Manager) and is safe for concurrent use.
+// State is what outlives snapshots: servers with their counters and health,
+// upstreams with their warm connections (found again by server and
+// transport), the TLS client configs of transports (found again by their
+// settings and what their files held), and the health checks. It is owned by
+// whoever compiles (one Manager) and is safe for concurrent use.
 type State struct {
 	Servers *pool.Registry
 	// DataDir is where generated keys are kept ("" = not kept: a fresh key per process).
 	DataDir string
-	// Reporter, when set, gives each load balancer the passive health check that
-	// hears its outcomes (nil: none).
-	Reporter func(service string, lb *config.LoadBalancer) service.Reporter
+	// Health, when set, runs the health checks of the snapshots a Manager
+	// applies and hears the outcomes of real requests (passive checks). When
+	// nil no check runs, but checks are compiled all the same, so that a bad
+	// one is refused (usher validate, usher explain).
+	Health *health.Manager
 
 	keyOnce sync.Once
 	key     []byte
 	keyErr  error
 
 	mu        sync.Mutex
-	upstreams map[string]*proxy.Upstream // key: server key and transport fingerprint
+	upstreams map[upstreamKey]*proxy.Upstream
+	tls       map[tlsKey]*tls.Config
 }
 
 // NewState returns empty lasting state.
 func NewState() *State {
-	return &State{Servers: pool.NewRegistry(), upstreams: map[string]*proxy.Upstream{}}
+	return &State{Servers: pool.NewRegistry(), upstreams: map[upstreamKey]*proxy.Upstream{}, tls: map[tlsKey]*tls.Config{}}
 }
 
-// upstreamBuild collects the upstreams a compile uses.
+// upstreamKey finds an upstream pool again: the same server of the same
+// service, spoken to the same way.
+type upstreamKey struct {
+	server    string // pool.Key: service and URL
+	transport transportKey
+}
+
+// upstreamBuild collects the upstreams and TLS client configs a compile uses.
 type upstreamBuild struct {
-	used map[string]*proxy.Upstream
+	used    map[upstreamKey]*proxy.Upstream
+	created []*proxy.Upstream
+	tls     map[tlsKey]*tls.Config
 }
 
-func (st *State) upstream(b *upstreamBuild, key string, u *url.URL, opts proxy.Options) (*proxy.Upstream, error) {
+func newUpstreamBuild() *upstreamBuild {
+	return &upstreamBuild{used: map[upstreamKey]*proxy.Upstream{}, tls: map[tlsKey]*tls.Config{}}
+}
+
+func (st *State) upstream(b *upstreamBuild, key upstreamKey, u *url.URL, opts proxy.Options) (*proxy.Upstream, error) {
 	if up, ok := b.used[key]; ok {
 		return up, nil
 	}
@@ -60,20 +77,45 @@ func (st *State) upstream(b *upstreamBuild, key string, u *url.URL, opts proxy.O
 		if up, err = proxy.NewUpstream(u, opts); err != nil {
 			return nil, err
 		}
+		b.created = append(b.created, up)
 	}
 	b.used[key] = up
 	return up, nil
+}
+
+// tlsConfig returns the TLS client config of key that a snapshot already
+// uses, nil when none does.
+func (st *State) tlsConfig(b *upstreamBuild, key tlsKey) *tls.Config {
+	if tc := b.tls[key]; tc != nil {
+		return tc
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if tc := st.tls[key]; tc != nil {
+		b.tls[key] = tc
+		return tc
+	}
+	return nil
 }
 
 func (st *State) commitUpstreams(b *upstreamBuild) {
 	st.mu.Lock()
 	old := st.upstreams
 	st.upstreams = b.used
+	st.tls = b.tls
 	st.mu.Unlock()
 	for k, up := range old {
 		if _, ok := b.used[k]; !ok {
 			up.CloseIdle()
 		}
+	}
+}
+
+// abortUpstreams forgets the upstreams a refused compile made. They carried no
+// request, but CloseIdle makes sure they hold nothing.
+func (st *State) abortUpstreams(b *upstreamBuild) {
+	for _, up := range b.created {
+		up.CloseIdle()
 	}
 }
 

@@ -20,7 +20,6 @@ import (
 	"github.com/usher-lb/usher/internal/h1"
 	"github.com/usher-lb/usher/internal/observe"
 	"github.com/usher-lb/usher/internal/proxy"
-	"github.com/usher-lb/usher/internal/rule"
 	"github.com/usher-lb/usher/internal/runtime"
 )
 
@@ -62,7 +61,7 @@ type entrypoint struct {
 	srv      httpServer
 	serve    func() error
 	ln       net.Listener
-	trust    trust
+	rt       *runtime.Entrypoint
 	redirect string // scheme of redirectTo's entrypoint, "" when none
 	rport    string // ":port" of redirectTo's entrypoint, "" for the scheme's default
 	s        *Server
@@ -100,11 +99,11 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*Server, error) {
 }
 
 func (s *Server) newEntrypoint(name string, ec *config.Entrypoint, cfg *config.Config) (*entrypoint, error) {
-	t, err := parseTrust(ec.TrustedProxies)
+	rt, err := runtime.NewEntrypoint(name, ec, ec.Address)
 	if err != nil {
-		return nil, fmt.Errorf("trustedProxies: %w", err)
+		return nil, err
 	}
-	ep := &entrypoint{name: name, cfg: ec, trust: t, s: s, grace: ec.GracePeriod.D()}
+	ep := &entrypoint{name: name, cfg: ec, rt: rt, s: s, grace: ec.GracePeriod.D()}
 	if ec.RedirectTo != "" {
 		to := cfg.Entrypoints[ec.RedirectTo]
 		if to == nil {
@@ -125,6 +124,7 @@ func (s *Server) newEntrypoint(name string, ec *config.Entrypoint, cfg *config.C
 		return nil, err
 	}
 	ep.ln = ln
+	_, ep.rt.Port, _ = net.SplitHostPort(ln.Addr().String())
 	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
 	var connState func(net.Conn, http.ConnState)
 	if s.metrics != nil {
@@ -178,6 +178,16 @@ func (s *Server) Addr(name string) string {
 		}
 	}
 	return ""
+}
+
+// Entrypoints returns the entrypoints as routing sees them, on the ports they
+// listen on, by name.
+func (s *Server) Entrypoints() []*runtime.Entrypoint {
+	out := make([]*runtime.Entrypoint, len(s.eps))
+	for i, ep := range s.eps {
+		out[i] = ep.rt
+	}
+	return out
 }
 
 // Swap makes snap the snapshot new requests are served from.
@@ -272,13 +282,8 @@ func (ep *entrypoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (ep *entrypoint) route(w http.ResponseWriter, r *http.Request, rec *observe.Record) {
-	rec.ClientIP = ep.trust.setForwarded(r)
-	snap := ep.s.snap.Load()
-	req := rule.Request{R: r, Host: hostOnly(r.Host), ClientIP: rec.ClientIP}
-	var rt *runtime.Router
-	if snap != nil {
-		rt = snap.Match(ep.name, &req)
-	}
+	rt, client := ep.s.snap.Load().Route(ep.rt, r)
+	rec.ClientIP = client
 	if rt == nil {
 		h := w.Header()
 		h["Content-Type"] = []string{"text/plain; charset=utf-8"}

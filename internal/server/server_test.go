@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,54 +12,6 @@ import (
 	"github.com/usher-lb/usher/internal/config"
 	"github.com/usher-lb/usher/internal/runtime"
 )
-
-func TestSetForwarded(t *testing.T) {
-	trusted, _ := parseTrust([]string{"10.0.0.0/8", "192.168.1.1"})
-	tests := []struct {
-		name, remote, xff, realIP string
-		tls                       bool
-		wantXFF, wantReal, proto  string
-		client                    string
-	}{
-		{"direct client", "203.0.113.5:4000", "", "", false, "203.0.113.5", "203.0.113.5", "http", "203.0.113.5"},
-		{"spoofed from untrusted", "203.0.113.5:4000", "1.2.3.4", "1.2.3.4", true, "203.0.113.5", "203.0.113.5", "https", "203.0.113.5"},
-		{"through trusted proxy", "10.1.2.3:4000", "198.51.100.7", "", false, "198.51.100.7, 10.1.2.3", "198.51.100.7", "http", "198.51.100.7"},
-		{"chain of trusted proxies", "10.1.2.3:4000", "198.51.100.7, 192.168.1.1", "", false, "198.51.100.7, 192.168.1.1, 10.1.2.3", "198.51.100.7", "http", "198.51.100.7"},
-		{"ipv6 peer", "[2001:db8::1]:4000", "", "", false, "2001:db8::1", "2001:db8::1", "http", "2001:db8::1"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			r := httptest.NewRequest("GET", "http://shop.test:8080/x", nil)
-			r.RemoteAddr = tc.remote
-			if tc.xff != "" {
-				r.Header.Set("X-Forwarded-For", tc.xff)
-			}
-			if tc.realIP != "" {
-				r.Header.Set("X-Real-Ip", tc.realIP)
-			}
-			if tc.tls {
-				r.TLS = &tlsState
-			}
-			client := trusted.setForwarded(r)
-			if client.String() != tc.client {
-				t.Errorf("client = %s, want %s", client, tc.client)
-			}
-			for k, want := range map[string]string{"X-Forwarded-For": tc.wantXFF, "X-Real-Ip": tc.wantReal, "X-Forwarded-Proto": tc.proto, "X-Forwarded-Host": "shop.test:8080", "X-Forwarded-Port": "8080"} {
-				if got := r.Header.Get(k); got != want {
-					t.Errorf("%s = %q, want %q", k, got, want)
-				}
-			}
-		})
-	}
-}
-
-func TestHostOnly(t *testing.T) {
-	for in, want := range map[string]string{"Example.COM:8080": "example.com", "example.com": "example.com", "[::1]:80": "::1", "[2001:db8::1]": "2001:db8::1", "": ""} {
-		if got := hostOnly(in); got != want {
-			t.Errorf("hostOnly(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
 
 // BenchmarkRequest measures usher's whole handler for one proxied GET:
 // forwarded headers, routing among 100 routers, the load balancer and the
@@ -89,8 +40,11 @@ http:
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfg.ApplyDefaults()
-	snap, pending, err := runtime.Compile(context.Background(), cfg, runtime.NewState())
+	checked, err := runtime.Check(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	snap, pending, err := runtime.Compile(context.Background(), checked, runtime.NewState())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -132,14 +86,4 @@ func itoa(i int) string {
 		return string(rune('0' + i))
 	}
 	return itoa(i/10) + string(rune('0'+i%10))
-}
-
-var tlsState = tls.ConnectionState{}
-
-func TestHostPort(t *testing.T) {
-	for in, want := range map[string]string{"a.test:8080": "8080", "a.test": "", "[::1]:443": "443", "[::1]": "", "": ""} {
-		if got := hostPort(in); got != want {
-			t.Errorf("hostPort(%q) = %q, want %q", in, got, want)
-		}
-	}
 }

@@ -4,7 +4,8 @@ import "net/http"
 
 // Failover serves from Main, and from Fallback while Main has no available server.
 type Failover struct {
-	Main, Fallback Handler
+	Main, Fallback         Handler
+	MainName, FallbackName string // the services' names, for Explain
 }
 
 // Available tells whether either service can serve.

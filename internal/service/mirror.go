@@ -36,6 +36,7 @@ func (m *MirrorTarget) sample() bool {
 // MaxBody (or of unknown length) is not copied: mirroring must not hold a large
 // upload in memory.
 type Mirror struct {
+	name    string // of the main service
 	main    Handler
 	mirrors []*MirrorTarget
 	maxBody int64
@@ -49,9 +50,9 @@ const mirrorTimeout = 30 * time.Second
 // maxMirrorsInFlight bounds the copies under way for one mirror service.
 const maxMirrorsInFlight = 512
 
-// NewMirror returns a mirror service.
-func NewMirror(main Handler, mirrors []*MirrorTarget, maxBody int64) *Mirror {
-	return &Mirror{main: main, mirrors: mirrors, maxBody: maxBody, sem: make(chan struct{}, maxMirrorsInFlight)}
+// NewMirror returns a mirror service whose main service, name, is main.
+func NewMirror(name string, main Handler, mirrors []*MirrorTarget, maxBody int64) *Mirror {
+	return &Mirror{name: name, main: main, mirrors: mirrors, maxBody: maxBody, sem: make(chan struct{}, maxMirrorsInFlight)}
 }
 
 // Available tells whether the main service can serve.

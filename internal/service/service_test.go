@@ -96,7 +96,7 @@ func TestMirrorCopiesBodyAndDropsWhenSaturated(t *testing.T) {
 		got = append(got, string(b))
 		mu.Unlock()
 	})
-	m := NewMirror(main, []*MirrorTarget{{Name: "copy", Handler: slow, Percent: 100}}, 64)
+	m := NewMirror("main", main, []*MirrorTarget{{Name: "copy", Handler: slow, Percent: 100}}, 64)
 	m.sem = make(chan struct{}, 2) // a small bound, to see drops
 	for i := 0; i < 5; i++ {
 		rec := httptest.NewRecorder()

@@ -1,0 +1,122 @@
+package runtime
+
+import (
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/usher-lb/usher/internal/config"
+	"github.com/usher-lb/usher/internal/proxy"
+)
+
+// transportKey is a load balancer's transport by value: comparable, so that it
+// finds the same upstream pools again from one snapshot to the next.
+type transportKey struct {
+	dial, responseHeader, idle time.Duration
+	maxIdle                    int
+	tls                        tlsKey
+}
+
+// tlsKey is a transport.tls by value, with a digest of what its files held:
+// the same settings and files give the same TLS client config (and keep the
+// pools and probers that use it); a rotated certificate or CA gives a new one.
+type tlsKey struct {
+	on    bool
+	cfg   config.ClientTLS
+	files [sha256.Size]byte
+}
+
+// transport compiles how a load balancer talks to its servers: the options
+// of its upstreams, and their key. t has its defaults applied.
+func (c *compiler) transport(path string, t *config.Transport) (proxy.Options, transportKey, bool) {
+	if t == nil {
+		t = &config.Transport{}
+	}
+	tc, tk, ok := c.clientTLS(path+".tls", t.TLS)
+	opts := proxy.Options{
+		DialTimeout:           t.DialTimeout.D(),
+		ResponseHeaderTimeout: t.ResponseHeaderTimeout.D(),
+		IdleConnTimeout:       t.IdleConnTimeout.D(),
+		MaxIdleConnsPerHost:   t.MaxIdleConnsPerHost,
+		TLS:                   tc,
+	}
+	key := transportKey{
+		dial:           opts.DialTimeout,
+		responseHeader: opts.ResponseHeaderTimeout,
+		idle:           opts.IdleConnTimeout,
+		maxIdle:        opts.MaxIdleConnsPerHost,
+		tls:            tk,
+	}
+	return opts, key, ok
+}
+
+// clientTLS returns the TLS client config of a transport.tls (nil for none:
+// the system roots and each server's name): the one config of usher's
+// requests to the servers (internal/proxy) and of their health probes
+// (internal/health). A snapshot that has the same settings and files as a
+// running one gets the running one's *tls.Config.
+func (c *compiler) clientTLS(path string, ct *config.ClientTLS) (*tls.Config, tlsKey, bool) {
+	if ct == nil {
+		return nil, tlsKey{}, true
+	}
+	files := map[string][]byte{}
+	ok := true
+	digest := sha256.New()
+	for _, f := range []struct{ key, name string }{{"ca", ct.CA}, {"cert", ct.Cert}, {"key", ct.Key}} {
+		var b []byte
+		if f.name != "" {
+			var err error
+			if b, err = os.ReadFile(f.name); err != nil {
+				c.problem(path+"."+f.key, "%v", err)
+				ok = false
+			}
+		}
+		files[f.key] = b
+		binary.Write(digest, binary.BigEndian, uint64(len(b)))
+		digest.Write(b)
+	}
+	if !ok {
+		return nil, tlsKey{}, false
+	}
+	key := tlsKey{on: true, cfg: *ct}
+	digest.Sum(key.files[:0])
+	if tc := c.st.tlsConfig(c.ups, key); tc != nil {
+		return tc, key, true
+	}
+	tc, field, err := buildClientTLS(ct, files["ca"], files["cert"], files["key"])
+	if err != nil {
+		c.problem(path+field, "%v", err)
+		return nil, tlsKey{}, false
+	}
+	c.ups.tls[key] = tc
+	return tc, key, true
+}
+
+// buildClientTLS makes a TLS client config from transport.tls settings and
+// the content of its files; on error, field is the key at fault (".ca",
+// ".cert").
+func buildClientTLS(ct *config.ClientTLS, caPEM, certPEM, keyPEM []byte) (tc *tls.Config, field string, err error) {
+	tc = &tls.Config{ServerName: ct.ServerName, InsecureSkipVerify: ct.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
+	if ct.CA != "" {
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(caPEM) {
+			return nil, ".ca", fmt.Errorf("no PEM certificate in %s", ct.CA)
+		}
+	}
+	if ct.Cert != "" || ct.Key != "" {
+		if ct.Cert == "" || ct.Key == "" {
+			return nil, "", errors.New("cert and key go together: set both or neither")
+		}
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			return nil, ".cert", fmt.Errorf("%s and %s: %v", ct.Cert, ct.Key, err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, "", nil
+}
