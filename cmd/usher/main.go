@@ -36,9 +36,12 @@ func main() {
 	// collects hundreds of times a second under load. GOGC=1000 spends a few
 	// more MiB to save about a tenth of the CPU per request (bench/RESULTS.md);
 	// the 1GiB soft limit makes the collector work harder rather than let a
-	// large heap grow tenfold. GOGC or GOMEMLIMIT in the environment win.
-	if os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
+	// large heap grow tenfold. Each of GOGC and GOMEMLIMIT set in the
+	// environment wins over usher's value for it, the other one stays usher's.
+	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(1000)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(1 << 30)
 	}
 	os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr))

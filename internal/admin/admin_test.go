@@ -256,7 +256,7 @@ func TestDrainAndUndrain(t *testing.T) {
 func TestExplain(t *testing.T) {
 	f := newFixture(t, fixtureOpts{})
 	web, other := f.ports["web"], f.ports["other"]
-	appServers := []string{f.backends[0].URL, strings.Replace(f.backends[1].URL, "http://", "http://usher:xxxxx@", 1)}
+	appServers := []string{f.backends[0].URL, strings.Replace(f.backends[1].URL, "http://", "http://********@", 1)}
 	otherServer := f.backends[2].URL
 	tests := []struct {
 		query  string

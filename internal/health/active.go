@@ -379,7 +379,7 @@ func (p *prober) run(ctx context.Context, first time.Duration) {
 func (p *prober) safeProbe(ctx context.Context) (res result) {
 	defer func() {
 		if v := recover(); v != nil {
-			p.m.log.Error("health probe panicked", "service", p.service, "server", p.s.URL.Redacted(), "panic", fmt.Sprint(v))
+			p.m.log.Error("health probe panicked", "service", p.service, "server", p.s.Shown, "panic", fmt.Sprint(v))
 			res = result{at: time.Now(), reason: fmt.Sprintf("probe panicked: %v", v)}
 		}
 	}()

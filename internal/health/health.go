@@ -333,7 +333,7 @@ func agentName(state string) string {
 func weightName(pct int) string { return "weight " + strconv.Itoa(pct) + "%" }
 
 func transition(svc string, s *pool.Server, from, to, reason string) Transition {
-	return Transition{Time: time.Now(), Service: svc, Server: s.URL.Redacted(), From: from, To: to, Reason: reason}
+	return Transition{Time: time.Now(), Service: svc, Server: s.Shown, From: from, To: to, Reason: reason}
 }
 
 // emit logs a transition and hands it on.

@@ -174,7 +174,7 @@ func (r *Reporter) failure(s *pool.Server, failed bool, status int) (Transition,
 	if g.ejected >= allowed {
 		if !o.blocked {
 			o.blocked = true
-			r.m.log.Warn("server not ejected: too many ejected already", "service", g.service, "server", s.URL.Redacted(),
+			r.m.log.Warn("server not ejected: too many ejected already", "service", g.service, "server", s.Shown,
 				"ejected", g.ejected, "maxEjectedPercent", spec.MaxEjectedPercent, "servers", r.servers)
 		}
 		return Transition{}, false
@@ -197,7 +197,7 @@ func (r *Reporter) failure(s *pool.Server, failed bool, status int) (Transition,
 		}
 	})
 	return Transition{
-		Time: now, Service: g.service, Server: s.URL.Redacted(), From: StateUp, To: StateEjected,
+		Time: now, Service: g.service, Server: s.Shown, From: StateUp, To: StateEjected,
 		Reason: fmt.Sprintf("%d failures in a row within %s, last: %s; ejected for %s", n, spec.Window, last, d),
 	}, true
 }
@@ -243,7 +243,7 @@ func (g *group) readmitLocked(o *outlier, why string) Transition {
 	o.streak.Store(0)
 	g.ejected--
 	o.s.SetEjected(false)
-	return Transition{Time: now, Service: g.service, Server: o.s.URL.Redacted(), From: StateEjected, To: StateBack, Reason: why}
+	return Transition{Time: now, Service: g.service, Server: o.s.Shown, From: StateEjected, To: StateBack, Reason: why}
 }
 
 // stopTimer stops o's readmission timer, settling the Manager's count of it

@@ -6,6 +6,7 @@ package pool
 
 import (
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -29,6 +30,10 @@ type Server struct {
 	URL *url.URL
 	// Hash is a stable 64-bit hash of the URL, for consistent hashing.
 	Hash uint64
+	// Shown is the URL as logs, events and the admin API show it: its
+	// userinfo, which may hold a password or a token, is hidden whole
+	// (url.URL.Redacted keeps the user name, which may be the token).
+	Shown string
 
 	weight   atomic.Int32 // configured weight, set by each compile
 	inflight atomic.Int64
@@ -48,10 +53,20 @@ type Server struct {
 
 // NewServer returns a server with weight w, available at once.
 func NewServer(key string, u *url.URL, w int) *Server {
-	s := &Server{Key: key, URL: u, Hash: hash64(u.String())}
+	s := &Server{Key: key, URL: u, Hash: hash64(u.String()), Shown: shown(u)}
 	s.weight.Store(int32(w))
 	s.born.Store(time.Now().UnixNano())
 	return s
+}
+
+// shown is u with its userinfo, if any, replaced by "********".
+func shown(u *url.URL) string {
+	if u.User == nil {
+		return u.String()
+	}
+	c := *u
+	c.User = url.User("********")
+	return strings.Replace(c.String(), "%2A%2A%2A%2A%2A%2A%2A%2A@", "********@", 1)
 }
 
 // Weight is the configured weight.

@@ -110,7 +110,7 @@ func (m *Manager) apply(ctx context.Context, c Checked, trigger string) error {
 		ch.Commit()
 	}
 	for _, s := range pending.Removed() {
-		m.Log.Info("server removed, draining", "server", s.URL.Redacted(), "inflight", s.InFlight())
+		m.Log.Info("server removed, draining", "server", s.Shown, "inflight", s.InFlight())
 	}
 	m.current = snap
 	m.lastErr = nil
