@@ -102,7 +102,7 @@ http:
 	outputs = append(outputs, "validate:\n"+string(out))
 	good := filepath.Join(t.TempDir(), "good.yaml")
 	os.WriteFile(good, []byte(cfg(":8080", withCreds)), 0o644)
-	out, err := exec.Command(usherBin, "explain", "-c", good, "--url", "http://example.com/x").CombinedOutput()
+	out, err := exec.Command(usherBin, "explain", "-c", good, "--url", "http://example.com:8080/x").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "********@127.0.0.1") {
 		t.Errorf("explain: %v\n%s", err, out)
 	}
