@@ -31,6 +31,12 @@ func benchKeepAlive(b *testing.B, addr string) {
 	br := bufio.NewReader(c)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := processCPU()
+	defer func() {
+		// CPU per request (both ends: the client is the same for both
+		// servers) is steadier than the wall time on a shared machine.
+		b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+	}()
 	for range b.N {
 		if _, err := c.Write(req); err != nil {
 			b.Fatal(err)

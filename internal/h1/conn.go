@@ -3,30 +3,44 @@ package h1
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
-// conn is one client connection, served by one goroutine.
+// conn is one client connection, served by one goroutine at a time.
 //
 // Reading: the connection's goroutine holds rmu except while the handler
 // runs. The body's Read and the liveness probe take it, so a body may be read
 // from another goroutine (a proxy streaming it upstream) while the handler
 // goroutine polls its context, and nothing reads the socket concurrently.
+//
+// Memory: between requests the connection holds no buffer (they are in
+// bufPool, see await) and, once idle for stackIdle, runs on a fresh goroutine
+// whose stack is the smallest (a handler may have grown the first one's).
 type conn struct {
 	srv        *Server
 	rwc        net.Conn
-	br         *bufio.Reader
+	rc         syscall.RawConn // nil when the connection cannot be peeked (not a socket)
+	readyFn    func(fd uintptr) bool
+	woke       bool    // await: the poller said readable
+	pb         [1]byte // await's peek
+	bufs       *connBufs
+	br         *bufio.Reader // bufs' while a request is served, else nil
 	bw         *bufio.Writer
 	base       context.Context
 	remoteAddr string
+	moved      bool      // serve runs on a new goroutine, in the middle of an idle wait
+	idleDL     time.Time // end of the current idle wait; zero: none
 
 	rmu      sync.Mutex
 	rdl      time.Time // read deadline in force (under rmu)
@@ -36,7 +50,7 @@ type conn struct {
 	scratchp *[]byte
 	scratch  []byte // long lines, response bodies before commit
 
-	hdr http.Header // response header map, reused
+	hdr http.Header // response header map, from bufs
 
 	state atomic.Uint64 // http.ConnState<<56 | unix seconds
 
@@ -54,7 +68,14 @@ type conn struct {
 }
 
 func newConn(s *Server, rw net.Conn, base context.Context) *conn {
-	c := &conn{srv: s, rwc: rw, base: base, remoteAddr: rw.RemoteAddr().String()}
+	c := &conn{srv: s, rwc: rw, base: base, remoteAddr: rw.RemoteAddr().String(), now: time.Now()}
+	if sc, ok := rw.(syscall.Conn); ok && canPeek {
+		if rc, err := sc.SyscallConn(); err == nil {
+			c.rc = rc
+			c.readyFn = c.ready
+		}
+	}
+	c.lr.more = c.armHeader
 	return c
 }
 
@@ -115,51 +136,51 @@ func (c *conn) drainDeadline() {
 	c.setRead(d)
 }
 
+// stackIdle is how long a connection waits for its next request on the
+// goroutine that served the last one. After that it moves to a new goroutine,
+// whose stack is the smallest, and the old one's stack (grown by the handler
+// to whatever the middlewares needed) is freed. A busy keep-alive connection
+// never moves; one that does pays a goroutine start and the stack's regrowth
+// on its next request, about a microsecond.
+const stackIdle = 100 * time.Millisecond
+
+// serve runs the connection: from Serve, and again on a new goroutine when
+// the connection moves (see stackIdle).
 func (c *conn) serve() {
 	s := c.srv
 	c.rmu.Lock()
+	moved := false
 	defer func() {
 		if e := recover(); e != nil {
 			c.logPanic(e)
 		}
+		if moved {
+			return
+		}
 		if c.hijacked {
+			// The hijacker owns the buffered reader and writer now.
+			c.bufs, c.br, c.bw = nil, nil, nil
 			s.trackConn(c, false)
 			return
 		}
 		c.rwc.Close()
 		c.setState(http.StateClosed)
 		s.trackConn(c, false)
-		c.release()
+		c.releaseBufs()
 	}()
-	c.br = getReader(c.rwc)
-	c.bw = getWriter(c.rwc)
-	c.scratchp = scratchPool.Get().(*[]byte)
-	c.scratch = (*c.scratchp)[:0]
-	c.hdr = make(http.Header)
-	c.lr.br = c.br
-	c.lr.more = c.armHeader
-	c.now = time.Now()
-	first := true
 	for {
-		if c.br.Buffered() == 0 {
-			if !first {
-				c.setState(http.StateIdle)
-			}
-			d := s.idleTimeout()
-			if first && s.ReadHeaderTimeout > 0 {
-				d = s.ReadHeaderTimeout
-			}
-			if d > 0 {
-				c.setRead(c.now.Add(d))
-			} else {
-				c.setRead(time.Time{})
-			}
-			if _, err := c.br.Peek(1); err != nil {
+		if c.bufs == nil || c.br.Buffered() == 0 {
+			switch c.await() {
+			case awaitMove:
+				moved, c.moved = true, true
+				c.rmu.Unlock()
+				go c.serve()
+				return
+			case awaitEnd:
 				return
 			}
 		}
 		c.setState(http.StateActive)
-		first = false
 		if !c.serveOne() {
 			return
 		}
@@ -167,6 +188,90 @@ func (c *conn) serve() {
 			return
 		}
 	}
+}
+
+type awaitResult int
+
+const (
+	awaitReady awaitResult = iota // a request's first bytes are buffered
+	awaitMove                     // idle for stackIdle: go on on a new goroutine
+	awaitEnd                      // timeout, EOF, error: close
+)
+
+// await waits for the next request without holding buffers: on a socket, it
+// parks on the poller with a peek (RawConn.Read with a function that reports
+// EAGAIN, which honours the read deadline), then takes the buffers and reads.
+// A read that found nothing would cost no more system calls than this: the
+// wait is one peek that finds nothing, then the read of what woke it.
+func (c *conn) await() awaitResult {
+	s := c.srv
+	c.releaseBufs()
+	var dl time.Time
+	phase := false // waiting stackIdle on this goroutine before moving
+	if st, _ := c.getState(); c.moved {
+		dl = c.idleDL
+	} else if st == http.StateNew {
+		d := s.idleTimeout()
+		if s.ReadHeaderTimeout > 0 {
+			d = s.ReadHeaderTimeout
+		}
+		if d > 0 {
+			dl = c.now.Add(d)
+		}
+	} else {
+		c.setState(http.StateIdle)
+		c.idleDL = time.Time{}
+		if d := s.idleTimeout(); d > 0 {
+			c.idleDL = c.now.Add(d)
+		}
+		dl = c.idleDL
+		if p := c.now.Add(stackIdle); c.rc != nil && (dl.IsZero() || p.Before(dl)) {
+			dl, phase = p, true
+		}
+	}
+	c.moved = false
+	c.setRead(dl)
+	if c.rc != nil {
+		c.woke = false
+		if err := c.rc.Read(c.readyFn); err != nil {
+			if phase && errors.Is(err, os.ErrDeadlineExceeded) {
+				return awaitMove
+			}
+			return awaitEnd
+		}
+	}
+	c.acquireBufs()
+	if _, err := c.br.Peek(1); err != nil {
+		if !phase || !isTimeout(err) {
+			return awaitEnd
+		}
+		// Woken just before the stackIdle deadline and read just after it
+		// (or woken for nothing): the rest of the idle time is still there.
+		c.setRead(c.idleDL)
+		if _, err := c.br.Peek(1); err != nil {
+			return awaitEnd
+		}
+	}
+	return awaitReady
+}
+
+func (c *conn) acquireBufs() {
+	b := getBufs(c.rwc)
+	c.bufs, c.br, c.bw = b, b.br, b.bw
+	c.scratch, c.hdr = b.scratch[:0], b.hdr
+	c.lr.br = b.br
+}
+
+// releaseBufs gives the buffers back; nothing may be buffered in them.
+func (c *conn) releaseBufs() {
+	b := c.bufs
+	if b == nil {
+		return
+	}
+	b.scratch = c.scratch
+	c.bufs, c.br, c.bw, c.hdr, c.scratch = nil, nil, nil, nil, nil
+	c.lr.br, c.lr.scratch = nil, nil
+	putBufs(b)
 }
 
 // serveOne reads and answers one request; it reports whether the connection
@@ -262,24 +367,6 @@ func (c *conn) logPanic(e any) {
 	c.srv.logf("h1: panic serving %v: %v\n%s", c.remoteAddr, e, buf)
 }
 
-// release returns the connection's buffers to their pools.
-func (c *conn) release() {
-	if c.br != nil {
-		c.br.Reset(nil)
-		readerPool.Put(c.br)
-		c.bw.Reset(nil)
-		writerPool.Put(c.bw)
-		c.br, c.bw = nil, nil
-	}
-	if c.scratchp != nil {
-		if cap(c.scratch) <= 64<<10 {
-			*c.scratchp = c.scratch[:0]
-			scratchPool.Put(c.scratchp)
-		}
-		c.scratchp = nil
-	}
-}
-
 // writeError answers a refused request and lets the client read the answer
 // before the connection closes.
 func (c *conn) writeError(se *statusError) {
@@ -372,12 +459,12 @@ func (c *conn) probe(x *reqCtx) bool {
 	if c.br.Buffered() > 0 {
 		return false // a pipelined request or body bytes: alive
 	}
-	res := peekConn(c.rwc)
+	res := c.peek()
 	if res == probeUnknown && !c.rdl.IsZero() && !c.rdl.After(time.Now()) {
 		// The idle or header deadline passed while the handler ran, which
 		// fails any read at once: nothing needs it now.
 		c.setRead(time.Time{})
-		res = peekConn(c.rwc)
+		res = c.peek()
 	}
 	if res == probeUnknown {
 		// Not a socket: a short blocking peek through the reader.

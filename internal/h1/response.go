@@ -359,6 +359,9 @@ func (w *response) finish() bool {
 	w.done = true
 	if !w.committed {
 		w.commit(true)
+	} else {
+		// Streamed: the idle time starts now, not when the headers went.
+		w.c.now = time.Now()
 	}
 	bw := w.c.bw
 	if w.chunked {

@@ -9,6 +9,12 @@
 // requests strictly (RFC 9112: CRLF line endings only, no obs-fold, one Host,
 // chunked as the only transfer coding, never Transfer-Encoding with
 // Content-Length).
+//
+// An idle keep-alive connection costs about 5 KiB: between requests it holds
+// no buffer (reader, writer, scratch and response header map come from a pool
+// when the socket becomes readable and go back when the response is done),
+// it waits on the poller with a peek rather than a read, and after stackIdle
+// it moves to a fresh goroutine so that the stack a handler grew is freed.
 package h1
 
 import (
@@ -223,32 +229,55 @@ func (s *Server) closeIdle() bool {
 	return quiet
 }
 
-// Buffers are pooled across connections.
-var (
-	readerPool  sync.Pool
-	writerPool  sync.Pool
-	scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, smallBody); return &b }}
-)
+// connBufs is what a connection needs only while it reads or answers a
+// request: taken from bufPool when the socket becomes readable, given back
+// when the connection goes idle, so that an idle keep-alive connection holds
+// no buffer (see conn.await).
+type connBufs struct {
+	br      *bufio.Reader
+	bw      *bufio.Writer
+	scratch []byte      // long lines, response bodies before commit, drains
+	hdr     http.Header // the response header map
+}
+
+var bufPool sync.Pool
 
 const (
 	bufSize   = 4096
 	smallBody = 4096 // a body up to this size, finished before any Flush, gets a Content-Length
+
+	// What goes back to bufPool is bounded: a scratch buffer or a header map
+	// grown past these by one request is dropped, not pooled.
+	maxPooledScratch = 2 * smallBody
+	maxPooledFields  = 64
 )
 
-func getReader(c net.Conn) *bufio.Reader {
-	if v := readerPool.Get(); v != nil {
-		br := v.(*bufio.Reader)
-		br.Reset(c)
-		return br
+func getBufs(c net.Conn) *connBufs {
+	b, _ := bufPool.Get().(*connBufs)
+	if b == nil {
+		return &connBufs{
+			br:      bufio.NewReaderSize(c, bufSize),
+			bw:      bufio.NewWriterSize(c, bufSize),
+			scratch: make([]byte, 0, smallBody),
+			hdr:     make(http.Header),
+		}
 	}
-	return bufio.NewReaderSize(c, bufSize)
+	b.br.Reset(c)
+	b.bw.Reset(c)
+	return b
 }
 
-func getWriter(c net.Conn) *bufio.Writer {
-	if v := writerPool.Get(); v != nil {
-		bw := v.(*bufio.Writer)
-		bw.Reset(c)
-		return bw
+func putBufs(b *connBufs) {
+	b.br.Reset(nil)
+	b.bw.Reset(nil)
+	if cap(b.scratch) > maxPooledScratch {
+		b.scratch = make([]byte, 0, smallBody)
 	}
-	return bufio.NewWriterSize(c, bufSize)
+	b.scratch = b.scratch[:0]
+	if len(b.hdr) > maxPooledFields {
+		b.hdr = make(http.Header)
+	} else {
+		clear(b.hdr)
+	}
+	bufPool.Put(b)
 }
