@@ -39,7 +39,8 @@ type Server struct {
 	ReadTimeout  time.Duration // whole request, headers and body; 0 = none
 	WriteTimeout time.Duration // whole response, from the end of the request's headers; 0 = none
 	// MaxHeaderBytes bounds the request line and headers (and, separately, a
-	// chunked body's trailer section); default 1MiB; over it: 431.
+	// chunked body's trailer section); default 64KiB; over it: 431. It also
+	// bounds the buffer a long line is gathered in.
 	MaxHeaderBytes int
 	ConnState      func(net.Conn, http.ConnState)
 	ErrorLog       *log.Logger
@@ -51,7 +52,7 @@ type Server struct {
 	conns      map[*conn]struct{}
 }
 
-const defaultMaxHeaderBytes = 1 << 20
+const defaultMaxHeaderBytes = 64 << 10
 
 func (s *Server) maxHeaderBytes() int {
 	if s.MaxHeaderBytes > 0 {
