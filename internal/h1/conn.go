@@ -59,6 +59,12 @@ type conn struct {
 	hijacked  bool         // under rmu
 	reading   atomic.Bool  // a body Read holds rmu
 
+	cr         connReader  // what br reads from
+	bodyIdle   bool        // socket reads are the body's: BodyIdleTimeout applies (under rmu)
+	kicked     atomic.Bool // the handler returned: reads of its body must stop
+	bodyBroken atomic.Bool // the body failed (BodyError): close after the response
+	linger     bool        // close with a lingering close: the client may still be sending
+
 	// 100 Continue against the response's commit, for requests with Expect.
 	cmu       sync.Mutex
 	committed bool
@@ -76,6 +82,7 @@ func newConn(s *Server, rw net.Conn, base context.Context) *conn {
 		}
 	}
 	c.lr.more = c.armHeader
+	c.cr.c = c
 	return c
 }
 
@@ -124,11 +131,49 @@ func (c *conn) armHeader() {
 	c.setRead(d)
 }
 
-// bodyDeadline puts the request's body deadline in force. The caller holds rmu.
-func (c *conn) bodyDeadline() { c.setRead(c.reqDL) }
+// connReader is what a connection's bufio.Reader reads from: the socket,
+// with the body's deadline put in force before each read of body bytes.
+type connReader struct{ c *conn }
+
+func (r *connReader) Read(p []byte) (int, error) {
+	c := r.c
+	if c.bodyIdle {
+		if c.kicked.Load() {
+			return 0, errKicked
+		}
+		c.bodyReadDeadline()
+		if c.kicked.Load() { // kicked while the deadline moved: its past deadline may be lost
+			return 0, errKicked
+		}
+	}
+	return c.rwc.Read(p)
+}
+
+// bodyReadDeadline puts in force, before a read of body bytes, a deadline
+// BodyIdleTimeout from now, but never past the request's ReadTimeout. It is
+// moved only when less than the timeout is left, to at most an eighth more:
+// a steady upload changes it every eighth of the timeout, not every read.
+// The caller holds rmu.
+func (c *conn) bodyReadDeadline() {
+	t := c.srv.BodyIdleTimeout
+	if t <= 0 {
+		c.setRead(c.reqDL)
+		return
+	}
+	now := time.Now()
+	end := now.Add(t + t/8)
+	if !c.reqDL.IsZero() && c.reqDL.Before(end) {
+		c.setRead(c.reqDL)
+		return
+	}
+	if c.rdl.IsZero() || c.rdl.Before(now.Add(t)) || c.rdl.After(end) {
+		c.setRead(end)
+	}
+}
 
 // drainDeadline bounds the draining of an unread body.
 func (c *conn) drainDeadline() {
+	c.bodyIdle = false
 	d := time.Now().Add(5 * time.Second)
 	if !c.reqDL.IsZero() && c.reqDL.Before(d) {
 		d = c.reqDL
@@ -162,6 +207,9 @@ func (c *conn) serve() {
 			c.bufs, c.br, c.bw = nil, nil, nil
 			s.trackConn(c, false)
 			return
+		}
+		if c.linger {
+			c.lingerClose()
 		}
 		c.rwc.Close()
 		c.setState(http.StateClosed)
@@ -256,7 +304,7 @@ func (c *conn) await() awaitResult {
 }
 
 func (c *conn) acquireBufs() {
-	b := getBufs(c.rwc)
+	b := getBufs(&c.cr, c.rwc)
 	c.bufs, c.br, c.bw = b, b.br, b.bw
 	c.scratch, c.hdr = b.scratch[:0], b.hdr
 	c.lr.br = b.br
@@ -280,6 +328,9 @@ func (c *conn) serveOne() bool {
 	s := c.srv
 	c.hdrArmed = false
 	c.reqDL = time.Time{}
+	c.bodyIdle = false
+	c.kicked.Store(false)
+	c.bodyBroken.Store(false)
 	if s.ReadTimeout > 0 || s.WriteTimeout > 0 {
 		c.now = time.Now()
 		if s.ReadTimeout > 0 {
@@ -303,7 +354,7 @@ func (c *conn) serveOne() bool {
 	r.RemoteAddr = c.remoteAddr
 	var b *body
 	if p.bodyLen != 0 {
-		b = &body{c: c, req: r, remain: p.bodyLen, chunked: p.bodyLen < 0, expect: p.expect}
+		b = &body{c: c, req: r, remain: p.bodyLen, total: p.bodyLen, chunked: p.bodyLen < 0, expect: p.expect}
 		if b.chunked {
 			b.remain = 0
 		}
@@ -318,18 +369,23 @@ func (c *conn) serveOne() bool {
 	c.rmu.Unlock()
 	ok := c.runHandler(w, r)
 	if !c.rmu.TryLock() {
+		kicked := false
 		if c.reading.Load() {
 			// A goroutine of the handler still reads the body: unblock it.
+			c.kicked.Store(true)
 			_ = c.rwc.SetReadDeadline(aLongTimeAgo)
-			c.rdl = aLongTimeAgo
-			ok = false
+			ok, kicked = false, true
 		}
 		c.rmu.Lock() // else a probe, which does not block
+		if kicked {
+			c.rdl = aLongTimeAgo
+		}
 	}
 	ctx.done.Store(true)
 	if c.hijacked || !ok {
 		if b != nil {
 			b.closed = true
+			c.linger = !c.hijacked && !b.eof
 		}
 		return false
 	}
@@ -338,6 +394,11 @@ func (c *conn) serveOne() bool {
 		keep = b.drain()
 	} else if b != nil {
 		b.closed = true
+	}
+	if b != nil && !b.eof && !keep {
+		// The client may still be sending the body: closing now would
+		// reset the connection and could destroy the response in flight.
+		c.linger = true
 	}
 	return keep && !c.gone.Load()
 }
@@ -377,12 +438,17 @@ func (c *conn) writeError(se *statusError) {
 	if c.bw.Flush() != nil {
 		return
 	}
-	// Closing with unread input would reset the connection and could destroy
-	// the answer in flight: half-close, then read a little for a while.
+	c.linger = true
+}
+
+// lingerClose prepares the close of a connection whose client may still be
+// sending: closing with unread input would reset the connection and could
+// destroy the answer in flight, so half-close, then read a little for a while.
+func (c *conn) lingerClose() {
 	if cw, ok := c.rwc.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
 		_ = c.rwc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-		_, _ = io.CopyN(io.Discard, c.rwc, 256<<10)
+		_, _ = io.CopyN(io.Discard, c.rwc, maxDrain)
 	}
 }
 
@@ -468,9 +534,12 @@ func (c *conn) probe(x *reqCtx) bool {
 	}
 	if res == probeUnknown {
 		// Not a socket: a short blocking peek through the reader.
+		idle := c.bodyIdle
+		c.bodyIdle = false
 		_ = c.rwc.SetReadDeadline(time.Now().Add(time.Millisecond))
 		_, err := c.br.Peek(1)
 		_ = c.rwc.SetReadDeadline(c.rdl)
+		c.bodyIdle = idle
 		if err == nil || isTimeout(err) {
 			return false
 		}

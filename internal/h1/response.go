@@ -225,6 +225,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	c.rmu.Lock()
 	c.hijacked = true
+	c.bodyIdle = false // the hijacker's reads go through br: no body deadline
 	c.rmu.Unlock()
 	w.hijacked = true
 	_ = c.rwc.SetDeadline(time.Time{})
@@ -277,7 +278,7 @@ func (w *response) commit(final bool) {
 	// Connection.
 	if w.status == http.StatusSwitchingProtocols {
 		// For Hijack: the handler's Connection and Upgrade go as they are.
-	} else if r.Close || w.closeDelim || c.srv.shuttingDown() || wire.HasToken(h["Connection"], "close") {
+	} else if r.Close || w.closeDelim || c.bodyBroken.Load() || c.srv.shuttingDown() || wire.HasToken(h["Connection"], "close") {
 		w.closeAfter = true
 	} else if b := w.body; b != nil && (final || c.rmu.TryLock()) {
 		// An unread body too large to drain, or one the client will only

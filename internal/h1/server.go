@@ -21,6 +21,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -38,6 +39,13 @@ type Server struct {
 	IdleTimeout  time.Duration
 	ReadTimeout  time.Duration // whole request, headers and body; 0 = none
 	WriteTimeout time.Duration // whole response, from the end of the request's headers; 0 = none
+	// BodyIdleTimeout is the longest wait for request body bytes: between
+	// two reads of the socket, from the first Read of the body (so from the
+	// 100 Continue for a request that expects one), as nginx's
+	// client_body_timeout. A body that times out fails with a BodyError
+	// whose Timeout is true, and the connection closes after the response.
+	// 0 = none (then ReadTimeout alone bounds a body).
+	BodyIdleTimeout time.Duration
 	// MaxHeaderBytes bounds the request line and headers (and, separately, a
 	// chunked body's trailer section); default 64KiB; over it: 431. It also
 	// bounds the buffer a long line is gathered in.
@@ -253,17 +261,17 @@ const (
 	maxPooledFields  = 64
 )
 
-func getBufs(c net.Conn) *connBufs {
+func getBufs(r io.Reader, c net.Conn) *connBufs {
 	b, _ := bufPool.Get().(*connBufs)
 	if b == nil {
 		return &connBufs{
-			br:      bufio.NewReaderSize(c, bufSize),
+			br:      bufio.NewReaderSize(r, bufSize),
 			bw:      bufio.NewWriterSize(c, bufSize),
 			scratch: make([]byte, 0, smallBody),
 			hdr:     make(http.Header),
 		}
 	}
-	b.br.Reset(c)
+	b.br.Reset(r)
 	b.bw.Reset(c)
 	return b
 }
