@@ -87,8 +87,8 @@ type body struct {
 func (b *body) Read(p []byte) (int, error) {
 	c := b.c
 	c.rmu.Lock()
-	defer c.rmu.Unlock()
 	if b.closed {
+		c.rmu.Unlock()
 		return 0, http.ErrBodyReadAfterClose
 	}
 	if b.expect {
@@ -96,18 +96,35 @@ func (b *body) Read(p []byte) (int, error) {
 		c.sendContinue()
 	}
 	c.reading.Store(true)
-	defer c.reading.Store(false)
 	c.bodyIdle = true // the socket reads below get the body's deadline
-	return b.readLocked(p)
+	n, err := b.readLocked(p)
+	c.reading.Store(false)
+	x := c.ctx
+	c.rmu.Unlock()
+	b.ended(x)
+	return n, err
 }
 
 // Close stops the handler's reads; what is left is drained (or the
 // connection closed) after the handler returns.
 func (b *body) Close() error {
-	b.c.rmu.Lock()
+	c := b.c
+	c.rmu.Lock()
 	b.closed = true
-	b.c.rmu.Unlock()
+	c.bodyPending.Store(false)
+	x := c.ctx
+	c.rmu.Unlock()
+	b.ended(x)
 	return nil
+}
+
+// ended starts the watch of the client that Done asked for while the body
+// was still to be read, once it has been read to its end or closed. (After
+// a broken body the connection closes anyway: no watch.)
+func (b *body) ended(x *reqCtx) {
+	if c := b.c; x != nil && !c.bodyPending.Load() && c.wantWatch.Load() {
+		c.startWatch(x)
+	}
 }
 
 func (b *body) readLocked(p []byte) (n int, err error) {
@@ -129,6 +146,7 @@ func (b *body) readLocked(p []byte) (n int, err error) {
 		b.read += int64(n)
 		if b.remain == 0 {
 			b.eof = true
+			b.c.bodyPending.Store(false)
 			return n, io.EOF
 		}
 		if err != nil {
@@ -206,6 +224,7 @@ func (b *body) readChunked(p []byte) (int, error) {
 				return 0, err
 			}
 			b.eof = true
+			b.c.bodyPending.Store(false)
 			return 0, io.EOF
 		}
 		b.remain = size

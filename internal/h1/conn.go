@@ -65,6 +65,18 @@ type conn struct {
 	bodyBroken atomic.Bool // the body failed (BodyError): close after the response
 	linger     bool        // close with a lingering close: the client may still be sending
 
+	// The watch of the client for Done (see startWatch). wmu orders starting
+	// and stopping it; the watching goroutine is the only reader of the
+	// socket while it runs.
+	ctx         *reqCtx // the current request's
+	wmu         sync.Mutex
+	watching    atomic.Bool
+	watched     bool // this request had a watch (which may have moved the read deadline)
+	watchDone   chan struct{}
+	wantWatch   atomic.Bool // Done was called while the body was still to be read
+	bodyPending atomic.Bool // a body is there and has not been read to its end nor closed
+	hijackedA   atomic.Bool
+
 	// 100 Continue against the response's commit, for requests with Expect.
 	cmu       sync.Mutex
 	committed bool
@@ -340,6 +352,7 @@ func (c *conn) serveOne() bool {
 	c.lr.budget = s.maxHeaderBytes()
 	c.lr.scratch = c.scratch[:0]
 	ctx := &reqCtx{c: c}
+	c.ctx = ctx
 	p, err := readRequest(&c.lr, ctx)
 	if err != nil {
 		if se, ok := err.(*statusError); ok {
@@ -365,9 +378,14 @@ func (c *conn) serveOne() bool {
 	clear(c.hdr)
 	w := &response{c: c, req: r, h: c.hdr, cl: -1, expect: p.expect, body: b}
 	c.committed, c.sent100 = false, false
+	c.bodyPending.Store(b != nil)
+	c.wantWatch.Store(false)
+	c.watched = false
 
 	c.rmu.Unlock()
 	ok := c.runHandler(w, r)
+	ctx.done.Store(true)
+	c.stopWatch()
 	if !c.rmu.TryLock() {
 		kicked := false
 		if c.reading.Load() {
@@ -381,7 +399,10 @@ func (c *conn) serveOne() bool {
 			c.rdl = aLongTimeAgo
 		}
 	}
-	ctx.done.Store(true)
+	if c.watched {
+		c.rdl = aLongTimeAgo // the watch moved the deadline: the next setRead must apply
+	}
+	ctx.cancel()
 	if c.hijacked || !ok {
 		if b != nil {
 			b.closed = true
@@ -463,104 +484,3 @@ func (c *conn) sendContinue() {
 	c.sent100 = true
 	_, _ = c.rwc.Write([]byte("HTTP/1.1 100 Continue\r\n\r\n"))
 }
-
-// probeEvery bounds how often Err probes the client's connection.
-const probeEvery = 100 * time.Millisecond
-
-// reqCtx is a request's context: no goroutine, no channel. Done returns nil,
-// so nothing derived from it spawns a goroutine either; Err reports
-// context.Canceled once the client is known to be gone (probed lazily, see
-// probe) or the handler has returned.
-//
-// Beware: contexts derived with WithCancel/WithTimeout do not see this
-// cancellation in their Err (their parent cannot be canceled, as far as
-// package context knows); WithValue and WithoutCancel children behave.
-type reqCtx struct {
-	c    *conn
-	done atomic.Bool // the handler returned
-}
-
-func (x *reqCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
-func (x *reqCtx) Done() <-chan struct{}       { return nil }
-func (x *reqCtx) String() string              { return "h1.requestContext" }
-
-func (x *reqCtx) Value(key any) any {
-	if key == http.LocalAddrContextKey {
-		return x.c.rwc.LocalAddr()
-	}
-	return x.c.base.Value(key)
-}
-
-func (x *reqCtx) Err() error {
-	c := x.c
-	if err := c.base.Err(); err != nil {
-		return err
-	}
-	if x.done.Load() || c.gone.Load() {
-		return context.Canceled
-	}
-	now := time.Now().UnixNano()
-	if last := c.lastProbe.Load(); now-last < int64(probeEvery) || !c.lastProbe.CompareAndSwap(last, now) {
-		return nil
-	}
-	if c.probe(x) {
-		return context.Canceled
-	}
-	return nil
-}
-
-// probe checks, without blocking, whether the client is gone, and reports
-// it. Only one goroutine at a time reads the connection: the probe runs only
-// when it gets rmu at once, that is while the handler runs and no body read
-// is in progress; a call that races with either is ignored (reports alive).
-// Which goroutine calls does not matter.
-func (c *conn) probe(x *reqCtx) bool {
-	if !c.rmu.TryLock() {
-		return false
-	}
-	defer c.rmu.Unlock()
-	if x.done.Load() || c.hijacked {
-		return x.done.Load()
-	}
-	if c.br.Buffered() > 0 {
-		return false // a pipelined request or body bytes: alive
-	}
-	res := c.peek()
-	if res == probeUnknown && !c.rdl.IsZero() && !c.rdl.After(time.Now()) {
-		// The idle or header deadline passed while the handler ran, which
-		// fails any read at once: nothing needs it now.
-		c.setRead(time.Time{})
-		res = c.peek()
-	}
-	if res == probeUnknown {
-		// Not a socket: a short blocking peek through the reader.
-		idle := c.bodyIdle
-		c.bodyIdle = false
-		_ = c.rwc.SetReadDeadline(time.Now().Add(time.Millisecond))
-		_, err := c.br.Peek(1)
-		_ = c.rwc.SetReadDeadline(c.rdl)
-		c.bodyIdle = idle
-		if err == nil || isTimeout(err) {
-			return false
-		}
-		res = probeGone
-	}
-	if res == probeGone {
-		c.gone.Store(true)
-		return true
-	}
-	return false
-}
-
-func isTimeout(err error) bool {
-	ne, ok := err.(net.Error)
-	return ok && ne.Timeout()
-}
-
-type probeResult int
-
-const (
-	probeUnknown probeResult = iota
-	probeAlive
-	probeGone
-)

@@ -62,3 +62,26 @@ func (c *conn) peek() probeResult {
 		return probeGone
 	}
 }
+
+// waitGone waits, on the poller and without consuming, until the socket has
+// data (probeAlive) or its end (probeGone), or the read deadline passes (an
+// error).
+func (c *conn) waitGone() (probeResult, error) {
+	var b [1]byte
+	res := probeAlive
+	err := c.rc.Read(func(fd uintptr) bool {
+		for {
+			n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			switch {
+			case err == syscall.EINTR:
+				continue
+			case err == syscall.EAGAIN:
+				return false
+			case n == 0 || err != nil:
+				res = probeGone
+			}
+			return true
+		}
+	})
+	return res, err
+}

@@ -223,6 +223,8 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err := c.bw.Flush(); err != nil {
 		return nil, nil, err
 	}
+	c.hijackedA.Store(true)
+	c.stopWatch()
 	c.rmu.Lock()
 	c.hijacked = true
 	c.bodyIdle = false // the hijacker's reads go through br: no body deadline

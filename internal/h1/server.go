@@ -3,7 +3,8 @@
 //
 // Compared with net/http's server it runs one goroutine per connection and
 // none per request (no background read: a handler learns that its client is
-// gone from its request context's Err, probed lazily), changes the read
+// gone from its request context's Err, probed lazily, or from its Done, whose
+// first call starts a watch of the connection), changes the read
 // deadline at most once per bodiless request on a keep-alive connection,
 // reuses each connection's response header map and buffers, and parses
 // requests strictly (RFC 9112: CRLF line endings only, no obs-fold, one Host,
