@@ -47,8 +47,7 @@ type conn struct {
 	reqDL    time.Time // the current request's body deadline: zero or start+ReadTimeout
 	hdrArmed bool      // header deadline set for the current request
 	lr       lineReader
-	scratchp *[]byte
-	scratch  []byte // long lines, response bodies before commit
+	scratch  []byte // from bufs: long lines, response bodies before commit
 
 	hdr http.Header // response header map, from bufs
 
