@@ -85,7 +85,8 @@ func (ep *Entrypoint) applyDefaults() {
 	if ep.Protocol == "http" {
 		orDur(&ep.ReadHeaderTimeout, 10*time.Second)
 		orDur(&ep.IdleTimeout, 180*time.Second)
-		orSize(&ep.MaxHeaderBytes, 1<<20)
+		orDur(&ep.BodyIdleTimeout, 60*time.Second)
+		orSize(&ep.MaxHeaderBytes, 64<<10)
 	}
 	orDur(&ep.GracePeriod, 10*time.Second)
 	if ep.TLS != nil {

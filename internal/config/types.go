@@ -78,7 +78,8 @@ type Entrypoint struct {
 	ReadTimeout       Duration `json:"readTimeout,omitempty" doc:"time to read a whole request; default 0 (none)"`
 	WriteTimeout      Duration `json:"writeTimeout,omitempty" doc:"time to write a whole response; default 0 (none)"`
 	IdleTimeout       Duration `json:"idleTimeout,omitempty" doc:"keep-alive idle time; default 180s"`
-	MaxHeaderBytes    ByteSize `json:"maxHeaderBytes,omitempty" doc:"largest request header block; default 1MiB"`
+	BodyIdleTimeout   Duration `json:"bodyIdleTimeout,omitempty" doc:"longest wait for request body bytes, between two reads (and for the body after 100 Continue); a body that times out gets 408; default 60s"`
+	MaxHeaderBytes    ByteSize `json:"maxHeaderBytes,omitempty" doc:"largest request header block; default 64KiB"`
 	TrustedProxies    []string `json:"trustedProxies,omitempty" doc:"CIDRs whose X-Forwarded-* headers are believed"`
 	GracePeriod       Duration `json:"gracePeriod,omitempty" doc:"on shutdown, time given to in-flight requests; default 10s"`
 }

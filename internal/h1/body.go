@@ -2,8 +2,11 @@ package h1
 
 import (
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"strconv"
 
 	"github.com/usher-lb/usher/internal/wire"
 )
@@ -13,11 +16,55 @@ const (
 	maxChunkLine = 4096      // chunk-size line with its extensions
 )
 
-var (
-	errChunk     = errors.New("h1: malformed chunked encoding")
-	errChunkLine = errors.New("h1: chunk line too long")
-	errTrailer   = errors.New("h1: trailer section too large")
-)
+// ErrMalformedBody is what a BodyError wraps when the client's chunked
+// encoding is broken: a bad chunk-size line, chunk data not followed by CRLF,
+// a chunk line or trailer section over its limit, a malformed trailer field.
+var ErrMalformedBody = errors.New("malformed chunked encoding")
+
+var errKicked = errors.New("h1: the handler returned while the body was being read")
+
+// BodyError is the error of a request body's Read when the client broke the
+// body: it is the client's fault, never the server's. Err tells which way:
+//   - ErrMalformedBody: a framing error in the chunked encoding;
+//   - io.ErrUnexpectedEOF: the connection ended before the body did;
+//   - a timeout (Timeout reports true): no body byte came for the server's
+//     BodyIdleTimeout, or the request's ReadTimeout passed;
+//   - another network error, a connection reset for one.
+//
+// BodyError is a net.Error. Later Reads return the same error. A response
+// the handler writes after it (a 400, a 408) goes with Connection: close,
+// and the connection is closed once it is sent.
+type BodyError struct {
+	Err    error
+	Detail string // where, what: "chunk-size line \"zz\"", "after 10 of 100 bytes"
+}
+
+func (e *BodyError) Error() string {
+	s := "h1: request body: "
+	switch {
+	case e.Timeout():
+		s += "timeout"
+	case errors.Is(e.Err, io.ErrUnexpectedEOF):
+		s += "connection closed before the end"
+	default:
+		s += e.Err.Error()
+	}
+	if e.Detail != "" {
+		s += " (" + e.Detail + ")"
+	}
+	return s
+}
+
+func (e *BodyError) Unwrap() error { return e.Err }
+
+// Timeout reports whether the body timed out (a net.Error's Timeout).
+func (e *BodyError) Timeout() bool {
+	var ne net.Error
+	return errors.As(e.Err, &ne) && ne.Timeout()
+}
+
+// Temporary is false: the body cannot go on. (net.Error asks for it.)
+func (e *BodyError) Temporary() bool { return false }
 
 // body is a request body: Content-Length bytes, or a chunked stream with its
 // trailer section. Reads are serialized with the liveness probe by the
@@ -27,6 +74,8 @@ type body struct {
 	c       *conn
 	req     *http.Request
 	remain  int64 // CL: bytes left; chunked: bytes left in the current chunk
+	total   int64 // CL: the length; chunked: -1
+	read    int64 // body bytes read so far
 	chunked bool
 	crlf    bool // chunked: the CRLF after a chunk's data is still to read
 	eof     bool
@@ -36,27 +85,46 @@ type body struct {
 }
 
 func (b *body) Read(p []byte) (int, error) {
-	b.c.rmu.Lock()
-	defer b.c.rmu.Unlock()
+	c := b.c
+	c.rmu.Lock()
 	if b.closed {
+		c.rmu.Unlock()
 		return 0, http.ErrBodyReadAfterClose
 	}
 	if b.expect {
 		b.expect = false
-		b.c.sendContinue()
+		c.sendContinue()
 	}
-	b.c.reading.Store(true)
-	defer b.c.reading.Store(false)
-	return b.readLocked(p)
+	c.reading.Store(true)
+	c.bodyIdle = true // the socket reads below get the body's deadline
+	n, err := b.readLocked(p)
+	c.reading.Store(false)
+	x := c.ctx
+	c.rmu.Unlock()
+	b.ended(x)
+	return n, err
 }
 
 // Close stops the handler's reads; what is left is drained (or the
 // connection closed) after the handler returns.
 func (b *body) Close() error {
-	b.c.rmu.Lock()
+	c := b.c
+	c.rmu.Lock()
 	b.closed = true
-	b.c.rmu.Unlock()
+	c.bodyPending.Store(false)
+	x := c.ctx
+	c.rmu.Unlock()
+	b.ended(x)
 	return nil
+}
+
+// ended starts the watch of the client that Done asked for while the body
+// was still to be read, once it has been read to its end or closed. (After
+// a broken body the connection closes anyway: no watch.)
+func (b *body) ended(x *reqCtx) {
+	if c := b.c; x != nil && !c.bodyPending.Load() && c.wantWatch.Load() {
+		c.startWatch(x)
+	}
 }
 
 func (b *body) readLocked(p []byte) (n int, err error) {
@@ -69,30 +137,57 @@ func (b *body) readLocked(p []byte) (n int, err error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	b.c.bodyDeadline()
 	if !b.chunked {
 		if int64(len(p)) > b.remain {
 			p = p[:b.remain]
 		}
 		n, err = b.c.br.Read(p)
 		b.remain -= int64(n)
+		b.read += int64(n)
 		if b.remain == 0 {
 			b.eof = true
+			b.c.bodyPending.Store(false)
 			return n, io.EOF
 		}
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
 		if err != nil {
-			b.err = err
+			return n, b.fail(err, "")
 		}
-		return n, err
+		return n, nil
 	}
 	n, err = b.readChunked(p)
-	if err != nil && err != io.EOF {
-		b.err = err
-	}
+	b.read += int64(n)
 	return n, err
+}
+
+// fail records the body's error, which stays, and marks the connection as
+// one to close after the response.
+func (b *body) fail(err error, detail string) error {
+	if err == errKicked {
+		b.err = err
+		return err
+	}
+	var se *statusError
+	switch {
+	case err == io.EOF || err == errShortRequest:
+		err = io.ErrUnexpectedEOF
+	case errors.As(err, &se):
+		if detail == "" {
+			detail = se.text
+		} else {
+			detail += ": " + se.text
+		}
+		err = ErrMalformedBody
+	}
+	if detail == "" && (err == io.ErrUnexpectedEOF || isTimeout(err)) {
+		if b.total >= 0 {
+			detail = "after " + strconv.FormatInt(b.read, 10) + " of " + strconv.FormatInt(b.total, 10) + " bytes"
+		} else {
+			detail = "after " + strconv.FormatInt(b.read, 10) + " bytes"
+		}
+	}
+	b.err = &BodyError{Err: err, Detail: detail}
+	b.c.bodyBroken.Store(true)
+	return b.err
 }
 
 func (b *body) readChunked(p []byte) (int, error) {
@@ -101,31 +196,35 @@ func (b *body) readChunked(p []byte) (int, error) {
 		if b.crlf {
 			c1, err := br.ReadByte()
 			if err != nil {
-				return 0, unexpected(err)
+				return 0, b.fail(err, "")
 			}
 			c2, err := br.ReadByte()
 			if err != nil {
-				return 0, unexpected(err)
+				return 0, b.fail(err, "")
 			}
 			if c1 != '\r' || c2 != '\n' {
-				return 0, errChunk
+				return 0, b.fail(ErrMalformedBody, "chunk data not followed by CRLF")
 			}
 			b.crlf = false
 		}
 		lr := lineReader{br: br, budget: maxChunkLine}
 		line, err := lr.line(errChunkLine)
 		if err != nil {
-			return 0, unexpected(err)
+			if err == errChunkLine {
+				return 0, b.fail(ErrMalformedBody, "chunk-size line over "+strconv.Itoa(maxChunkLine)+" bytes")
+			}
+			return 0, b.fail(err, "chunk-size line")
 		}
 		size, ok := wire.ParseChunkSize(line)
 		if !ok {
-			return 0, errChunk
+			return 0, b.fail(ErrMalformedBody, fmt.Sprintf("chunk-size line %.40q", line))
 		}
 		if size == 0 {
 			if err := b.readTrailer(); err != nil {
 				return 0, err
 			}
 			b.eof = true
+			b.c.bodyPending.Store(false)
 			return 0, io.EOF
 		}
 		b.remain = size
@@ -139,20 +238,15 @@ func (b *body) readChunked(p []byte) (int, error) {
 		b.crlf = true
 	}
 	if err != nil {
-		return n, unexpected(err)
+		return n, b.fail(err, "")
 	}
 	return n, nil
 }
 
-func unexpected(err error) error {
-	if err == io.EOF || err == errShortRequest {
-		return io.ErrUnexpectedEOF
-	}
-	if se, ok := err.(*statusError); ok {
-		return errors.New("h1: " + se.text)
-	}
-	return err
-}
+var (
+	errChunkLine = errors.New("h1: chunk line too long")
+	errTrailer   = &statusError{http.StatusBadRequest, "over maxHeaderBytes"}
+)
 
 func (b *body) readTrailer() error {
 	lr := lineReader{br: b.c.br, budget: b.c.srv.maxHeaderBytes()}
@@ -165,7 +259,7 @@ func (b *body) readTrailer() error {
 	}
 	t = http.Header{}
 	if err := readFields(&lr, t, errTrailer, nil); err != nil {
-		return unexpected(err)
+		return b.fail(err, "trailer section")
 	}
 	for k, vv := range t {
 		if wire.ForbiddenTrailer(k) {

@@ -3,40 +3,53 @@ package h1
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
-// conn is one client connection, served by one goroutine.
+// conn is one client connection, served by one goroutine at a time.
 //
 // Reading: the connection's goroutine holds rmu except while the handler
 // runs. The body's Read and the liveness probe take it, so a body may be read
 // from another goroutine (a proxy streaming it upstream) while the handler
 // goroutine polls its context, and nothing reads the socket concurrently.
+//
+// Memory: between requests the connection holds no buffer (they are in
+// bufPool, see await) and, once idle for stackIdle, runs on a fresh goroutine
+// whose stack is the smallest (a handler may have grown the first one's).
 type conn struct {
 	srv        *Server
 	rwc        net.Conn
-	br         *bufio.Reader
+	rc         syscall.RawConn // nil when the connection cannot be peeked (not a socket)
+	readyFn    func(fd uintptr) bool
+	woke       bool    // await: the poller said readable
+	pb         [1]byte // await's peek
+	bufs       *connBufs
+	br         *bufio.Reader // bufs' while a request is served, else nil
 	bw         *bufio.Writer
 	base       context.Context
 	remoteAddr string
+	moved      bool      // serve runs on a new goroutine, in the middle of an idle wait
+	idleDL     time.Time // end of the current idle wait; zero: none
 
 	rmu      sync.Mutex
 	rdl      time.Time // read deadline in force (under rmu)
 	reqDL    time.Time // the current request's body deadline: zero or start+ReadTimeout
 	hdrArmed bool      // header deadline set for the current request
 	lr       lineReader
-	scratchp *[]byte
-	scratch  []byte // long lines, response bodies before commit
+	scratch  []byte // from bufs: long lines, response bodies before commit
 
-	hdr http.Header // response header map, reused
+	hdr http.Header // response header map, from bufs
 
 	state atomic.Uint64 // http.ConnState<<56 | unix seconds
 
@@ -44,6 +57,24 @@ type conn struct {
 	lastProbe atomic.Int64 // unix nanos of the last liveness probe
 	hijacked  bool         // under rmu
 	reading   atomic.Bool  // a body Read holds rmu
+
+	cr         connReader  // what br reads from
+	bodyIdle   bool        // socket reads are the body's: BodyIdleTimeout applies (under rmu)
+	kicked     atomic.Bool // the handler returned: reads of its body must stop
+	bodyBroken atomic.Bool // the body failed (BodyError): close after the response
+	linger     bool        // close with a lingering close: the client may still be sending
+
+	// The watch of the client for Done (see startWatch). wmu orders starting
+	// and stopping it; the watching goroutine is the only reader of the
+	// socket while it runs.
+	ctx         *reqCtx // the current request's
+	wmu         sync.Mutex
+	watching    atomic.Bool
+	watched     bool // this request had a watch (which may have moved the read deadline)
+	watchDone   chan struct{}
+	wantWatch   atomic.Bool // Done was called while the body was still to be read
+	bodyPending atomic.Bool // a body is there and has not been read to its end nor closed
+	hijackedA   atomic.Bool
 
 	// 100 Continue against the response's commit, for requests with Expect.
 	cmu       sync.Mutex
@@ -54,7 +85,15 @@ type conn struct {
 }
 
 func newConn(s *Server, rw net.Conn, base context.Context) *conn {
-	c := &conn{srv: s, rwc: rw, base: base, remoteAddr: rw.RemoteAddr().String()}
+	c := &conn{srv: s, rwc: rw, base: base, remoteAddr: rw.RemoteAddr().String(), now: time.Now()}
+	if sc, ok := rw.(syscall.Conn); ok && canPeek {
+		if rc, err := sc.SyscallConn(); err == nil {
+			c.rc = rc
+			c.readyFn = c.ready
+		}
+	}
+	c.lr.more = c.armHeader
+	c.cr.c = c
 	return c
 }
 
@@ -103,11 +142,49 @@ func (c *conn) armHeader() {
 	c.setRead(d)
 }
 
-// bodyDeadline puts the request's body deadline in force. The caller holds rmu.
-func (c *conn) bodyDeadline() { c.setRead(c.reqDL) }
+// connReader is what a connection's bufio.Reader reads from: the socket,
+// with the body's deadline put in force before each read of body bytes.
+type connReader struct{ c *conn }
+
+func (r *connReader) Read(p []byte) (int, error) {
+	c := r.c
+	if c.bodyIdle {
+		if c.kicked.Load() {
+			return 0, errKicked
+		}
+		c.bodyReadDeadline()
+		if c.kicked.Load() { // kicked while the deadline moved: its past deadline may be lost
+			return 0, errKicked
+		}
+	}
+	return c.rwc.Read(p)
+}
+
+// bodyReadDeadline puts in force, before a read of body bytes, a deadline
+// BodyIdleTimeout from now, but never past the request's ReadTimeout. It is
+// moved only when less than the timeout is left, to at most an eighth more:
+// a steady upload changes it every eighth of the timeout, not every read.
+// The caller holds rmu.
+func (c *conn) bodyReadDeadline() {
+	t := c.srv.BodyIdleTimeout
+	if t <= 0 {
+		c.setRead(c.reqDL)
+		return
+	}
+	now := time.Now()
+	end := now.Add(t + t/8)
+	if !c.reqDL.IsZero() && c.reqDL.Before(end) {
+		c.setRead(c.reqDL)
+		return
+	}
+	if c.rdl.IsZero() || c.rdl.Before(now.Add(t)) || c.rdl.After(end) {
+		c.setRead(end)
+	}
+}
 
 // drainDeadline bounds the draining of an unread body.
 func (c *conn) drainDeadline() {
+	c.bodyIdle = false
 	d := time.Now().Add(5 * time.Second)
 	if !c.reqDL.IsZero() && c.reqDL.Before(d) {
 		d = c.reqDL
@@ -115,51 +192,54 @@ func (c *conn) drainDeadline() {
 	c.setRead(d)
 }
 
+// stackIdle is how long a connection waits for its next request on the
+// goroutine that served the last one. After that it moves to a new goroutine,
+// whose stack is the smallest, and the old one's stack (grown by the handler
+// to whatever the middlewares needed) is freed. A busy keep-alive connection
+// never moves; one that does pays a goroutine start and the stack's regrowth
+// on its next request, about a microsecond.
+const stackIdle = 100 * time.Millisecond
+
+// serve runs the connection: from Serve, and again on a new goroutine when
+// the connection moves (see stackIdle).
 func (c *conn) serve() {
 	s := c.srv
 	c.rmu.Lock()
+	moved := false
 	defer func() {
 		if e := recover(); e != nil {
 			c.logPanic(e)
 		}
+		if moved {
+			return
+		}
 		if c.hijacked {
+			// The hijacker owns the buffered reader and writer now.
+			c.bufs, c.br, c.bw = nil, nil, nil
 			s.trackConn(c, false)
 			return
+		}
+		if c.linger {
+			c.lingerClose()
 		}
 		c.rwc.Close()
 		c.setState(http.StateClosed)
 		s.trackConn(c, false)
-		c.release()
+		c.releaseBufs()
 	}()
-	c.br = getReader(c.rwc)
-	c.bw = getWriter(c.rwc)
-	c.scratchp = scratchPool.Get().(*[]byte)
-	c.scratch = (*c.scratchp)[:0]
-	c.hdr = make(http.Header)
-	c.lr.br = c.br
-	c.lr.more = c.armHeader
-	c.now = time.Now()
-	first := true
 	for {
-		if c.br.Buffered() == 0 {
-			if !first {
-				c.setState(http.StateIdle)
-			}
-			d := s.idleTimeout()
-			if first && s.ReadHeaderTimeout > 0 {
-				d = s.ReadHeaderTimeout
-			}
-			if d > 0 {
-				c.setRead(c.now.Add(d))
-			} else {
-				c.setRead(time.Time{})
-			}
-			if _, err := c.br.Peek(1); err != nil {
+		if c.bufs == nil || c.br.Buffered() == 0 {
+			switch c.await() {
+			case awaitMove:
+				moved, c.moved = true, true
+				c.rmu.Unlock()
+				go c.serve()
+				return
+			case awaitEnd:
 				return
 			}
 		}
 		c.setState(http.StateActive)
-		first = false
 		if !c.serveOne() {
 			return
 		}
@@ -169,12 +249,99 @@ func (c *conn) serve() {
 	}
 }
 
+type awaitResult int
+
+const (
+	awaitReady awaitResult = iota // a request's first bytes are buffered
+	awaitMove                     // idle for stackIdle: go on on a new goroutine
+	awaitEnd                      // timeout, EOF, error: close
+)
+
+// await waits for the next request without holding buffers: on a socket, it
+// parks on the poller with a peek (RawConn.Read with a function that reports
+// EAGAIN, which honours the read deadline), then takes the buffers and reads.
+// A read that found nothing would cost no more system calls than this: the
+// wait is one peek that finds nothing, then the read of what woke it.
+func (c *conn) await() awaitResult {
+	s := c.srv
+	c.releaseBufs()
+	var dl time.Time
+	phase := false // waiting stackIdle on this goroutine before moving
+	if st, _ := c.getState(); c.moved {
+		dl = c.idleDL
+	} else if st == http.StateNew {
+		d := s.idleTimeout()
+		if s.ReadHeaderTimeout > 0 {
+			d = s.ReadHeaderTimeout
+		}
+		if d > 0 {
+			dl = c.now.Add(d)
+		}
+	} else {
+		c.setState(http.StateIdle)
+		c.idleDL = time.Time{}
+		if d := s.idleTimeout(); d > 0 {
+			c.idleDL = c.now.Add(d)
+		}
+		dl = c.idleDL
+		if p := c.now.Add(stackIdle); c.rc != nil && (dl.IsZero() || p.Before(dl)) {
+			dl, phase = p, true
+		}
+	}
+	c.moved = false
+	c.setRead(dl)
+	if c.rc != nil {
+		c.woke = false
+		if err := c.rc.Read(c.readyFn); err != nil {
+			if phase && errors.Is(err, os.ErrDeadlineExceeded) {
+				return awaitMove
+			}
+			return awaitEnd
+		}
+	}
+	c.acquireBufs()
+	if _, err := c.br.Peek(1); err != nil {
+		if !phase || !isTimeout(err) {
+			return awaitEnd
+		}
+		// Woken just before the stackIdle deadline and read just after it
+		// (or woken for nothing): the rest of the idle time is still there.
+		c.setRead(c.idleDL)
+		if _, err := c.br.Peek(1); err != nil {
+			return awaitEnd
+		}
+	}
+	return awaitReady
+}
+
+func (c *conn) acquireBufs() {
+	b := getBufs(&c.cr, c.rwc)
+	c.bufs, c.br, c.bw = b, b.br, b.bw
+	c.scratch, c.hdr = b.scratch[:0], b.hdr
+	c.lr.br = b.br
+}
+
+// releaseBufs gives the buffers back; nothing may be buffered in them.
+func (c *conn) releaseBufs() {
+	b := c.bufs
+	if b == nil {
+		return
+	}
+	b.scratch = c.scratch
+	c.bufs, c.br, c.bw, c.hdr, c.scratch = nil, nil, nil, nil, nil
+	c.lr.br, c.lr.scratch = nil, nil
+	putBufs(b)
+}
+
 // serveOne reads and answers one request; it reports whether the connection
 // may carry another.
 func (c *conn) serveOne() bool {
 	s := c.srv
 	c.hdrArmed = false
 	c.reqDL = time.Time{}
+	c.bodyIdle = false
+	c.kicked.Store(false)
+	c.bodyBroken.Store(false)
 	if s.ReadTimeout > 0 || s.WriteTimeout > 0 {
 		c.now = time.Now()
 		if s.ReadTimeout > 0 {
@@ -184,6 +351,7 @@ func (c *conn) serveOne() bool {
 	c.lr.budget = s.maxHeaderBytes()
 	c.lr.scratch = c.scratch[:0]
 	ctx := &reqCtx{c: c}
+	c.ctx = ctx
 	p, err := readRequest(&c.lr, ctx)
 	if err != nil {
 		if se, ok := err.(*statusError); ok {
@@ -198,7 +366,7 @@ func (c *conn) serveOne() bool {
 	r.RemoteAddr = c.remoteAddr
 	var b *body
 	if p.bodyLen != 0 {
-		b = &body{c: c, req: r, remain: p.bodyLen, chunked: p.bodyLen < 0, expect: p.expect}
+		b = &body{c: c, req: r, remain: p.bodyLen, total: p.bodyLen, chunked: p.bodyLen < 0, expect: p.expect}
 		if b.chunked {
 			b.remain = 0
 		}
@@ -209,22 +377,35 @@ func (c *conn) serveOne() bool {
 	clear(c.hdr)
 	w := &response{c: c, req: r, h: c.hdr, cl: -1, expect: p.expect, body: b}
 	c.committed, c.sent100 = false, false
+	c.bodyPending.Store(b != nil)
+	c.wantWatch.Store(false)
+	c.watched = false
 
 	c.rmu.Unlock()
 	ok := c.runHandler(w, r)
+	ctx.done.Store(true)
+	c.stopWatch()
 	if !c.rmu.TryLock() {
+		kicked := false
 		if c.reading.Load() {
 			// A goroutine of the handler still reads the body: unblock it.
+			c.kicked.Store(true)
 			_ = c.rwc.SetReadDeadline(aLongTimeAgo)
-			c.rdl = aLongTimeAgo
-			ok = false
+			ok, kicked = false, true
 		}
 		c.rmu.Lock() // else a probe, which does not block
+		if kicked {
+			c.rdl = aLongTimeAgo
+		}
 	}
-	ctx.done.Store(true)
+	if c.watched {
+		c.rdl = aLongTimeAgo // the watch moved the deadline: the next setRead must apply
+	}
+	ctx.cancel()
 	if c.hijacked || !ok {
 		if b != nil {
 			b.closed = true
+			c.linger = !c.hijacked && !b.eof
 		}
 		return false
 	}
@@ -233,6 +414,11 @@ func (c *conn) serveOne() bool {
 		keep = b.drain()
 	} else if b != nil {
 		b.closed = true
+	}
+	if b != nil && !b.eof && !keep {
+		// The client may still be sending the body: closing now would
+		// reset the connection and could destroy the response in flight.
+		c.linger = true
 	}
 	return keep && !c.gone.Load()
 }
@@ -262,24 +448,6 @@ func (c *conn) logPanic(e any) {
 	c.srv.logf("h1: panic serving %v: %v\n%s", c.remoteAddr, e, buf)
 }
 
-// release returns the connection's buffers to their pools.
-func (c *conn) release() {
-	if c.br != nil {
-		c.br.Reset(nil)
-		readerPool.Put(c.br)
-		c.bw.Reset(nil)
-		writerPool.Put(c.bw)
-		c.br, c.bw = nil, nil
-	}
-	if c.scratchp != nil {
-		if cap(c.scratch) <= 64<<10 {
-			*c.scratchp = c.scratch[:0]
-			scratchPool.Put(c.scratchp)
-		}
-		c.scratchp = nil
-	}
-}
-
 // writeError answers a refused request and lets the client read the answer
 // before the connection closes.
 func (c *conn) writeError(se *statusError) {
@@ -290,12 +458,17 @@ func (c *conn) writeError(se *statusError) {
 	if c.bw.Flush() != nil {
 		return
 	}
-	// Closing with unread input would reset the connection and could destroy
-	// the answer in flight: half-close, then read a little for a while.
+	c.linger = true
+}
+
+// lingerClose prepares the close of a connection whose client may still be
+// sending: closing with unread input would reset the connection and could
+// destroy the answer in flight, so half-close, then read a little for a while.
+func (c *conn) lingerClose() {
 	if cw, ok := c.rwc.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
 		_ = c.rwc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-		_, _ = io.CopyN(io.Discard, c.rwc, 256<<10)
+		_, _ = io.CopyN(io.Discard, c.rwc, maxDrain)
 	}
 }
 
@@ -310,101 +483,3 @@ func (c *conn) sendContinue() {
 	c.sent100 = true
 	_, _ = c.rwc.Write([]byte("HTTP/1.1 100 Continue\r\n\r\n"))
 }
-
-// probeEvery bounds how often Err probes the client's connection.
-const probeEvery = 100 * time.Millisecond
-
-// reqCtx is a request's context: no goroutine, no channel. Done returns nil,
-// so nothing derived from it spawns a goroutine either; Err reports
-// context.Canceled once the client is known to be gone (probed lazily, see
-// probe) or the handler has returned.
-//
-// Beware: contexts derived with WithCancel/WithTimeout do not see this
-// cancellation in their Err (their parent cannot be canceled, as far as
-// package context knows); WithValue and WithoutCancel children behave.
-type reqCtx struct {
-	c    *conn
-	done atomic.Bool // the handler returned
-}
-
-func (x *reqCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
-func (x *reqCtx) Done() <-chan struct{}       { return nil }
-func (x *reqCtx) String() string              { return "h1.requestContext" }
-
-func (x *reqCtx) Value(key any) any {
-	if key == http.LocalAddrContextKey {
-		return x.c.rwc.LocalAddr()
-	}
-	return x.c.base.Value(key)
-}
-
-func (x *reqCtx) Err() error {
-	c := x.c
-	if err := c.base.Err(); err != nil {
-		return err
-	}
-	if x.done.Load() || c.gone.Load() {
-		return context.Canceled
-	}
-	now := time.Now().UnixNano()
-	if last := c.lastProbe.Load(); now-last < int64(probeEvery) || !c.lastProbe.CompareAndSwap(last, now) {
-		return nil
-	}
-	if c.probe(x) {
-		return context.Canceled
-	}
-	return nil
-}
-
-// probe checks, without blocking, whether the client is gone, and reports
-// it. Only one goroutine at a time reads the connection: the probe runs only
-// when it gets rmu at once, that is while the handler runs and no body read
-// is in progress; a call that races with either is ignored (reports alive).
-// Which goroutine calls does not matter.
-func (c *conn) probe(x *reqCtx) bool {
-	if !c.rmu.TryLock() {
-		return false
-	}
-	defer c.rmu.Unlock()
-	if x.done.Load() || c.hijacked {
-		return x.done.Load()
-	}
-	if c.br.Buffered() > 0 {
-		return false // a pipelined request or body bytes: alive
-	}
-	res := peekConn(c.rwc)
-	if res == probeUnknown && !c.rdl.IsZero() && !c.rdl.After(time.Now()) {
-		// The idle or header deadline passed while the handler ran, which
-		// fails any read at once: nothing needs it now.
-		c.setRead(time.Time{})
-		res = peekConn(c.rwc)
-	}
-	if res == probeUnknown {
-		// Not a socket: a short blocking peek through the reader.
-		_ = c.rwc.SetReadDeadline(time.Now().Add(time.Millisecond))
-		_, err := c.br.Peek(1)
-		_ = c.rwc.SetReadDeadline(c.rdl)
-		if err == nil || isTimeout(err) {
-			return false
-		}
-		res = probeGone
-	}
-	if res == probeGone {
-		c.gone.Store(true)
-		return true
-	}
-	return false
-}
-
-func isTimeout(err error) bool {
-	ne, ok := err.(net.Error)
-	return ok && ne.Timeout()
-}
-
-type probeResult int
-
-const (
-	probeUnknown probeResult = iota
-	probeAlive
-	probeGone
-)

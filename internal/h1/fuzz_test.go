@@ -59,7 +59,7 @@ func FuzzReadRequest(f *testing.F) {
 			if p.bodyLen == 0 {
 				continue
 			}
-			b := &body{c: c, req: r, remain: p.bodyLen, chunked: p.bodyLen < 0, expect: p.expect}
+			b := &body{c: c, req: r, remain: p.bodyLen, total: p.bodyLen, chunked: p.bodyLen < 0, expect: p.expect}
 			if b.chunked {
 				b.remain = 0
 			}

@@ -3,29 +3,50 @@
 package h1
 
 import (
-	"net"
 	"syscall"
 )
 
-// peekConn looks at the socket without blocking and without consuming:
+const canPeek = true
+
+// ready is await's function for RawConn.Read: a first call peeks without
+// blocking (recv with MSG_PEEK|MSG_DONTWAIT) and, on EAGAIN, returns false,
+// which parks the goroutine on the poller until the socket is readable or
+// the read deadline passes. The call after the wake-up does not peek again:
+// the read that follows tells data from end of stream.
+func (c *conn) ready(fd uintptr) bool {
+	if c.woke {
+		return true
+	}
+	for {
+		_, _, err := syscall.Recvfrom(int(fd), c.pb[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		switch err {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			c.woke = true
+			return false
+		}
+		return true // data, end of stream or an error: the read tells
+	}
+}
+
+// peek looks at the socket without blocking and without consuming:
 // recv(MSG_PEEK|MSG_DONTWAIT). Data (a pipelined request, body bytes) or
 // EAGAIN: alive; end of stream or an error: gone. (A read deadline set in the
 // past would not do: Go fails such a read before making the system call.)
-func peekConn(c net.Conn) probeResult {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
+func (c *conn) peek() probeResult {
+	if c.rc == nil {
 		return probeUnknown
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return probeUnknown
-	}
-	var buf [1]byte
 	var n int
 	var rerr error
-	err = rc.Read(func(fd uintptr) bool {
-		n, _, rerr = syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		return true
+	err := c.rc.Read(func(fd uintptr) bool {
+		for {
+			n, _, rerr = syscall.Recvfrom(int(fd), c.pb[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			if rerr != syscall.EINTR {
+				return true
+			}
+		}
 	})
 	if err != nil {
 		return probeUnknown // deadline passed, or closed
@@ -35,9 +56,32 @@ func peekConn(c net.Conn) probeResult {
 		return probeAlive
 	case rerr == nil:
 		return probeGone
-	case rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK || rerr == syscall.EINTR:
+	case rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK:
 		return probeAlive
 	default:
 		return probeGone
 	}
+}
+
+// waitGone waits, on the poller and without consuming, until the socket has
+// data (probeAlive) or its end (probeGone), or the read deadline passes (an
+// error).
+func (c *conn) waitGone() (probeResult, error) {
+	var b [1]byte
+	res := probeAlive
+	err := c.rc.Read(func(fd uintptr) bool {
+		for {
+			n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			switch {
+			case err == syscall.EINTR:
+				continue
+			case err == syscall.EAGAIN:
+				return false
+			case n == 0 || err != nil:
+				res = probeGone
+			}
+			return true
+		}
+	})
+	return res, err
 }

@@ -223,8 +223,11 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err := c.bw.Flush(); err != nil {
 		return nil, nil, err
 	}
+	c.hijackedA.Store(true)
+	c.stopWatch()
 	c.rmu.Lock()
 	c.hijacked = true
+	c.bodyIdle = false // the hijacker's reads go through br: no body deadline
 	c.rmu.Unlock()
 	w.hijacked = true
 	_ = c.rwc.SetDeadline(time.Time{})
@@ -277,7 +280,7 @@ func (w *response) commit(final bool) {
 	// Connection.
 	if w.status == http.StatusSwitchingProtocols {
 		// For Hijack: the handler's Connection and Upgrade go as they are.
-	} else if r.Close || w.closeDelim || c.srv.shuttingDown() || wire.HasToken(h["Connection"], "close") {
+	} else if r.Close || w.closeDelim || c.bodyBroken.Load() || c.srv.shuttingDown() || wire.HasToken(h["Connection"], "close") {
 		w.closeAfter = true
 	} else if b := w.body; b != nil && (final || c.rmu.TryLock()) {
 		// An unread body too large to drain, or one the client will only
@@ -359,6 +362,9 @@ func (w *response) finish() bool {
 	w.done = true
 	if !w.committed {
 		w.commit(true)
+	} else {
+		// Streamed: the idle time starts now, not when the headers went.
+		w.c.now = time.Now()
 	}
 	bw := w.c.bw
 	if w.chunked {

@@ -3,18 +3,26 @@
 //
 // Compared with net/http's server it runs one goroutine per connection and
 // none per request (no background read: a handler learns that its client is
-// gone from its request context's Err, probed lazily), changes the read
+// gone from its request context's Err, probed lazily, or from its Done, whose
+// first call starts a watch of the connection), changes the read
 // deadline at most once per bodiless request on a keep-alive connection,
 // reuses each connection's response header map and buffers, and parses
 // requests strictly (RFC 9112: CRLF line endings only, no obs-fold, one Host,
 // chunked as the only transfer coding, never Transfer-Encoding with
 // Content-Length).
+//
+// An idle keep-alive connection costs about 5 KiB: between requests it holds
+// no buffer (reader, writer, scratch and response header map come from a pool
+// when the socket becomes readable and go back when the response is done),
+// it waits on the poller with a peek rather than a read, and after stackIdle
+// it moves to a fresh goroutine so that the stack a handler grew is freed.
 package h1
 
 import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -32,8 +40,16 @@ type Server struct {
 	IdleTimeout  time.Duration
 	ReadTimeout  time.Duration // whole request, headers and body; 0 = none
 	WriteTimeout time.Duration // whole response, from the end of the request's headers; 0 = none
+	// BodyIdleTimeout is the longest wait for request body bytes: between
+	// two reads of the socket, from the first Read of the body (so from the
+	// 100 Continue for a request that expects one), as nginx's
+	// client_body_timeout. A body that times out fails with a BodyError
+	// whose Timeout is true, and the connection closes after the response.
+	// 0 = none (then ReadTimeout alone bounds a body).
+	BodyIdleTimeout time.Duration
 	// MaxHeaderBytes bounds the request line and headers (and, separately, a
-	// chunked body's trailer section); default 1MiB; over it: 431.
+	// chunked body's trailer section); default 64KiB; over it: 431. It also
+	// bounds the buffer a long line is gathered in.
 	MaxHeaderBytes int
 	ConnState      func(net.Conn, http.ConnState)
 	ErrorLog       *log.Logger
@@ -45,7 +61,7 @@ type Server struct {
 	conns      map[*conn]struct{}
 }
 
-const defaultMaxHeaderBytes = 1 << 20
+const defaultMaxHeaderBytes = 64 << 10
 
 func (s *Server) maxHeaderBytes() int {
 	if s.MaxHeaderBytes > 0 {
@@ -223,32 +239,55 @@ func (s *Server) closeIdle() bool {
 	return quiet
 }
 
-// Buffers are pooled across connections.
-var (
-	readerPool  sync.Pool
-	writerPool  sync.Pool
-	scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, smallBody); return &b }}
-)
+// connBufs is what a connection needs only while it reads or answers a
+// request: taken from bufPool when the socket becomes readable, given back
+// when the connection goes idle, so that an idle keep-alive connection holds
+// no buffer (see conn.await).
+type connBufs struct {
+	br      *bufio.Reader
+	bw      *bufio.Writer
+	scratch []byte      // long lines, response bodies before commit, drains
+	hdr     http.Header // the response header map
+}
+
+var bufPool sync.Pool
 
 const (
 	bufSize   = 4096
 	smallBody = 4096 // a body up to this size, finished before any Flush, gets a Content-Length
+
+	// What goes back to bufPool is bounded: a scratch buffer or a header map
+	// grown past these by one request is dropped, not pooled.
+	maxPooledScratch = 2 * smallBody
+	maxPooledFields  = 64
 )
 
-func getReader(c net.Conn) *bufio.Reader {
-	if v := readerPool.Get(); v != nil {
-		br := v.(*bufio.Reader)
-		br.Reset(c)
-		return br
+func getBufs(r io.Reader, c net.Conn) *connBufs {
+	b, _ := bufPool.Get().(*connBufs)
+	if b == nil {
+		return &connBufs{
+			br:      bufio.NewReaderSize(r, bufSize),
+			bw:      bufio.NewWriterSize(c, bufSize),
+			scratch: make([]byte, 0, smallBody),
+			hdr:     make(http.Header),
+		}
 	}
-	return bufio.NewReaderSize(c, bufSize)
+	b.br.Reset(r)
+	b.bw.Reset(c)
+	return b
 }
 
-func getWriter(c net.Conn) *bufio.Writer {
-	if v := writerPool.Get(); v != nil {
-		bw := v.(*bufio.Writer)
-		bw.Reset(c)
-		return bw
+func putBufs(b *connBufs) {
+	b.br.Reset(nil)
+	b.bw.Reset(nil)
+	if cap(b.scratch) > maxPooledScratch {
+		b.scratch = make([]byte, 0, smallBody)
 	}
-	return bufio.NewWriterSize(c, bufSize)
+	b.scratch = b.scratch[:0]
+	if len(b.hdr) > maxPooledFields {
+		b.hdr = make(http.Header)
+	} else {
+		clear(b.hdr)
+	}
+	bufPool.Put(b)
 }

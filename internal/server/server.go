@@ -138,6 +138,7 @@ func (s *Server) newEntrypoint(name string, ec *config.Entrypoint, cfg *config.C
 			ReadTimeout:       ec.ReadTimeout.D(),
 			WriteTimeout:      ec.WriteTimeout.D(),
 			IdleTimeout:       ec.IdleTimeout.D(),
+			BodyIdleTimeout:   ec.BodyIdleTimeout.D(),
 			MaxHeaderBytes:    int(ec.MaxHeaderBytes),
 			ConnState:         connState,
 			ErrorLog:          errLog,
@@ -147,7 +148,7 @@ func (s *Server) newEntrypoint(name string, ec *config.Entrypoint, cfg *config.C
 	}
 	opts := ec.TLS.Options
 	hs := &http.Server{
-		Handler:           ep,
+		Handler:           bodyIdle(ep, ec.BodyIdleTimeout.D(), ec.ReadTimeout.D()),
 		ReadHeaderTimeout: ec.ReadHeaderTimeout.D(),
 		ReadTimeout:       ec.ReadTimeout.D(),
 		WriteTimeout:      ec.WriteTimeout.D(),
