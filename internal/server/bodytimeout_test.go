@@ -119,8 +119,11 @@ http:
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.ApplyDefaults()
-	snap, pending, err := runtime.Compile(context.Background(), cfg, runtime.NewState())
+	checked, err := runtime.Check(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, pending, err := runtime.Compile(context.Background(), checked, runtime.NewState())
 	if err != nil {
 		t.Fatal(err)
 	}
