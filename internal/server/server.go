@@ -257,6 +257,10 @@ func (ep *entrypoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &rw.Rec
 	rec.Start = time.Now()
 	rec.Entrypoint = ep.name
+	if ep.redirect == "" && r.Header != nil {
+		// Before usher sets a field of its own (request id, trace, forwarded).
+		dropConnectionFields(r.Header)
+	}
 	observe.EnsureRequestID(rw, r)
 	rec.Trace = ep.s.tracer.StartTrace(r)
 	if ep.redirect != "" {
