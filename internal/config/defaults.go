@@ -88,6 +88,10 @@ func (ep *Entrypoint) applyDefaults() {
 		orSize(&ep.MaxHeaderBytes, 1<<20)
 	}
 	orDur(&ep.GracePeriod, 10*time.Second)
+	if ep.Protocol == "http" && ep.SanitizePath == nil {
+		t := true
+		ep.SanitizePath = &t
+	}
 	if ep.TLS != nil {
 		orStr(&ep.TLS.Options, "default")
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"io"
 	"net/http"
 	"net/textproto"
 	"strings"
@@ -52,4 +53,13 @@ func dropConnectionFields(h http.Header) {
 	} else {
 		delete(h, "Connection")
 	}
+}
+
+// badRequest answers 400 with why the request is refused.
+func badRequest(w http.ResponseWriter, err error) {
+	h := w.Header()
+	h["Content-Type"] = []string{"text/plain; charset=utf-8"}
+	h["X-Content-Type-Options"] = []string{"nosniff"}
+	w.WriteHeader(http.StatusBadRequest)
+	io.WriteString(w, "Bad Request: "+err.Error()+"\n")
 }

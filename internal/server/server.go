@@ -22,6 +22,7 @@ import (
 	"github.com/usher-lb/usher/internal/proxy"
 	"github.com/usher-lb/usher/internal/rule"
 	"github.com/usher-lb/usher/internal/runtime"
+	"github.com/usher-lb/usher/internal/urlpath"
 )
 
 // Server serves every HTTP entrypoint from the current snapshot.
@@ -67,6 +68,9 @@ type entrypoint struct {
 	rport    string // ":port" of redirectTo's entrypoint, "" for the scheme's default
 	s        *Server
 	grace    time.Duration
+	// sanitize puts paths in normal form (urlpath) before routing;
+	// allowSlash lets encoded slashes through.
+	sanitize, allowSlash bool
 }
 
 // New listens on every HTTP entrypoint of the static config. Listening happens
@@ -104,7 +108,8 @@ func (s *Server) newEntrypoint(name string, ec *config.Entrypoint, cfg *config.C
 	if err != nil {
 		return nil, fmt.Errorf("trustedProxies: %w", err)
 	}
-	ep := &entrypoint{name: name, cfg: ec, trust: t, s: s, grace: ec.GracePeriod.D()}
+	ep := &entrypoint{name: name, cfg: ec, trust: t, s: s, grace: ec.GracePeriod.D(),
+		sanitize: ec.SanitizePath == nil || *ec.SanitizePath, allowSlash: ec.AllowEncodedSlash}
 	if ec.RedirectTo != "" {
 		to := cfg.Entrypoints[ec.RedirectTo]
 		if to == nil {
@@ -276,6 +281,12 @@ func (ep *entrypoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (ep *entrypoint) route(w http.ResponseWriter, r *http.Request, rec *observe.Record) {
+	if ep.sanitize {
+		if err := urlpath.NormalizeRequest(r, ep.allowSlash); err != nil {
+			badRequest(w, err)
+			return
+		}
+	}
 	rec.ClientIP = ep.trust.setForwarded(r)
 	snap := ep.s.snap.Load()
 	req := rule.Request{R: r, Host: hostOnly(r.Host), ClientIP: rec.ClientIP}
