@@ -162,3 +162,107 @@ http:
 		t.Errorf("X-Secret %q (named in Connection), X-Kept %q", got.h.Get("X-Secret"), got.h.Get("X-Kept"))
 	}
 }
+
+// Fields with an underscore in their names never reach a server (a CGI-style
+// server would read X_Forwarded_For as X-Forwarded-For) and change nothing
+// usher decides, unless the entrypoint allows them.
+func TestUnderscoreFieldsAreDropped(t *testing.T) {
+	be, seen := recordingBackend(t)
+	logPath := t.TempDir() + "/access.log"
+	u := startUsher(t, config(`
+accessLog: { path: "{{log}}" }
+entrypoints:
+  web:     { address: "127.0.0.1:0" }
+  trusted: { address: "127.0.0.1:0", trustedProxies: ["127.0.0.0/8"] }
+  allow:   { address: "127.0.0.1:0", allowUnderscoresInHeaders: true }
+http:
+  routers:
+    all: { rule: "PathPrefix(`+"`/`"+`)", service: app }
+  services:
+    app: { loadBalancer: { servers: [ { url: "{{be}}" } ] } }
+`, "be", be, "log", logPath))
+	const spoof = "X_Forwarded_For: 1.2.3.4\r\nX_Real_IP: 1.2.3.4\r\nx_custom: 1\r\n"
+	for _, ep := range []string{"web", "trusted"} {
+		rawRequest(t, u.addrs[ep], "GET /"+ep+" HTTP/1.1\r\nHost: shop.test\r\n"+spoof+"\r\n")
+		got := next(t, seen)
+		for k := range got.h {
+			if strings.Contains(k, "_") {
+				t.Errorf("%s: %s reached the server", ep, k)
+			}
+		}
+		if xff, real := got.h.Get("X-Forwarded-For"), got.h.Get("X-Real-Ip"); xff != "127.0.0.1" || real != "127.0.0.1" {
+			t.Errorf("%s: X-Forwarded-For %q, X-Real-Ip %q; want 127.0.0.1", ep, xff, real)
+		}
+	}
+	rawRequest(t, u.addrs["allow"], "GET /allow HTTP/1.1\r\nHost: shop.test\r\n"+spoof+"\r\n")
+	got := next(t, seen)
+	if got.h.Get("X_custom") != "1" || got.h.Get("X_forwarded_for") != "1.2.3.4" {
+		t.Errorf("allowUnderscoresInHeaders: the server got %v", got.h)
+	}
+	// The client IP usher logged is the peer's on every entrypoint.
+	var lines []map[string]any
+	waitFor(t, 5*time.Second, func() bool { lines = readJSONLines(t, logPath); return len(lines) >= 3 })
+	for _, l := range lines {
+		if l["clientIp"] != "127.0.0.1" {
+			t.Errorf("access log: %s: clientIp %v", l["path"], l["clientIp"])
+		}
+	}
+}
+
+// X-Forwarded-Port is the port the client connected to, whatever its Host
+// says; the fields that only a proxy may assert are removed from anyone else
+// and kept from a trusted proxy.
+func TestProxyAssertedFieldsFromUntrustedPeers(t *testing.T) {
+	be, seen := recordingBackend(t)
+	u := startUsher(t, config(`
+entrypoints:
+  web:     { address: "127.0.0.1:0" }
+  trusted: { address: "127.0.0.1:0", trustedProxies: ["127.0.0.0/8"] }
+http:
+  routers:
+    all:   { rule: "PathPrefix(`+"`/`"+`)", service: app }
+    strip: { rule: "PathPrefix(`+"`/api`"+`)", service: app, middlewares: [strip] }
+  middlewares:
+    strip: { stripPrefix: { prefixes: ["/api"] } }
+  services:
+    app: { loadBalancer: { servers: [ { url: "{{be}}" } ] } }
+`, "be", be))
+	asserted := map[string]string{
+		"X-Forwarded-Prefix": "/admin", "True-Client-Ip": "1.2.3.4", "X-Client-Ip": "1.2.3.4",
+		"Cf-Connecting-Ip": "1.2.3.4", "X-Original-Url": "/admin", "X-Rewrite-Url": "/admin",
+		"X-Original-Uri": "/admin", "Forwarded": "for=1.2.3.4", "X-Forwarded-User": "root",
+		"X-Forwarded-Tls-Client-Cert": "MIIB", "Remote-User": "root", "X-Forwarded-Port": "1",
+	}
+	var raw strings.Builder
+	for k, v := range asserted {
+		raw.WriteString(k + ": " + v + "\r\n")
+	}
+	send := func(ep, path string) seenRequest {
+		t.Helper()
+		rawRequest(t, u.addrs[ep], "GET "+path+" HTTP/1.1\r\nHost: shop.test:9999\r\nX-Custom: kept\r\n"+raw.String()+"\r\n")
+		return next(t, seen)
+	}
+	_, port, _ := net.SplitHostPort(u.addrs["web"])
+	got := send("web", "/x")
+	for k := range asserted {
+		if v := got.h.Values(k); k != "X-Forwarded-Port" && len(v) > 0 {
+			t.Errorf("untrusted: %s reached the server: %q", k, v)
+		}
+	}
+	if p := got.h.Values("X-Forwarded-Port"); len(p) != 1 || p[0] != port {
+		t.Errorf("untrusted: X-Forwarded-Port %q, want the entrypoint's %s (not the Host's 9999)", p, port)
+	}
+	if got.h.Get("X-Custom") != "kept" {
+		t.Errorf("untrusted: X-Custom %q", got.h.Get("X-Custom"))
+	}
+	// A middleware sets its own after the removal.
+	if got := send("web", "/api/x"); got.h.Get("X-Forwarded-Prefix") != "/api" || got.target != "/x" {
+		t.Errorf("stripPrefix: X-Forwarded-Prefix %q, path %q", got.h.Get("X-Forwarded-Prefix"), got.target)
+	}
+	got = send("trusted", "/x")
+	for k, v := range asserted {
+		if g := got.h.Values(k); len(g) != 1 || g[0] != v {
+			t.Errorf("trusted: %s = %q, want %q", k, g, v)
+		}
+	}
+}

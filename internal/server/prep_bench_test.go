@@ -3,10 +3,16 @@ package server
 import (
 	"net/http"
 	"testing"
+
+	"github.com/usher-lb/usher/internal/urlpath"
 )
 
-func BenchmarkPrepareBefore(b *testing.B) {
-	ep := &entrypoint{}
+// BenchmarkPrepare measures what the entrypoint does to a browser's GET
+// before routing it: Connection, underscores and proxy-asserted fields, the
+// path's normal form, the forwarded fields. The refill of the header map
+// (8 fields) is counted too, as it was before these steps existed.
+func BenchmarkPrepare(b *testing.B) {
+	ep := &entrypoint{sanitize: true, port: []string{"8080"}}
 	base := http.Header{
 		"User-Agent": {"Mozilla/5.0"}, "Accept": {"text/html"}, "Accept-Encoding": {"gzip, br"},
 		"Accept-Language": {"en-US,en;q=0.9"}, "Connection": {"keep-alive"}, "Cookie": {"a=b"},
@@ -22,6 +28,10 @@ func BenchmarkPrepareBefore(b *testing.B) {
 		for k, v := range base {
 			r.Header[k] = v
 		}
-		ep.trust.setForwarded(r)
+		p := ep.cleanHeader(r)
+		if err := urlpath.NormalizeRequest(r, ep.allowSlash); err != nil {
+			b.Fatal(err)
+		}
+		ep.trust.setForwarded(r, p, ep.port)
 	}
 }

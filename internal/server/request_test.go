@@ -40,3 +40,65 @@ func TestDropConnectionFieldsDoesNotAllocate(t *testing.T) {
 		t.Errorf("%v allocations", n)
 	}
 }
+
+func TestCleanHeader(t *testing.T) {
+	tp, _ := parseTrust([]string{"10.0.0.0/8"})
+	spoofed := http.Header{
+		"X-Forwarded-For": {"1.2.3.4"}, "X-Forwarded-Prefix": {"/admin"}, "True-Client-Ip": {"1.2.3.4"},
+		"X-Client-Ip": {"1.2.3.4"}, "Cf-Connecting-Ip": {"1.2.3.4"}, "X-Original-Url": {"/admin"},
+		"X-Rewrite-Url": {"/admin"}, "X-Original-Uri": {"/admin"}, "Forwarded": {"for=1.2.3.4"},
+		"X-Forwarded-Tls-Client-Cert": {"MII..."}, "X-Forwarded-User": {"root"}, "Remote-User": {"root"},
+		"X_forwarded_for": {"1.2.3.4"}, "X_real_ip": {"1.2.3.4"},
+		"Accept": {"*/*"}, "Cookie": {"a=b"}, "X-Http-Method-Override": {"PUT"},
+	}
+	tests := []struct {
+		name        string
+		remote      string
+		underscores bool
+		kept        []string
+	}{
+		{"untrusted", "203.0.113.5:1", false, []string{"Accept", "Cookie", "X-Http-Method-Override"}},
+		{"untrusted, underscores allowed", "203.0.113.5:1", true, []string{"Accept", "Cookie", "X-Http-Method-Override", "X_forwarded_for", "X_real_ip"}},
+		{"trusted proxy", "10.0.0.1:1", false, []string{"Accept", "Cookie", "X-Http-Method-Override", "X-Forwarded-For", "X-Forwarded-Prefix", "True-Client-Ip",
+			"X-Client-Ip", "Cf-Connecting-Ip", "X-Original-Url", "X-Rewrite-Url", "X-Original-Uri", "Forwarded", "X-Forwarded-Tls-Client-Cert", "X-Forwarded-User", "Remote-User"}},
+		{"trusted proxy, underscores allowed", "10.0.0.1:1", true, nil}, // all kept
+	}
+	for _, tc := range tests {
+		ep := &entrypoint{trust: tp, allowUnderscores: tc.underscores}
+		r, _ := http.NewRequest("GET", "http://a/", nil)
+		r.RemoteAddr = tc.remote
+		r.Header = spoofed.Clone()
+		p := ep.cleanHeader(r)
+		if p.trusted != (tc.remote == "10.0.0.1:1") {
+			t.Errorf("%s: trusted = %v", tc.name, p.trusted)
+		}
+		want := map[string]bool{}
+		for _, k := range tc.kept {
+			want[k] = true
+		}
+		if tc.kept == nil {
+			for k := range spoofed {
+				want[k] = true
+			}
+		}
+		for k := range spoofed {
+			if _, ok := r.Header[k]; ok != want[k] {
+				t.Errorf("%s: %s kept = %v, want %v", tc.name, k, ok, want[k])
+			}
+		}
+	}
+}
+
+func TestCleanHeaderDoesNotAllocate(t *testing.T) {
+	ep := &entrypoint{}
+	r, _ := http.NewRequest("GET", "http://a/", nil)
+	r.RemoteAddr = "203.0.113.5:4000"
+	r.Header = http.Header{"Accept": {"*/*"}, "User-Agent": {"x"}, "Cookie": {"a=b"}}
+	conn := []string{"keep-alive"}
+	if n := testing.AllocsPerRun(100, func() {
+		r.Header["Connection"] = conn
+		ep.cleanHeader(r)
+	}); n != 0 {
+		t.Errorf("%v allocations", n)
+	}
+}

@@ -71,6 +71,8 @@ type entrypoint struct {
 	// sanitize puts paths in normal form (urlpath) before routing;
 	// allowSlash lets encoded slashes through.
 	sanitize, allowSlash bool
+	allowUnderscores     bool     // keep request fields with '_' in their names
+	port                 []string // X-Forwarded-Port: the listening port; read-only, capacity one
 }
 
 // New listens on every HTTP entrypoint of the static config. Listening happens
@@ -109,7 +111,8 @@ func (s *Server) newEntrypoint(name string, ec *config.Entrypoint, cfg *config.C
 		return nil, fmt.Errorf("trustedProxies: %w", err)
 	}
 	ep := &entrypoint{name: name, cfg: ec, trust: t, s: s, grace: ec.GracePeriod.D(),
-		sanitize: ec.SanitizePath == nil || *ec.SanitizePath, allowSlash: ec.AllowEncodedSlash}
+		sanitize: ec.SanitizePath == nil || *ec.SanitizePath, allowSlash: ec.AllowEncodedSlash,
+		allowUnderscores: ec.AllowUnderscoresInHeaders}
 	if ec.RedirectTo != "" {
 		to := cfg.Entrypoints[ec.RedirectTo]
 		if to == nil {
@@ -130,6 +133,8 @@ func (s *Server) newEntrypoint(name string, ec *config.Entrypoint, cfg *config.C
 		return nil, err
 	}
 	ep.ln = ln
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	ep.port = []string{port}[:1:1]
 	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
 	var connState func(net.Conn, http.ConnState)
 	if s.metrics != nil {
@@ -262,16 +267,16 @@ func (ep *entrypoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &rw.Rec
 	rec.Start = time.Now()
 	rec.Entrypoint = ep.name
-	if ep.redirect == "" && r.Header != nil {
-		// Before usher sets a field of its own (request id, trace, forwarded).
-		dropConnectionFields(r.Header)
+	var p peer
+	if ep.redirect == "" {
+		p = ep.cleanHeader(r) // before usher sets a field of its own
 	}
 	observe.EnsureRequestID(rw, r)
 	rec.Trace = ep.s.tracer.StartTrace(r)
 	if ep.redirect != "" {
 		ep.redirectTo(rw, r)
 	} else {
-		ep.route(rw, r, rec)
+		ep.route(rw, r, rec, p)
 	}
 	rec.Duration = time.Since(rec.Start)
 	if o := ep.s.observer.Load(); o != nil {
@@ -280,14 +285,14 @@ func (ep *entrypoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw.Release()
 }
 
-func (ep *entrypoint) route(w http.ResponseWriter, r *http.Request, rec *observe.Record) {
+func (ep *entrypoint) route(w http.ResponseWriter, r *http.Request, rec *observe.Record, p peer) {
 	if ep.sanitize {
 		if err := urlpath.NormalizeRequest(r, ep.allowSlash); err != nil {
 			badRequest(w, err)
 			return
 		}
 	}
-	rec.ClientIP = ep.trust.setForwarded(r)
+	rec.ClientIP = ep.trust.setForwarded(r, p, ep.port)
 	snap := ep.s.snap.Load()
 	req := rule.Request{R: r, Host: hostOnly(r.Host), ClientIP: rec.ClientIP}
 	var rt *runtime.Router
