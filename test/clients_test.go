@@ -266,3 +266,39 @@ http:
 		}
 	}
 }
+
+// bytesIn in the access log is the request body bytes usher read and passed
+// on, whatever the framing.
+func TestAccessLogCountsBytesIn(t *testing.T) {
+	be, seen := recordingBackend(t)
+	logPath := t.TempDir() + "/access.log"
+	u := startUsher(t, config(`
+accessLog: { path: "{{log}}" }
+entrypoints:
+  web: { address: "127.0.0.1:0" }
+http:
+  routers:
+    all: { rule: "PathPrefix(`+"`/`"+`)", service: app }
+  services:
+    app: { loadBalancer: { servers: [ { url: "{{be}}" } ] } }
+`, "be", be, "log", logPath))
+	addr := u.addrs["web"]
+	body := strings.Repeat("x", 1000)
+	rawRequest(t, addr, "POST /length HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n"+body)
+	rawRequest(t, addr, "POST /chunked HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n")
+	rawRequest(t, addr, "GET /none HTTP/1.1\r\nHost: a\r\n\r\n")
+	want := map[string]float64{"/length": 1000, "/chunked": 12, "/none": 0}
+	for range want {
+		s := next(t, seen)
+		if s.body != int64(want[s.target]) {
+			t.Errorf("%s: the server got %d body bytes, want %v", s.target, s.body, want[s.target])
+		}
+	}
+	var lines []map[string]any
+	waitFor(t, 5*time.Second, func() bool { lines = readJSONLines(t, logPath); return len(lines) >= 3 })
+	for _, l := range lines {
+		if path, _ := l["path"].(string); l["bytesIn"] != want[path] {
+			t.Errorf("access log: %s: bytesIn %v, want %v", path, l["bytesIn"], want[path])
+		}
+	}
+}

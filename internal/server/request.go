@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"strings"
+	"sync/atomic"
 
 	"github.com/usher-lb/usher/internal/wire"
 )
@@ -156,4 +157,33 @@ func init() {
 		assertedSet[k] = struct{}{}
 		assertedShape[len(k)] |= 1 << (k[0] - 'A')
 	}
+}
+
+// countingBody counts the request body bytes read through it, for the
+// Record's BytesIn. The count is atomic: a handler may leave a goroutine
+// reading the body after it returned.
+type countingBody struct {
+	rc io.ReadCloser
+	n  atomic.Int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if n > 0 {
+		b.n.Add(int64(n))
+	}
+	return n, err
+}
+
+func (b *countingBody) Close() error { return b.rc.Close() }
+
+// countBody wraps r's body in a countingBody; nil (and no allocation) for a
+// request without a body.
+func countBody(r *http.Request) *countingBody {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil
+	}
+	cb := &countingBody{rc: r.Body}
+	r.Body = cb
+	return cb
 }

@@ -308,7 +308,11 @@ func (ep *entrypoint) route(w http.ResponseWriter, r *http.Request, rec *observe
 		return
 	}
 	rec.Router = rt.Name
+	body := countBody(r)
 	rt.Handler.ServeHTTP(w, r)
+	if body != nil {
+		rec.BytesIn = body.n.Load()
+	}
 }
 
 func (ep *entrypoint) redirectTo(w http.ResponseWriter, r *http.Request) {
