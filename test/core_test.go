@@ -130,7 +130,8 @@ http:
 		return <-seen
 	}
 	h := send("open")
-	for k, want := range map[string]string{"X-Forwarded-For": "127.0.0.1", "X-Forwarded-Proto": "http", "X-Forwarded-Host": "shop.example:8080", "X-Forwarded-Port": "8080", "X-Real-Ip": "127.0.0.1", "Host": strings.TrimPrefix(be.URL, "http://")} {
+	port := u.addrs["open"][strings.LastIndexByte(u.addrs["open"], ':')+1:] // the entrypoint's port, not the Host's
+	for k, want := range map[string]string{"X-Forwarded-For": "127.0.0.1", "X-Forwarded-Proto": "http", "X-Forwarded-Host": "shop.example:8080", "X-Forwarded-Port": port, "X-Real-Ip": "127.0.0.1", "Host": strings.TrimPrefix(be.URL, "http://")} {
 		if got := h.Get(k); got != want {
 			t.Errorf("untrusted client: %s = %q, want %q", k, got, want)
 		}

@@ -92,10 +92,15 @@ func ExplainRequest(snap *runtime.Snapshot, eps []*runtime.Entrypoint, r *http.R
 	if ep.RedirectTo != "" {
 		return no(ep.Name, fmt.Sprintf("entrypoint %s redirects every request (308) to entrypoint %s", ep.Name, ep.RedirectTo))
 	}
-	rt, client := snap.Route(ep, r)
+	rt, client, err := snap.Route(ep, r, ep.Clean(r))
 	clientIP := ""
 	if client.IsValid() {
 		clientIP = client.String()
+	}
+	if err != nil {
+		e := no(ep.Name, "entrypoint "+ep.Name+" refuses the request: usher answers 400: "+err.Error())
+		e.ClientIP = clientIP
+		return e
 	}
 	if rt == nil {
 		e := no(ep.Name, "no router of entrypoint "+ep.Name+note+" matches: usher answers 404")

@@ -89,6 +89,10 @@ func (ep *Entrypoint) applyDefaults() {
 		orSize(&ep.MaxHeaderBytes, 64<<10)
 	}
 	orDur(&ep.GracePeriod, 10*time.Second)
+	if ep.Protocol == "http" && ep.SanitizePath == nil {
+		t := true
+		ep.SanitizePath = &t
+	}
 	if ep.TLS != nil {
 		orStr(&ep.TLS.Options, "default")
 	}

@@ -58,6 +58,7 @@ tls:
 		Address: ":80", Protocol: "http", TLS: &EntrypointTLS{Options: "default"},
 		ReadHeaderTimeout: Duration(10 * time.Second), IdleTimeout: Duration(180 * time.Second),
 		BodyIdleTimeout: Duration(60 * time.Second), MaxHeaderBytes: 64 << 10, GracePeriod: Duration(10 * time.Second),
+		SanitizePath: &yes,
 	})
 	check("pg", *cfg.Entrypoints["pg"], Entrypoint{Address: ":5432", Protocol: "tcp", GracePeriod: Duration(10 * time.Second)})
 	check("docker", cfg.Providers.Docker.Endpoint, "unix:///var/run/docker.sock")

@@ -82,6 +82,12 @@ type Entrypoint struct {
 	MaxHeaderBytes    ByteSize `json:"maxHeaderBytes,omitempty" doc:"largest request header block; default 64KiB"`
 	TrustedProxies    []string `json:"trustedProxies,omitempty" doc:"CIDRs whose X-Forwarded-* headers are believed"`
 	GracePeriod       Duration `json:"gracePeriod,omitempty" doc:"on shutdown, time given to in-flight requests; default 10s"`
+
+	// Path and header hygiene at the door (docs/CONFIG.md, entrypoints).
+	SanitizePath      *bool `json:"sanitizePath,omitempty" doc:"put each request's path in normal form before routing (dot segments removed, repeated slashes merged, unreserved escapes decoded) and refuse an encoded slash, backslash or NUL with 400; false passes paths as they came; default true"`
+	AllowEncodedSlash bool  `json:"allowEncodedSlash,omitempty" doc:"with sanitizePath, let %2F and %5C through, kept encoded, instead of refusing them; default false"`
+	// Underscores: CGI-style servers read X_Forwarded_For as X-Forwarded-For.
+	AllowUnderscoresInHeaders bool `json:"allowUnderscoresInHeaders,omitempty" doc:"keep request header fields whose names have an underscore (X_Forwarded_For), which are dropped otherwise, as nginx does; default false"`
 }
 
 // EntrypointTLS turns on TLS for an entrypoint.

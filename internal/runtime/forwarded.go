@@ -7,14 +7,9 @@ import (
 	"strings"
 )
 
-// forwarded headers set by usher on every request it routes
-var forwardedHeaders = []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Port", "X-Real-Ip", "Forwarded"}
-
 var (
 	protoHTTP  = []string{"http"}
 	protoHTTPS = []string{"https"}
-	port80     = []string{"80"}
-	port443    = []string{"443"}
 )
 
 // trust is the set of proxies whose forwarded headers are believed.
@@ -29,72 +24,69 @@ func (t trust) has(ip netip.Addr) bool {
 	return false
 }
 
-// peerAddr returns the IP of the connection's peer.
-func peerAddr(r *http.Request) (netip.Addr, string) {
+// Peer is the connection's peer as the entrypoint sees it.
+type Peer struct {
+	ip      netip.Addr // invalid when RemoteAddr is not an IP
+	str     string     // the IP as in RemoteAddr
+	trusted bool       // in trustedProxies: its forwarded headers are believed
+}
+
+// peerOf returns r's peer and whether it is trusted.
+func (t trust) peerOf(r *http.Request) Peer {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Addr{}, host
+	p := Peer{str: host}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		p.ip = ip.Unmap()
+		p.trusted = len(t) > 0 && t.has(p.ip)
 	}
-	return ip.Unmap(), host
+	return p
 }
 
-// setForwarded sanitises and sets the X-Forwarded-* and X-Real-IP headers, as
-// the servers behind usher and its middlewares see them, and returns the
-// client's IP. From a trusted proxy, the values it sent are kept (and
-// X-Forwarded-For appended to) and the client is the rightmost untrusted
-// address of X-Forwarded-For; from anyone else, they are replaced.
-func (t trust) setForwarded(r *http.Request) netip.Addr {
+// setForwarded sets the X-Forwarded-* and X-Real-IP headers, as the servers
+// behind usher and its middlewares see them, and returns the client's IP.
+// From a trusted proxy, the values it sent are kept (and X-Forwarded-For
+// appended to) and the client is the rightmost untrusted address of
+// X-Forwarded-For; from anyone else, they are replaced. X-Forwarded-Port is
+// port, the entrypoint's: the port the client connected to, whatever its Host
+// says. (The fields that only a proxy may assert, Forwarded among them, are
+// removed from untrusted peers beforehand: see proxyAsserted.)
+func (t trust) setForwarded(r *http.Request, p Peer, port []string) netip.Addr {
 	h := r.Header
-	peer, peerStr := peerAddr(r)
-	trusted := len(t) > 0 && peer.IsValid() && t.has(peer)
-	client := peer
-	if !trusted {
-		for _, k := range forwardedHeaders {
-			delete(h, k)
-		}
-	}
-	// One backing array for the values set here: one allocation, not four.
+	client := p.ip
+	// One backing array for the values set here: one allocation, not three.
 	// Each value gets a slice of capacity one, so that an Add copies.
-	vals := make([]string, 4)
-	if xff := h["X-Forwarded-For"]; trusted && len(xff) > 0 {
+	vals := make([]string, 3)
+	if xff := h["X-Forwarded-For"]; p.trusted && len(xff) > 0 {
 		joined := strings.Join(xff, ", ")
-		client = rightmostUntrusted(joined, t, peer)
-		vals[0] = joined + ", " + peerStr
+		client = rightmostUntrusted(joined, t, p.ip)
+		vals[0] = joined + ", " + p.str
 	} else {
-		vals[0] = peerStr
+		vals[0] = p.str
 	}
 	h["X-Forwarded-For"] = vals[0:1:1]
-	if _, ok := h["X-Forwarded-Proto"]; !ok {
+	if _, ok := h["X-Forwarded-Proto"]; !ok || !p.trusted {
 		if r.TLS != nil {
 			h["X-Forwarded-Proto"] = protoHTTPS
 		} else {
 			h["X-Forwarded-Proto"] = protoHTTP
 		}
 	}
-	if _, ok := h["X-Forwarded-Host"]; !ok {
+	if _, ok := h["X-Forwarded-Host"]; !ok || !p.trusted {
 		vals[1] = r.Host
 		h["X-Forwarded-Host"] = vals[1:2:2]
 	}
-	if _, ok := h["X-Forwarded-Port"]; !ok {
-		if port := hostPort(r.Host); port != "" {
-			vals[2] = port
-			h["X-Forwarded-Port"] = vals[2:3:3]
-		} else if r.TLS != nil {
-			h["X-Forwarded-Port"] = port443
-		} else {
-			h["X-Forwarded-Port"] = port80
-		}
+	if _, ok := h["X-Forwarded-Port"]; !ok || !p.trusted {
+		h["X-Forwarded-Port"] = port
 	}
-	if _, ok := h["X-Real-Ip"]; !ok || !trusted {
-		vals[3] = peerStr
-		if client != peer {
-			vals[3] = client.String()
+	if _, ok := h["X-Real-Ip"]; !ok || !p.trusted {
+		vals[2] = p.str
+		if client != p.ip {
+			vals[2] = client.String()
 		}
-		h["X-Real-Ip"] = vals[3:4:4]
+		h["X-Real-Ip"] = vals[2:3:3]
 	}
 	return client
 }
@@ -151,14 +143,4 @@ func hostOnly(h string) string {
 		}
 	}
 	return h
-}
-
-// hostPort returns the port of a Host header, "" when it has none. (Unlike
-// net.SplitHostPort, a Host without a port is not an error to allocate.)
-func hostPort(h string) string {
-	i := strings.LastIndexByte(h, ':')
-	if i < 0 || strings.IndexByte(h[i:], ']') >= 0 {
-		return ""
-	}
-	return h[i+1:]
 }

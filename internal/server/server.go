@@ -66,6 +66,7 @@ type entrypoint struct {
 	rport    string // ":port" of redirectTo's entrypoint, "" for the scheme's default
 	s        *Server
 	grace    time.Duration
+	conns    connSet // closed when the grace period ends; tunnels are not in it
 }
 
 // New listens on every HTTP entrypoint of the static config. Listening happens
@@ -124,12 +125,14 @@ func (s *Server) newEntrypoint(name string, ec *config.Entrypoint, cfg *config.C
 		return nil, err
 	}
 	ep.ln = ln
-	_, ep.rt.Port, _ = net.SplitHostPort(ln.Addr().String())
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	ep.rt.SetPort(port)
 	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
 	var connState func(net.Conn, http.ConnState)
 	if s.metrics != nil {
 		connState = s.metrics.ConnState(name)
 	}
+	connState = ep.conns.hook(connState)
 	if ec.TLS == nil {
 		// Plain HTTP/1.1: usher's lean server (see internal/h1 for why).
 		hs := &h1.Server{
@@ -224,30 +227,49 @@ func (s *Server) Serve(ctx context.Context) error {
 	return nil
 }
 
+// shutdown stops every entrypoint. Each closes its listener at once and gives
+// its requests in flight its own grace period, then closes what is left of
+// them. Tunnels (WebSockets and other upgrades, which the HTTP servers no
+// longer see) get the longest grace period of all entrypoints, counted from
+// the start of the shutdown as for requests, then are closed.
 func (s *Server) shutdown() {
-	var wg sync.WaitGroup
+	start := time.Now()
 	grace := time.Duration(0)
 	for _, ep := range s.eps {
 		grace = max(grace, ep.grace)
+	}
+	var wg sync.WaitGroup
+	for _, ep := range s.eps {
 		wg.Add(1)
 		go func(ep *entrypoint) {
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), ep.grace)
 			defer cancel()
 			if err := ep.srv.Shutdown(ctx); err != nil {
-				s.log.Warn("grace period over, closing connections", "entrypoint", ep.name)
-				ep.srv.Close()
+				// Not ep.srv.Close: it would close the tunnels the server
+				// still tracks (h1 does), before their grace is over.
+				if n := ep.conns.closeAll(); n > 0 {
+					s.log.Warn("grace period over, closing connections", "entrypoint", ep.name, "connections", n)
+				}
 			}
 		}(ep)
 	}
 	wg.Wait()
-	// Tunnels (WebSockets) are not seen by http.Server.Shutdown.
-	done := make(chan struct{})
-	go func() { proxy.DefaultTunnels.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(grace):
-		proxy.DefaultTunnels.CloseAll()
+	// The tunnels are watched rather than waited for (Tunnels.Wait): no
+	// goroutine is left behind, and an upgrade that completes now cannot
+	// meet a Wait in progress.
+	deadline := start.Add(grace)
+	for wait := time.Millisecond; proxy.DefaultTunnels.Len() > 0; wait = min(2*wait, 100*time.Millisecond) {
+		left := time.Until(deadline)
+		if left <= 0 {
+			s.log.Warn("grace period over, closing tunnels", "tunnels", proxy.DefaultTunnels.Len())
+			proxy.DefaultTunnels.CloseAll()
+			break
+		}
+		time.Sleep(min(wait, left))
+	}
+	for _, ep := range s.eps {
+		ep.srv.Close()
 	}
 }
 
@@ -268,12 +290,16 @@ func (ep *entrypoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &rw.Rec
 	rec.Start = time.Now()
 	rec.Entrypoint = ep.name
+	var p runtime.Peer
+	if ep.redirect == "" {
+		p = ep.rt.Clean(r) // before usher sets a field of its own
+	}
 	observe.EnsureRequestID(rw, r)
 	rec.Trace = ep.s.tracer.StartTrace(r)
 	if ep.redirect != "" {
 		ep.redirectTo(rw, r)
 	} else {
-		ep.route(rw, r, rec)
+		ep.route(rw, r, rec, p)
 	}
 	rec.Duration = time.Since(rec.Start)
 	if o := ep.s.observer.Load(); o != nil {
@@ -282,9 +308,13 @@ func (ep *entrypoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw.Release()
 }
 
-func (ep *entrypoint) route(w http.ResponseWriter, r *http.Request, rec *observe.Record) {
-	rt, client := ep.s.snap.Load().Route(ep.rt, r)
+func (ep *entrypoint) route(w http.ResponseWriter, r *http.Request, rec *observe.Record, p runtime.Peer) {
+	rt, client, err := ep.s.snap.Load().Route(ep.rt, r, p)
 	rec.ClientIP = client
+	if err != nil {
+		badRequest(w, err)
+		return
+	}
 	if rt == nil {
 		h := w.Header()
 		h["Content-Type"] = []string{"text/plain; charset=utf-8"}
@@ -294,7 +324,11 @@ func (ep *entrypoint) route(w http.ResponseWriter, r *http.Request, rec *observe
 		return
 	}
 	rec.Router = rt.Name
+	body := countBody(r)
 	rt.Handler.ServeHTTP(w, r)
+	if body != nil {
+		rec.BytesIn = body.n.Load()
+	}
 }
 
 func (ep *entrypoint) redirectTo(w http.ResponseWriter, r *http.Request) {

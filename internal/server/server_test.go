@@ -17,7 +17,9 @@ import (
 // forwarded headers, routing among 100 routers, the load balancer and the
 // upstream exchange with a real server on loopback (the client side's
 // net/http parsing is not included).
-func BenchmarkRequest(b *testing.B) {
+func BenchmarkRequest(b *testing.B) { benchRequest(b, nil) }
+
+func benchRequest(b *testing.B, fields http.Header) {
 	body := strings.Repeat("x", 100)
 	back := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -64,12 +66,25 @@ http:
 	for b.Loop() {
 		clear(w.h)
 		clear(req.Header)
+		for k, v := range fields {
+			req.Header[k] = v
+		}
 		w.status = 0
 		ep.ServeHTTP(w, req)
 		if w.status != 200 {
 			b.Fatalf("status %d", w.status)
 		}
 	}
+}
+
+// BenchmarkRequestBrowser is BenchmarkRequest with the fields a browser
+// sends, Connection: keep-alive among them.
+func BenchmarkRequestBrowser(b *testing.B) {
+	benchRequest(b, http.Header{
+		"User-Agent": {"Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/128.0"}, "Accept": {"text/html,application/xhtml+xml"},
+		"Accept-Encoding": {"gzip, deflate, br"}, "Accept-Language": {"en-US,en;q=0.9"}, "Connection": {"keep-alive"},
+		"Cookie": {"session=abc"}, "Referer": {"http://last.example.com/"}, "Sec-Fetch-Mode": {"navigate"},
+	})
 }
 
 type discardWriter struct {
