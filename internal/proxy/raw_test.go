@@ -144,7 +144,7 @@ func BenchmarkUpstreamGET(b *testing.B) {
 	for range b.N {
 		clear(w.h)
 		w.status = 0
-		resp, err := up.RoundTrip(r, RequestOptions{PassHost: true})
+		resp, err := up.RoundTrip(w, r, RequestOptions{PassHost: true})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -236,7 +236,7 @@ func (lb *LoadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		lb.note(rec, s)
 		up := lb.targets[s]
 		s.Start()
-		resp, err := up.RoundTrip(r, lb.ro)
+		resp, err := up.RoundTrip(w, r, lb.ro)
 		if held {
 			lb.retrying.Add(-1) // this retry is no longer waiting on a server
 			held = false
@@ -259,7 +259,7 @@ func (lb *LoadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 			lb.stick(w, s, pinned)
-			proxy.WriteError(w, err)
+			proxy.WriteError(w, r, err)
 			return
 		}
 		// resp is the connection's and must not be read once written or
