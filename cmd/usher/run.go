@@ -145,6 +145,7 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(srv *s
 	srv.SetObserver(obs.observer(cfg.Admin != nil))
 	st := runtime.NewState()
 	st.DataDir = dataDir(cfg, path)
+	st.Log = log
 	hm := health.NewManager(log, func(t health.Transition) {
 		obs.bus.Publish(observe.Event{Time: t.Time, Type: "health", Service: t.Service, Server: t.Server, From: t.From, To: t.To, Reason: t.Reason})
 	})

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -29,6 +30,7 @@ type State struct {
 	// Reporter, when set, gives each load balancer the passive health check that
 	// hears its outcomes (nil: none).
 	Reporter func(service string, lb *config.LoadBalancer) service.Reporter
+	Log      *slog.Logger // where load balancers log why servers failed (debug); nil: nowhere
 
 	keyOnce sync.Once
 	key     []byte

@@ -1,0 +1,251 @@
+package test
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// rawBackend is a server on 127.0.0.1 that hands each connection to handle:
+// a server that misbehaves byte by byte, as no library server would.
+func rawBackend(t *testing.T, handle func(c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	conns := map[net.Conn]bool{}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns[c] = true
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { mu.Lock(); delete(conns, c); mu.Unlock(); c.Close() }()
+				handle(c)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// answerByPath reads requests one after another and writes, for each, what
+// answers gives for its path; an answer ending in "<close>" closes the
+// connection there.
+func answerByPath(answers map[string]string) func(c net.Conn) {
+	return func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, req.Body)
+			a, ok := answers[req.URL.Path]
+			if !ok {
+				a = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+			}
+			a, closing := strings.CutSuffix(a, "<close>")
+			if _, err := io.WriteString(c, a); err != nil || closing {
+				return
+			}
+		}
+	}
+}
+
+// cutBodies are responses whose body ends before its framing says.
+var cutBodies = map[string]string{
+	"/short":     "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello<close>",
+	"/chunk-cut": "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n<close>",
+	"/bad-size":  "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\nhello\r\n0\r\n\r\n",
+	"/bad-crlf":  "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX3\r\nabc\r\n0\r\n\r\n",
+	"/whole":     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+}
+
+// TestServerCuttingItsBodyShortIsNeverPassedOnWhole: over HTTP/1.1 the
+// client's connection ends without the response's end, over HTTP/2 the
+// stream is reset; the access log says the server cut it, a metric counts it.
+func TestServerCuttingItsBodyShortIsNeverPassedOnWhole(t *testing.T) {
+	be := rawBackend(t, answerByPath(cutBodies))
+	certFile, keyFile, roots := selfSigned(t, t.TempDir(), "cut.test")
+	logPath := filepath.Join(t.TempDir(), "access.log")
+	u := startUsher(t, config(`
+accessLog: { path: "{{log}}", format: json }
+admin: { address: "127.0.0.1:0" }
+entrypoints:
+  web: { address: "127.0.0.1:0" }
+  websecure: { address: "127.0.0.1:0", tls: {} }
+tls:
+  certificates: [ { certFile: "{{cert}}", keyFile: "{{key}}" } ]
+http:
+  routers:
+    all: { rule: "PathPrefix(`+"`/`"+`)", service: app }
+  services:
+    app: { loadBalancer: { servers: [ { url: "{{be}}" } ] } }
+`, "log", logPath, "cert", certFile, "key", keyFile, "be", be))
+	addr := u.addrs["websecure"]
+	h2 := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig:   &tls.Config{RootCAs: roots, ServerName: "cut.test"},
+		ForceAttemptHTTP2: true,
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
+	}}
+	h1 := &http.Client{Timeout: 5 * time.Second}
+	cut := 0
+	for path := range cutBodies {
+		for _, c := range []struct {
+			client *http.Client
+			url    string
+			proto  int
+		}{{h1, u.url("web"), 1}, {h2, "https://cut.test", 2}} {
+			resp, err := c.client.Get(c.url + path)
+			if err != nil {
+				t.Fatalf("HTTP/%d %s: %v", c.proto, path, err)
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.ProtoMajor != c.proto {
+				t.Fatalf("%s: client spoke %s", path, resp.Proto)
+			}
+			if path == "/whole" {
+				if err != nil || string(b) != "hello" {
+					t.Errorf("HTTP/%d %s: %q %v, want the whole body", c.proto, path, b, err)
+				}
+				continue
+			}
+			cut++
+			if err == nil {
+				t.Errorf("HTTP/%d %s: the client read %q as a whole response", c.proto, path, b)
+			}
+		}
+	}
+	var lines []map[string]any
+	waitFor(t, 5*time.Second, func() bool {
+		lines = readJSONLines(t, logPath)
+		return len(lines) >= 2*len(cutBodies)
+	})
+	logged := 0
+	for _, l := range lines {
+		if l["error"] == "upstream: body cut short" {
+			logged++
+		} else if l["path"] != "/whole" {
+			t.Errorf("a cut body logged without its error: %v", l)
+		}
+	}
+	if logged != cut {
+		t.Errorf("%d access log lines say the server cut the body, want %d", logged, cut)
+	}
+	_, metrics := get(t, "http://"+u.addrs["admin"]+"/metrics")
+	if want := `usher_upstream_truncated_total{service="app"} 8` + "\n"; !strings.Contains(metrics, want) {
+		t.Errorf("metrics lack %q", want)
+	}
+}
+
+// TestClientAbandonIs499AndServerFailuresAreExplainedAtDebug: a client that
+// goes away before its response is logged and counted as 499; the cause of a
+// 502 is logged at debug level with the service and the server, whose URL
+// never shows its password.
+func TestClientAbandonIs499AndServerFailuresAreExplainedAtDebug(t *testing.T) {
+	started := make(chan struct{}, 1)
+	slow := backendFunc(t, func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		<-r.Context().Done()
+	})
+	logPath := filepath.Join(t.TempDir(), "access.log")
+	u := startUsher(t, config(`
+log: { level: debug, format: json }
+accessLog: { path: "{{log}}", format: json }
+admin: { address: "127.0.0.1:0" }
+entrypoints:
+  web: { address: "127.0.0.1:0" }
+http:
+  routers:
+    slow: { rule: "Path(`+"`/slow`"+`)", service: slow }
+    dead: { rule: "Path(`+"`/dead`"+`)", service: dead }
+  services:
+    slow: { loadBalancer: { servers: [ { url: "{{slow}}" } ] } }
+    dead: { loadBalancer: { servers: [ { url: "http://ops:s3cret@127.0.0.1:1" } ] } }
+`, "log", logPath, "slow", slow.URL))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", u.url("web")+"/slow", nil)
+	go func() { <-started; cancel() }()
+	if _, err := http.DefaultClient.Do(req); err == nil {
+		t.Fatal("the request should have been canceled")
+	}
+	if status, _ := get(t, u.url("web")+"/dead"); status != 502 {
+		t.Fatalf("dead server: %d", status)
+	}
+
+	var lines []map[string]any
+	waitFor(t, 5*time.Second, func() bool {
+		lines = readJSONLines(t, logPath)
+		return len(lines) >= 2
+	})
+	for _, l := range lines {
+		switch l["path"] {
+		case "/slow":
+			if l["status"] != 499.0 || l["error"] != "client: went away" || l["service"] != "slow" {
+				t.Errorf("abandoned request logged as %v", l)
+			}
+		case "/dead":
+			if l["status"] != 502.0 || l["error"] != "upstream: no response" {
+				t.Errorf("502 logged as %v", l)
+			}
+		}
+	}
+	_, metrics := get(t, "http://"+u.addrs["admin"]+"/metrics")
+	if want := `usher_requests_total{code="499",entrypoint="web",router="slow",service="slow"} 1` + "\n"; !strings.Contains(metrics, want) {
+		t.Errorf("metrics lack %q", want)
+	}
+	var cause logLine
+	waitFor(t, 5*time.Second, func() bool {
+		for _, line := range strings.Split(u.logText(), "\n") {
+			if strings.Contains(line, `"msg":"upstream: no response"`) {
+				cause = nil
+				if err := jsonUnmarshal(line, &cause); err == nil {
+					return true
+				}
+			}
+		}
+		return false
+	})
+	if cause["level"] != "DEBUG" || cause["service"] != "dead" || cause["server"] != "http://ops:xxxxx@127.0.0.1:1" ||
+		cause["status"] != 502.0 || !strings.Contains(cause["error"].(string), "connection refused") {
+		t.Errorf("the cause of the 502 is logged as %v", cause)
+	}
+	if strings.Contains(u.logText(), "s3cret") {
+		t.Error("the log holds the server URL's password")
+	}
+}
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
