@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -249,3 +250,84 @@ http:
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+// TestServersEarlyAnswerReachesTheUploader: a server that refuses an upload
+// from its headers (a 413) and closes, or stops reading, is heard by the
+// client in the middle of its upload, on both kinds of entrypoint.
+func TestServersEarlyAnswerReachesTheUploader(t *testing.T) {
+	stop := make(chan struct{})
+	be := rawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 413 Content Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large")
+		if req.URL.Path == "/hold" {
+			<-stop // reads no more of the upload
+		}
+	})
+	t.Cleanup(func() { close(stop) }) // before rawBackend's own, which waits for this handler
+	certFile, keyFile, roots := selfSigned(t, t.TempDir(), "up.test")
+	u := startUsher(t, config(`
+entrypoints:
+  web: { address: "127.0.0.1:0" }
+  websecure: { address: "127.0.0.1:0", tls: {} }
+tls:
+  certificates: [ { certFile: "{{cert}}", keyFile: "{{key}}" } ]
+http:
+  routers:
+    all: { rule: "PathPrefix(`+"`/`"+`)", service: app }
+  services:
+    app: { loadBalancer: { servers: [ { url: "{{be}}" } ] } }
+`, "cert", certFile, "key", keyFile, "be", be))
+	addr := u.addrs["websecure"]
+	h2 := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig:   &tls.Config{RootCAs: roots, ServerName: "up.test"},
+		ForceAttemptHTTP2: true,
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
+	}}
+	for _, path := range []string{"/close", "/hold"} {
+		// HTTP/1.1, on the wire: the answer comes while the upload goes on.
+		// (Go's client would report its failed write instead: usher's
+		// HTTP/1.1 server closes at once a connection whose body it did not
+		// read, and the client's next write meets a reset.)
+		status, body := rawUpload(t, u.addrs["web"], path, 16<<20)
+		if status != "HTTP/1.1 413" || body != "too large" {
+			t.Errorf("HTTP/1.1 POST %s: %q %q, want the server's 413", path, status, body)
+		}
+		req, _ := http.NewRequest("POST", "https://up.test"+path, strings.NewReader(strings.Repeat("x", 16<<20)))
+		resp, err := h2.Do(req)
+		if err != nil {
+			t.Fatalf("HTTP/2 POST %s: %v", path, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 413 || string(b) != "too large" {
+			t.Errorf("HTTP/2 POST %s: %d %q, want the server's 413", path, resp.StatusCode, b)
+		}
+	}
+}
+
+// rawUpload sends a POST of size bytes on a connection of its own, writing
+// its body while it reads the answer, and returns the answer's
+// "HTTP/1.1 NNN" and its body.
+func rawUpload(t *testing.T, addr, path string, size int) (status, body string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "POST "+path+" HTTP/1.1\r\nHost: up.test\r\nContent-Length: "+strconv.Itoa(size)+"\r\n\r\n")
+	go io.Copy(c, strings.NewReader(strings.Repeat("x", size)))
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("POST %s: no answer: %v", path, err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	return resp.Proto + " " + strconv.Itoa(resp.StatusCode), string(b)
+}
