@@ -331,3 +331,40 @@ func rawUpload(t *testing.T, addr, path string, size int) (status, body string) 
 	b, _ := io.ReadAll(resp.Body)
 	return resp.Proto + " " + strconv.Itoa(resp.StatusCode), string(b)
 }
+
+// TestEarlyHintsReachTheClient: a server's 103 is passed on by usher's
+// HTTP/1.1 entrypoint before the final response; its 100 is not.
+func TestEarlyHintsReachTheClient(t *testing.T) {
+	be := rawBackend(t, answerByPath(map[string]string{
+		"/": "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </app.js>; rel=preload\r\n\r\n" +
+			"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+	}))
+	u := startUsher(t, config(lbTpl, "addr", "127.0.0.1:0", "extra", "", "servers", serverList(be)))
+	c, err := net.Dial("tcp", u.addrs["web"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(c)
+	var statuses []string
+	for len(statuses) < 4 {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("after %q: %v", statuses, err)
+		}
+		if strings.HasPrefix(line, "HTTP/1.1 ") {
+			statuses = append(statuses, line[9:12])
+			if line[9:12] == "200" {
+				break
+			}
+		}
+		if strings.HasPrefix(line, "Link: ") && !strings.Contains(line, "app.js") {
+			t.Errorf("Link %q", line)
+		}
+	}
+	if strings.Join(statuses, " ") != "103 200" {
+		t.Fatalf("the client got %v, want 103 then 200", statuses)
+	}
+}
