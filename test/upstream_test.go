@@ -368,3 +368,54 @@ func TestEarlyHintsReachTheClient(t *testing.T) {
 		t.Fatalf("the client got %v, want 103 then 200", statuses)
 	}
 }
+
+// TestPostsToAServerThatClosesIdleConnections: like Node, uvicorn or
+// gunicorn, the server closes a keep-alive connection idle for a moment; the
+// POSTs that come after get their answer, each seen once by the server.
+func TestPostsToAServerThatClosesIdleConnections(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	idleClosed := make(chan struct{}, 16)
+	be := rawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			c.SetReadDeadline(time.Now().Add(30 * time.Millisecond)) // its keep-alive timeout
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				idleClosed <- struct{}{}
+				return
+			}
+			c.SetReadDeadline(time.Time{})
+			b, _ := io.ReadAll(req.Body)
+			mu.Lock()
+			seen = append(seen, string(b))
+			mu.Unlock()
+			io.WriteString(c, "HTTP/1.1 201 Created\r\nContent-Length: "+strconv.Itoa(len(b))+"\r\n\r\n"+string(b))
+		}
+	})
+	for _, extra := range []string{"", "retry: { attempts: 0 }"} {
+		u := startUsher(t, config(lbTpl, "addr", "127.0.0.1:0", "extra", extra, "servers", serverList(be)))
+		mu.Lock()
+		seen = nil
+		mu.Unlock()
+		for i := range 3 {
+			body := "order=" + strconv.Itoa(i)
+			resp, err := http.Post(u.url("web")+"/orders", "application/x-www-form-urlencoded", strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 201 || string(b) != body {
+				t.Fatalf("%q: POST %d after the server closed its idle connection: %d %q", extra, i, resp.StatusCode, b)
+			}
+			<-idleClosed
+		}
+		mu.Lock()
+		if len(seen) != 3 {
+			t.Errorf("%q: the server saw %v, want each POST once", extra, seen)
+		}
+		mu.Unlock()
+		u.stop()
+	}
+}

@@ -240,6 +240,9 @@ func (lb *LoadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if lb.opts.Retry.Attempts > 0 && r.Body != nil && r.Body != http.NoBody && r.GetBody == nil {
 		replay = newReplayBody(r.Body, lb.opts.Retry.MaxReplayBody)
 		r.Body = replay
+		// The proxy sends the body again from here when the server had
+		// closed the pooled connection: no second copy of it is kept.
+		r.GetBody = replay.getBody
 	}
 	var triedBuf [4]*pool.Server
 	tried := triedBuf[:0]
