@@ -20,7 +20,6 @@ func echoBody(c net.Conn, req *http.Request, body string) error {
 	return err
 }
 
-
 // post sends a POST through f with body (chunked when chunked) and returns
 // the status and body of the answer.
 func post(t *testing.T, url, body string, chunked bool) (int, string) {
