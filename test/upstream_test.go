@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -417,5 +418,111 @@ func TestPostsToAServerThatClosesIdleConnections(t *testing.T) {
 		}
 		mu.Unlock()
 		u.stop()
+	}
+}
+
+// TestClientsBadBodiesBlameNoServer: a client whose request body is
+// malformed, cut or too slow gets a 400 (408) and its connection closed;
+// no server is blamed: 16 such requests over 4 servers with passive health
+// checks eject none of them (they used to eject 2), and the access log says
+// it was the client.
+func TestClientsBadBodiesBlameNoServer(t *testing.T) {
+	var servers []string
+	var hits [4]atomic.Int32
+	for i := range 4 {
+		servers = append(servers, backendFunc(t, func(w http.ResponseWriter, r *http.Request) {
+			hits[i].Add(1)
+			io.Copy(io.Discard, r.Body)
+			io.WriteString(w, "ok")
+		}).URL)
+	}
+	logPath := filepath.Join(t.TempDir(), "access.log")
+	u := startUsher(t, config(`
+accessLog: { path: "{{log}}", format: json }
+admin: { address: "127.0.0.1:0" }
+entrypoints:
+  web: { address: "127.0.0.1:0", readTimeout: 1s }
+http:
+  routers:
+    all: { rule: "PathPrefix(`+"`/`"+`)", service: app }
+  services:
+    app:
+      loadBalancer:
+        passiveHealthCheck: { maxFailures: 3, window: 1m, ejectFor: 1m }
+        servers: [ {{servers}} ]
+`, "log", logPath, "servers", serverList(servers...)))
+	bad := []struct {
+		name, head, body, status string
+		stall                    bool
+	}{
+		{"bad chunk size", "Transfer-Encoding: chunked", "5\r\nhello\r\nzz\r\n", "400", false},
+		{"chunk cut", "Transfer-Encoding: chunked", "5\r\nhel", "400", false},
+		{"bad chunk end", "Transfer-Encoding: chunked", "5\r\nhelloXX0\r\n\r\n", "400", false},
+		{"short body", "Content-Length: 100", "only ten b", "400", false},
+		{"body too slow", "Content-Length: 100", "ten bytes.", "408", true},
+	}
+	for i := range 16 {
+		b := bad[i%len(bad)]
+		if b.stall && i >= len(bad) {
+			b = bad[0] // one slow body is enough: each costs the read timeout
+		}
+		c, err := net.Dial("tcp", u.addrs["web"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, "PUT /items/1 HTTP/1.1\r\nHost: shop.test\r\n"+b.head+"\r\n\r\n"+b.body)
+		if !b.stall {
+			c.(*net.TCPConn).CloseWrite() // the client has sent all it will
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: no answer: %v", b.name, err)
+		}
+		io.ReadAll(resp.Body)
+		if got := strconv.Itoa(resp.StatusCode); got != b.status || !resp.Close {
+			t.Errorf("%s: %s, Connection: %q; want %s and the connection closed", b.name, resp.Status, resp.Header.Get("Connection"), b.status)
+		}
+		if _, err := br.ReadByte(); err != io.EOF {
+			t.Errorf("%s: the connection stays open after the answer (%v)", b.name, err)
+		}
+		c.Close()
+	}
+	_, metrics := get(t, "http://"+u.addrs["admin"]+"/metrics")
+	ejected := 0
+	for _, line := range strings.Split(metrics, "\n") {
+		if strings.HasPrefix(line, "usher_server_ejected{") {
+			ejected++
+			if !strings.HasSuffix(line, " 0") {
+				t.Errorf("a client's bad body ejected a server: %s", line)
+			}
+		}
+	}
+	if ejected != 4 {
+		t.Errorf("%d servers in usher_server_ejected, want 4", ejected)
+	}
+	for i := range hits {
+		hits[i].Store(0)
+	}
+	for range 8 {
+		if status, _ := get(t, u.url("web")+"/"); status != 200 {
+			t.Fatalf("GET after the bad bodies: %d", status)
+		}
+	}
+	for i := range hits {
+		if hits[i].Load() == 0 {
+			t.Errorf("server %d takes no traffic any more", i)
+		}
+	}
+	var lines []map[string]any
+	waitFor(t, 5*time.Second, func() bool {
+		lines = readJSONLines(t, logPath)
+		return len(lines) >= 16
+	})
+	for _, l := range lines[:16] {
+		if e := l["error"]; e != "client: bad request body" && e != "client: request body timeout" {
+			t.Errorf("a bad body logged as %v", l)
+		}
 	}
 }

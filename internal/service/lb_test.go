@@ -10,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/usher-lb/usher/internal/observe"
 	"github.com/usher-lb/usher/internal/pool"
@@ -158,4 +159,59 @@ func cpuTime() int64 {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// reports counts what a load balancer reports to passive health checks.
+type reports struct {
+	mu     sync.Mutex
+	failed int
+	total  int
+}
+
+func (p *reports) Report(_ *pool.Server, failed bool, _ int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.total++
+	if failed {
+		p.failed++
+	}
+}
+
+type brokenBody struct{ sent bool }
+
+func (b *brokenBody) Read(p []byte) (int, error) {
+	if !b.sent {
+		b.sent = true
+		return copy(p, "part of it"), nil
+	}
+	return 0, io.ErrUnexpectedEOF // the client went quiet mid-body
+}
+func (b *brokenBody) Close() error { return nil }
+
+// TestClientsBadBodyBlamesNoServer: a request whose body the client botched
+// is answered 400 and feeds no health check, no latency sample and no retry.
+func TestClientsBadBodyBlamesNoServer(t *testing.T) {
+	ok := "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	rep := &reports{}
+	lb := newLB(t, LoadBalancerOptions{Reporter: rep, Retry: RetryPolicy{Attempts: 2, Methods: []string{"PUT"}}},
+		fixedBackend(t, ok), fixedBackend(t, ok))
+	for _, length := range []int64{100, -1} { // short, and chunked
+		r, _ := http.NewRequest("PUT", "http://front.test/x", &brokenBody{})
+		r.ContentLength = length
+		rw := observe.NewRecorder(newSink())
+		lb.ServeHTTP(rw, r)
+		rec := rw.Rec
+		if rec.Status != 400 || rec.Retries != 0 || rec.Error != observe.ErrClientBody || rw.Header().Get("Connection") != "close" {
+			t.Errorf("length %d: status %d, retries %d, error %q, Connection %q", length, rec.Status, rec.Retries, rec.Error, rw.Header().Get("Connection"))
+		}
+		rw.Release()
+	}
+	if rep.total != 0 {
+		t.Errorf("%d reports to passive health checks (%d failures), want none", rep.total, rep.failed)
+	}
+	for _, s := range lb.Servers() {
+		if _, ok := s.Lat.Cost(time.Now()); ok || s.Failures() != 0 || s.InFlight() != 0 {
+			t.Errorf("%s: a latency sample, %d failures, %d in flight", s.Key, s.Failures(), s.InFlight())
+		}
+	}
 }
