@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -212,6 +213,45 @@ func TestClientsBadBodyBlamesNoServer(t *testing.T) {
 	for _, s := range lb.Servers() {
 		if _, ok := s.Lat.Cost(time.Now()); ok || s.Failures() != 0 || s.InFlight() != 0 {
 			t.Errorf("%s: a latency sample, %d failures, %d in flight", s.Key, s.Failures(), s.InFlight())
+		}
+	}
+}
+
+// TestRetriesLeaveTheRoundAlone: with one dead server of N (it takes each
+// request and dies before answering) and no health check to eject it, about
+// 1/N of the requests try it first and are retried elsewhere: a retry does
+// not move the round, which would send the request after it to the dead
+// server again.
+func TestRetriesLeaveTheRoundAlone(t *testing.T) {
+	ok := "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	for _, tc := range []struct {
+		algo string
+		n    int
+	}{{"round-robin", 2}, {"round-robin", 4}, {"random", 4}} {
+		var dead atomic.Int32
+		urls := []string{rawServer(t, func(c net.Conn) {
+			dead.Add(1)
+			bufio.NewReader(c).ReadSlice('\n') // takes the request, never answers
+		})}
+		for range tc.n - 1 {
+			urls = append(urls, fixedBackend(t, ok))
+		}
+		opts := LoadBalancerOptions{Retry: RetryPolicy{Attempts: 1, Methods: []string{"GET"}}}
+		opts.Balance.Algorithm = tc.algo
+		lb := newLB(t, opts, urls...)
+		const requests = 400
+		for i := range requests {
+			r, _ := http.NewRequest("GET", "http://front.test/", nil)
+			rw := observe.NewRecorder(newSink())
+			lb.ServeHTTP(rw, r)
+			if rw.Rec.Status != 200 {
+				t.Fatalf("%s over %d: request %d got %d", tc.algo, tc.n, i, rw.Rec.Status)
+			}
+			rw.Release()
+		}
+		share := float64(dead.Load()) / requests
+		if want := 1 / float64(tc.n); share < want*0.75 || share > want*1.25 {
+			t.Errorf("%s over %d: the dead server got %.0f%% of the requests first, want about %.0f%%", tc.algo, tc.n, share*100, want*100)
 		}
 	}
 }

@@ -170,31 +170,17 @@ func (lb *LoadBalancer) Explain(r *http.Request) (*pool.Server, string) {
 	return s, "the " + algo + " algorithm's next pick (it changes from request to request)"
 }
 
-// pick chooses a server for r, avoiding those already tried when it can.
+// pick chooses a server for r; a retry's pick (tried not empty) takes one
+// not tried yet, without moving the picker's round for later requests.
 func (lb *LoadBalancer) pick(w http.ResponseWriter, r *http.Request, tried []*pool.Server) *pool.Server {
 	var key uint64
 	if lb.keyOf != nil {
 		key = lb.keyOf(w, r)
 	}
-	var s *pool.Server
-	for i := 0; i < 3; i++ {
-		s = lb.picker.Pick(key)
-		if s == nil || !slices.Contains(tried, s) {
-			return s // nil: none is available, asking again would not help
-		}
-		key = rand.Uint64() // a hash picks the same server for the same key
+	if len(tried) == 0 {
+		return lb.picker.Pick(key)
 	}
-	// The picker keeps choosing servers already tried (a server that fails
-	// fast has few requests in flight and attracts load-aware pickers): take
-	// the first other available server from a random place.
-	n := len(lb.servers)
-	off := rand.IntN(n)
-	for i := range n {
-		if c := lb.servers[(off+i)%n]; c.Available() && !slices.Contains(tried, c) {
-			return c
-		}
-	}
-	return s
+	return lb.picker.PickOther(key, tried)
 }
 
 func (lb *LoadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
