@@ -58,3 +58,34 @@ func TestEarlyAnswerReachesTheClient(t *testing.T) {
 		})
 	}
 }
+
+// TestEarlyAnswerToAStalledUpload: the client stops sending its body, the
+// server answers without it: the answer is not held until the client sends
+// more (the read of its body is ended; on net/http's server and HTTP/2 at
+// once).
+func TestEarlyAnswerToAStalledUpload(t *testing.T) {
+	back := rawServer(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 413 Content Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large")
+		io.Copy(io.Discard, br)
+	})
+	f, _ := front(t, back, Options{}, RequestOptions{})
+	c, err := net.Dial("tcp", f.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n")
+	c.Write(make([]byte, 20000)) // and no more
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer while the upload is stalled: %v", err)
+	}
+	if resp.StatusCode != 413 {
+		t.Fatalf("got %d, want the server's 413", resp.StatusCode)
+	}
+}

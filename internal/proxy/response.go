@@ -114,6 +114,9 @@ func (resp *Response) Discard() {
 	if !resp.bodyless() {
 		resp.closeAfter = true
 	}
+	// Nothing went to the client, and its body is still wanted (the retry
+	// sends it again): finish must neither flush nor end its reads.
+	resp.client = nil
 	resp.finish(nil)
 }
 
@@ -134,8 +137,17 @@ func (resp *Response) finish(err error) {
 		default:
 			// The server answered before the request's body was all sent:
 			// the connection cannot carry another exchange, and closing it
-			// ends the writer's wait on the server.
+			// ends the writer's wait on the server. A wait on the client's
+			// body is ended by a read deadline, where the client's server
+			// can end a read in progress (net/http, HTTP/2; usher's h1
+			// waits for the read to return); what the client was answered
+			// is flushed first, so that it has it meanwhile.
 			c.nc.Close()
+			if resp.client != nil {
+				rc := http.NewResponseController(resp.client)
+				_ = rc.Flush()
+				_ = rc.SetReadDeadline(aLongTimeAgo)
+			}
 			<-c.wdone
 			c.body.release()
 			return

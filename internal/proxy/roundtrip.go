@@ -80,6 +80,7 @@ type Response struct {
 	closeAfter    bool // the connection can't be reused after this response
 
 	writing   bool // a body writer goroutine may still run: finish waits for it
+	client    http.ResponseWriter // the client's writer, while writing (nil: none)
 	answered  bool // a byte of the response came
 	headBytes int  // bytes of the heads read, interim ones included
 	interims  int  // interim responses read
@@ -212,7 +213,7 @@ func (up *Upstream) exchange(ctx context.Context, c *conn, w http.ResponseWriter
 			// response begins; usher's own and HTTP/2 are full duplex anyway.
 			_ = http.NewResponseController(w).EnableFullDuplex()
 		}
-		resp.writing = true
+		resp.writing, resp.client = true, w
 		go c.writeAsync()
 	}
 	for {
