@@ -99,6 +99,12 @@ func (c *conn) newResponse(up *Upstream, ctx context.Context, r *http.Request, s
 	return resp
 }
 
+// BodyPending tells whether the server answered before the request's body was
+// all sent: the body is still being written beside the response. Whoever
+// would look at the request's body (to send it again) must end the response
+// first (Discard), which stops the writer.
+func (resp *Response) BodyPending() bool { return resp.writing }
+
 // Header returns the first value of the response header k (canonical form).
 func (resp *Response) Header(k string) string {
 	for i, kk := range resp.keys {

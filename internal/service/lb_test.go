@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -253,5 +254,42 @@ func TestRetriesLeaveTheRoundAlone(t *testing.T) {
 		if want := 1 / float64(tc.n); share < want*0.75 || share > want*1.25 {
 			t.Errorf("%s over %d: the dead server got %.0f%% of the requests first, want about %.0f%%", tc.algo, tc.n, share*100, want*100)
 		}
+	}
+}
+
+// TestRetryAfterAnEarlyAnswerSendsTheWholeBody: the first server refuses a
+// 40KiB upload from its headers (503) while the body is still being sent;
+// the retry sends the whole body, from its first byte, to the next server.
+func TestRetryAfterAnEarlyAnswerSendsTheWholeBody(t *testing.T) {
+	refuse := rawServer(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+		io.Copy(io.Discard, br)
+	})
+	echo := rawServer(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		b, _ := io.ReadAll(req.Body)
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: "+strconv.Itoa(len(b))+"\r\n\r\n"+string(b))
+	})
+	opts := LoadBalancerOptions{Retry: RetryPolicy{Attempts: 1, OnStatus: []int{503}, Methods: []string{"PUT"}}}
+	lb := newLB(t, opts, refuse, echo)
+	body := strings.Repeat("0123456789", 4<<10)
+	for i := range 4 { // round-robin: two of them meet the refusing server first
+		r, _ := http.NewRequest("PUT", "http://front.test/", io.NopCloser(strings.NewReader(body)))
+		r.ContentLength = int64(len(body))
+		w := newSink()
+		rw := observe.NewRecorder(w)
+		lb.ServeHTTP(rw, r)
+		if rw.Rec.Status != 200 || w.body.String() != body {
+			t.Fatalf("PUT %d: %d, %d bytes echoed, want 200 and the %d bytes", i, rw.Rec.Status, w.body.Len(), len(body))
+		}
+		rw.Release()
 	}
 }

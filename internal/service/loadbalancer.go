@@ -281,15 +281,32 @@ func (lb *LoadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// discarded: the connection may serve another request by then.
 		start, status := resp.Start, resp.Status
 		ttfb := time.Since(start)
-		if attempt < lb.opts.Retry.Attempts && lb.retryableStatus(r, status, replay) {
+		if attempt < lb.opts.Retry.Attempts && lb.retryableStatus(r, status) {
+			pending := resp.BodyPending()
+			if pending {
+				// The server answered before it had the whole body: the
+				// body's writer is stopped (and the answer let go) before
+				// the body is looked at and rewound.
+				resp.Discard()
+			}
 			if next := lb.retryTo(w, r, tried, replay, rec, true); next != nil {
 				held = true
-				resp.Discard()
+				if !pending {
+					resp.Discard()
+				}
 				// An answer, if a bad one: passive checks judge the status.
 				lb.done(rec, s, start, ttfb, false, status)
 				lb.debug(r, "server answered a status retried on another", s, status, nil)
 				s = next
 				continue
+			}
+			if pending {
+				// No retry after all, and the answer is gone: the client
+				// gets its status, plainly.
+				lb.done(rec, s, start, ttfb, false, status)
+				lb.stick(w, s, pinned && attempt == 0)
+				proxy.PlainError(w, status)
+				return
 			}
 		}
 		if rec != nil {
@@ -408,18 +425,24 @@ func (lb *LoadBalancer) retryableError(r *http.Request, err error, replay *repla
 	return e.NotSent || lb.idempotent(r)
 }
 
-func (lb *LoadBalancer) retryableStatus(r *http.Request, status int, replay *replayBody) bool {
-	return slices.Contains(lb.opts.Retry.OnStatus, status) && lb.idempotent(r) && (replay == nil || replay.rewindable())
+// retryableStatus tells whether a response of status may be retried, by
+// its method; whether its body can be sent again is retryTo's question.
+func (lb *LoadBalancer) retryableStatus(r *http.Request, status int) bool {
+	return slices.Contains(lb.opts.Retry.OnStatus, status) && lb.idempotent(r)
 }
 
 func (lb *LoadBalancer) idempotent(r *http.Request) bool {
 	return lb.methods&methodBit(r.Method) != 0
 }
 
-// retryTo returns the server of the next attempt, or nil when the budget or the
-// pool has none; the request body is rewound for it. A budgeted retry holds a
+// retryTo returns the server of the next attempt, or nil when the body cannot
+// be sent again, or the budget or the pool has none; the request body is
+// rewound for it. No body writer may be at work (see Response.BodyPending). A budgeted retry holds a
 // place in the budget until its server answers (ServeHTTP gives it back).
 func (lb *LoadBalancer) retryTo(w http.ResponseWriter, r *http.Request, tried []*pool.Server, replay *replayBody, rec *observe.Record, budgeted bool) *pool.Server {
+	if replay != nil && !replay.rewindable() {
+		return nil
+	}
 	if budgeted {
 		allowed := max(int64(lb.opts.Retry.MinRetries), lb.active.Load()*int64(lb.opts.Retry.BudgetPercent)/100)
 		if lb.retrying.Add(1) > allowed {
