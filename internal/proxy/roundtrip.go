@@ -79,11 +79,11 @@ type Response struct {
 	chunked       bool
 	closeAfter    bool // the connection can't be reused after this response
 
-	writing   bool // a body writer goroutine may still run: finish waits for it
+	writing   bool                // a body writer goroutine may still run: finish waits for it
 	client    http.ResponseWriter // the client's writer, while writing (nil: none)
-	answered  bool // a byte of the response came
-	headBytes int  // bytes of the heads read, interim ones included
-	interims  int  // interim responses read
+	answered  bool                // a byte of the response came
+	headBytes int                 // bytes of the heads read, interim ones included
+	interims  int                 // interim responses read
 
 	keys  []string
 	vals  []string

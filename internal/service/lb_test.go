@@ -193,10 +193,9 @@ func (b *brokenBody) Close() error { return nil }
 // TestClientsBadBodyBlamesNoServer: a request whose body the client botched
 // is answered 400 and feeds no health check, no latency sample and no retry.
 func TestClientsBadBodyBlamesNoServer(t *testing.T) {
-	ok := "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 	rep := &reports{}
 	lb := newLB(t, LoadBalancerOptions{Reporter: rep, Retry: RetryPolicy{Attempts: 2, Methods: []string{"PUT"}}},
-		fixedBackend(t, ok), fixedBackend(t, ok))
+		readingBackend(t), readingBackend(t))
 	for _, length := range []int64{100, -1} { // short, and chunked
 		r, _ := http.NewRequest("PUT", "http://front.test/x", &brokenBody{})
 		r.ContentLength = length
@@ -292,4 +291,21 @@ func TestRetryAfterAnEarlyAnswerSendsTheWholeBody(t *testing.T) {
 		}
 		rw.Release()
 	}
+}
+
+// readingBackend answers each request once it has read all of its body.
+func readingBackend(t testing.TB) string {
+	return rawServer(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			if _, err := io.Copy(io.Discard, req.Body); err != nil {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
 }
