@@ -180,7 +180,9 @@ func (lb *LoadBalancer) pick(w http.ResponseWriter, r *http.Request, tried []*po
 	if len(tried) == 0 {
 		return lb.picker.Pick(key)
 	}
-	return lb.picker.PickOther(key, tried)
+	// A copy: tried lives on ServeHTTP's stack, which an interface call
+	// would move to the heap for every request, retried or not.
+	return lb.picker.PickOther(key, slices.Clone(tried))
 }
 
 func (lb *LoadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
