@@ -43,11 +43,11 @@ func (p *idlePeek) quiet(c net.Conn) bool {
 		return true
 	}
 	for {
-		n, _, err := syscall.Recvfrom(p.fd, p.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		// Data, or the end of stream (0 bytes, no error): not quiet.
+		_, _, err := syscall.Recvfrom(p.fd, p.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		if err == syscall.EINTR {
 			continue
 		}
-		_ = n // data (n > 0) or the end (n == 0, no error): not quiet
 		return err == syscall.EAGAIN || err == syscall.EWOULDBLOCK
 	}
 }
