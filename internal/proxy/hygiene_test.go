@@ -10,6 +10,7 @@ import (
 	"net/textproto"
 	"strings"
 	"testing"
+	"time"
 )
 
 // answer is a raw server that reads requests one by one and answers each
@@ -169,5 +170,34 @@ func TestEarlyHintsAreForwarded(t *testing.T) {
 	}
 	if hints.Get("X-Mw") != "" {
 		t.Errorf("the 103 carried a field the server did not send: %v", hints)
+	}
+}
+
+// TestSlowChunkedBodyIsWhole: a server that pauses inside the chunked
+// framing (between a chunk's data and its CRLF, inside a chunk-size line)
+// longer than the client-watch interval still has its body passed on whole.
+func TestSlowChunkedBodyIsWhole(t *testing.T) {
+	pause := watchEvery + watchEvery/5
+	back := rawServer(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, _, err := readRequest(br); err != nil {
+			return
+		}
+		for i, part := range []string{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello", "\r\n1", "\r\n!\r\n0\r\n\r\n"} {
+			if i > 0 {
+				time.Sleep(pause) // the server's own slowness, not a wait for the test
+			}
+			io.WriteString(c, part)
+		}
+	})
+	f := frontWith(t, back)
+	resp, err := http.Get(f.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || string(b) != "hello!" {
+		t.Fatalf("body %q, %v; want it whole", b, err)
 	}
 }
