@@ -9,6 +9,7 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -199,5 +200,58 @@ func TestSlowChunkedBodyIsWhole(t *testing.T) {
 	resp.Body.Close()
 	if err != nil || string(b) != "hello!" {
 		t.Fatalf("body %q, %v; want it whole", b, err)
+	}
+}
+
+// TestAmbiguousResponseFramingIsRefused: a response whose length two readers
+// could read two ways is refused (502), or, when Transfer-Encoding settles it
+// (RFC 9112 6.3), read that way and its connection not used again.
+func TestAmbiguousResponseFramingIsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		head   string
+		status int
+		body   string
+		reuse  bool
+	}{
+		{"plain", "Content-Length: 2\r\n\r\nok", 200, "ok", true},
+		{"signed length", "Content-Length: +2\r\n\r\nok", 502, "", false},
+		{"two lengths", "Content-Length: 2\r\nContent-Length: 3\r\n\r\nok", 502, "", false},
+		{"a list of lengths", "Content-Length: 2, 2\r\n\r\nok", 502, "", false},
+		{"chunked not last", "Transfer-Encoding: chunked, gzip\r\n\r\n2\r\nok\r\n0\r\n\r\n", 502, "", false},
+		{"chunked twice", "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", 502, "", false},
+		{"empty coding", "Transfer-Encoding: \r\n\r\n", 502, "", false},
+		{"length and chunked", "Content-Length: 50\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", 200, "ok", false},
+		{"another coding", "Transfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", 502, "", false},
+		{"another coding alone", "Transfer-Encoding: gzip\r\n\r\nok", 502, "", false},
+		{"chunked, any case", "Transfer-Encoding:  Chunked \r\n\r\n2\r\nok\r\n0\r\n\r\n", 200, "ok", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var conns atomic.Int32
+			back := rawServer(t, func(c net.Conn) {
+				conns.Add(1)
+				br := bufio.NewReader(c)
+				for {
+					if _, _, err := readRequest(br); err != nil {
+						return
+					}
+					io.WriteString(c, "HTTP/1.1 200 OK\r\n"+tc.head)
+				}
+			})
+			f := frontWith(t, back)
+			for range 2 {
+				status, body := fetch(t, "GET", f.URL)
+				if status != tc.status || (status == 200 && body != tc.body) {
+					t.Fatalf("got %d %q, want %d %q", status, body, tc.status, tc.body)
+				}
+			}
+			if want := int32(2); tc.reuse {
+				if n := conns.Load(); n != 1 {
+					t.Errorf("%d connections for 2 requests, want 1", n)
+				}
+			} else if n := conns.Load(); n != want {
+				t.Errorf("%d connections for 2 requests, want %d (not reused)", n, want)
+			}
+		})
 	}
 }

@@ -554,6 +554,7 @@ func (resp *Response) readHead() error {
 	resp.chunked = false
 	resp.closeAfter = minor == '0'
 	keepAlive10 := false
+	te := false      // a Transfer-Encoding came
 	var hop []string // headers named in Connection: hop-by-hop too
 	for {
 		raw, err := br.ReadSlice('\n')
@@ -588,21 +589,19 @@ func (resp *Response) readHead() error {
 		}
 		switch k {
 		case "Content-Length":
-			n, err := strconv.ParseInt(string(v), 10, 64)
-			if err != nil || n < 0 || (resp.contentLength >= 0 && n != resp.contentLength) {
+			n, ok := parseLength(v)
+			if !ok || (resp.contentLength >= 0 && n != resp.contentLength) {
 				return errMalformed
 			}
 			resp.contentLength = n
 			resp.clStr = resp.c.intern(k, v)
 			continue
 		case "Transfer-Encoding":
-			// Only "chunked" as the last coding frames a message; anything else
-			// is read until close.
-			if wire.HasTokenBytes(v, "chunked") {
-				resp.chunked = true
-			} else {
-				resp.closeAfter = true
+			// chunked, once, and nothing else.
+			if te || !onlyChunked(v) {
+				return errMalformed
 			}
+			resp.chunked, te = true, true
 			continue
 		case "Connection":
 			if wire.HasTokenBytes(v, "close") {
@@ -633,13 +632,43 @@ func (resp *Response) readHead() error {
 	if len(hop) > 0 && code != http.StatusSwitchingProtocols {
 		resp.dropKeys(hop)
 	}
-	if minor == '0' && keepAlive10 && !resp.chunked {
+	if minor == '0' && keepAlive10 && !te {
 		resp.closeAfter = false
 	}
-	if resp.chunked {
+	if te {
+		// Transfer-Encoding overrides Content-Length; both, or chunked on
+		// HTTP/1.0, is framing a peer could read otherwise: the connection
+		// is not used again (RFC 9112 6.1, 6.3).
+		if resp.contentLength >= 0 || minor == '0' {
+			resp.closeAfter = true
+		}
 		resp.contentLength = -1
 	}
 	return nil
+}
+
+// parseLength parses a Content-Length value: 1 to 18 digits, nothing else
+// (no sign, no space, no list).
+func parseLength(v []byte) (int64, bool) {
+	if len(v) == 0 || len(v) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// onlyChunked tells whether the transfer codings v list are chunked alone.
+// Any other coding (gzip, compress…) would leave a body the client cannot be
+// told how to read, since Transfer-Encoding does not cross usher (as Go's
+// own client, usher refuses them).
+func onlyChunked(v []byte) bool {
+	return strings.EqualFold(string(wire.TrimOWS(v)), "chunked")
 }
 
 func (resp *Response) dropKeys(drop []string) {
