@@ -8,7 +8,17 @@
 // header map per response. On a 2-core box that is most of a proxy's CPU per
 // request (see bench/RESULTS.md). Here one goroutine, the server's handler
 // goroutine, writes the request and reads the response on a connection it owns
-// for the exchange, and the parsed response headers land in a reused map.
+// for the exchange, and the parsed response headers land in a reused map. Only
+// a request body over 16KiB, or of unknown length, gets a goroutine of its own
+// to be written while the response is read, so that a server answering early
+// (a 413 during an upload) is heard.
+//
+// A server is not trusted to frame its responses: a connection is reused only
+// when nothing is left on it past the response (checked again, with one
+// non-blocking peek, when it is taken from the pool); a body cut short is
+// reported (IsTruncated) for the caller to abort the client's exchange; a
+// request's own body failing is the client's error (BodyError), not the
+// server's.
 package proxy
 
 import (
