@@ -138,6 +138,7 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(srv *s
 	st := runtime.NewState()
 	st.DataDir = dataDir(cfg, path)
 	st.Health = hm
+	st.Log = log
 	obs.metrics.SetServerSource(serverStates(st.Servers))
 	mgr := &runtime.Manager{
 		Load:    func() (*config.Config, error) { return loadAll(path) },

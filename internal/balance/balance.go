@@ -95,6 +95,13 @@ type Picker interface {
 	// drained server (by an operator, a reload or its agent) or one of weight 0.
 	// It returns nil only when every server is drained or of weight 0.
 	PickAny(key uint64) *pool.Server
+	// PickOther is Pick for a retry: an available server not in tried, chosen
+	// the algorithm's way (by weight, by load, the next one on the ring for a
+	// hash), but without moving what Pick keeps for the requests to come
+	// (round-robin's position), so that a retry does not shift the order in
+	// which later requests meet the servers. It returns nil when every
+	// available server was tried. It may scan all servers.
+	PickOther(key uint64, tried []*pool.Server) *pool.Server
 }
 
 // New returns a picker over servers. The picker keeps servers (not a copy) and

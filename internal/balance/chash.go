@@ -118,12 +118,13 @@ func newConsistentHash(b base, factor float64) *consistentHash {
 
 // Pick returns the first server clockwise from key's point that is available and
 // not full.
-func (p *consistentHash) Pick(key uint64) *pool.Server { return p.pick(key, false) }
+func (p *consistentHash) Pick(key uint64) *pool.Server { return p.pickAmong(key, false, nil) }
 
 // PickAny is Pick over the servers not drained.
-func (p *consistentHash) PickAny(key uint64) *pool.Server { return p.pick(key, true) }
+func (p *consistentHash) PickAny(key uint64) *pool.Server { return p.pickAmong(key, true, nil) }
 
-func (p *consistentHash) pick(key uint64, panicMode bool) *pool.Server {
+// pickAmong is the pick, among the servers not in tried.
+func (p *consistentHash) pickAmong(key uint64, panicMode bool, tried []*pool.Server) *pool.Server {
 	if len(p.points) == 0 {
 		return nil
 	}
@@ -133,7 +134,7 @@ func (p *consistentHash) pick(key uint64, panicMode bool) *pool.Server {
 	var total, weight float64 // loads, read when first needed
 	for range min(p.steps, len(p.points)) {
 		k := int(p.owner[i])
-		if p.eligible(k, panicMode) {
+		if p.eligible(k, panicMode) && !p.tried(k, tried) {
 			s := p.servers[k]
 			in := s.InFlight()
 			if in <= 0 {
@@ -151,7 +152,7 @@ func (p *consistentHash) pick(key uint64, panicMode bool) *pool.Server {
 			i = 0
 		}
 	}
-	return p.leastLoaded(h, panicMode)
+	return p.leastLoaded(h, panicMode, tried)
 }
 
 // lookup returns the index of the first point at or after pos, wrapping to 0.
@@ -198,13 +199,13 @@ func (p *consistentHash) loads(panicMode bool, pick uint64) (total, weight float
 // leastLoaded returns the server that can be taken with the fewest in-flight
 // requests per weight, scanning from a point that depends on the key so that the
 // same key finds the same server while loads stay the same.
-func (p *consistentHash) leastLoaded(h uint64, panicMode bool) *pool.Server {
+func (p *consistentHash) leastLoaded(h uint64, panicMode bool, tried []*pool.Server) *pool.Server {
 	n := len(p.servers)
 	start, _ := bits.Mul64(h, uint64(n))
 	best, bestScore := -1, 0.0
 	for j := range n {
 		k := (int(start) + j) % n
-		if !p.eligible(k, panicMode) {
+		if !p.eligible(k, panicMode) || p.tried(k, tried) {
 			continue
 		}
 		score := float64(p.servers[k].InFlight()+1) / float64(p.weights[k])

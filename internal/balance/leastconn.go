@@ -15,17 +15,20 @@ type leastConnections struct {
 }
 
 // Pick returns the available server with the fewest in-flight requests per weight.
-func (p *leastConnections) Pick(uint64) *pool.Server { return p.pick(false) }
+func (p *leastConnections) Pick(uint64) *pool.Server { return p.pick(false, nil) }
 
 // PickAny is Pick over the servers not drained, without slow start.
-func (p *leastConnections) PickAny(uint64) *pool.Server { return p.pick(true) }
+func (p *leastConnections) PickAny(uint64) *pool.Server { return p.pick(true, nil) }
 
-func (p *leastConnections) pick(panicMode bool) *pool.Server {
+func (p *leastConnections) pickAmong(tried []*pool.Server) *pool.Server { return p.pick(false, tried) }
+
+// pick is the pick, among the servers not in tried.
+func (p *leastConnections) pick(panicMode bool, tried []*pool.Server) *pool.Server {
 	r := p.newRNG()
 	var now int64
 	best := lowest{k: -1}
 	for k, s := range p.servers {
-		if !p.eligible(k, panicMode) {
+		if !p.eligible(k, panicMode) || p.tried(k, tried) {
 			continue
 		}
 		w := float64(p.weights[k])

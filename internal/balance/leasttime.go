@@ -19,12 +19,15 @@ type leastTime struct {
 }
 
 // Pick returns the available server with the lowest TTFB * (in-flight + 1).
-func (p *leastTime) Pick(uint64) *pool.Server { return p.pick(false) }
+func (p *leastTime) Pick(uint64) *pool.Server { return p.pick(false, nil) }
 
 // PickAny is Pick over the servers not drained, without slow start.
-func (p *leastTime) PickAny(uint64) *pool.Server { return p.pick(true) }
+func (p *leastTime) PickAny(uint64) *pool.Server { return p.pick(true, nil) }
 
-func (p *leastTime) pick(panicMode bool) *pool.Server {
+func (p *leastTime) pickAmong(tried []*pool.Server) *pool.Server { return p.pick(false, tried) }
+
+// pick is the pick, among the servers not in tried.
+func (p *leastTime) pick(panicMode bool, tried []*pool.Server) *pool.Server {
 	var (
 		r   = p.newRNG()
 		now int64
@@ -36,7 +39,7 @@ func (p *leastTime) pick(panicMode bool) *pool.Server {
 		count   int
 	)
 	for k, s := range p.servers {
-		if !p.eligible(k, panicMode) {
+		if !p.eligible(k, panicMode) || p.tried(k, tried) {
 			continue
 		}
 		w, load := float64(p.weights[k]), float64(s.InFlight()+1)

@@ -33,6 +33,9 @@ import (
 //	            where the request went ("" for none); the server URL without
 //	            any user:password
 //	retries     how many times the request was sent again to another server
+//	error       what went wrong and whose failure it was, the server's or
+//	            the client's (one of the Err* of Record.Error); only on the
+//	            lines of requests where something did
 //	userAgent   the User-Agent header
 //
 // No other header is ever written: not Authorization, not Cookie, not any
@@ -365,6 +368,10 @@ func appendJSON(b []byte, r *http.Request, rec *Record) []byte {
 	b = appendJSONString(b, serverOf(rec))
 	b = append(b, `,"retries":`...)
 	b = strconv.AppendInt(b, int64(rec.Retries), 10)
+	if rec.Error != "" {
+		b = append(b, `,"error":`...)
+		b = appendJSONString(b, rec.Error)
+	}
 	b = append(b, `,"userAgent":`...)
 	b = appendJSONString(b, cut(userAgent(r), maxUserAgent))
 	return append(b, "}\n"...)
@@ -413,6 +420,10 @@ func appendText(b []byte, r *http.Request, rec *Record) []byte {
 	b = appendTextValue(b, serverOf(rec))
 	b = append(b, " retries="...)
 	b = strconv.AppendInt(b, int64(rec.Retries), 10)
+	if rec.Error != "" {
+		b = append(b, " error="...)
+		b = appendTextValue(b, rec.Error)
+	}
 	b = append(b, " userAgent="...)
 	b = appendTextValue(b, cut(userAgent(r), maxUserAgent))
 	return append(b, '\n')

@@ -32,6 +32,7 @@ type Metrics struct {
 	routerDur  *prometheus.HistogramVec // router
 	serviceDur *prometheus.HistogramVec // service
 	retries    *prometheus.CounterVec   // service
+	truncated  *prometheus.CounterVec   // service
 	conns      *prometheus.GaugeVec     // entrypoint
 	connsTotal *prometheus.CounterVec   // entrypoint
 	certExpiry *prometheus.GaugeVec     // name
@@ -57,15 +58,24 @@ type reqSeries struct {
 	router   prometheus.Observer
 	service  prometheus.Observer // nil when no service answered
 	retries  prometheus.Counter  // nil when no service answered
+	cut      prometheus.Counter  // nil when no service answered
 }
 
 // classes are the values of the code label. A status that Recorder never saw
 // set (0) is the 200 that net/http sends for a handler that wrote nothing.
-var classes = [...]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
+// 499 (the client went away before its response, as nginx logs it) has a
+// value of its own: it is no answer of usher's, and must not swell 4xx.
+var classes = [...]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx", "499"}
+
+// class499 is the index of "499" in classes.
+const class499 = 6
 
 func classOf(status int) uint8 {
 	if status == 0 {
 		return 2
+	}
+	if status == 499 {
+		return class499
 	}
 	if status < 100 || status > 599 {
 		return 0
@@ -94,7 +104,7 @@ func NewMetrics() *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry()}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "usher_requests_total",
-		Help: "Requests answered, by entrypoint, router, service and status class (router and service \"none\" when there was none).",
+		Help: "Requests answered, by entrypoint, router, service and status class (router and service \"none\" when there was none; code \"499\": the client went away before its response).",
 	}, []string{"entrypoint", "router", "service", "code"})
 	m.routerDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "usher_router_request_duration_seconds",
@@ -109,6 +119,10 @@ func NewMetrics() *Metrics {
 	m.retries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "usher_retries_total",
 		Help: "Requests sent again to another server, by service (Record.Retries of finished requests, and Retry calls).",
+	}, []string{"service"})
+	m.truncated = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "usher_upstream_truncated_total",
+		Help: "Responses whose server cut the body short (EOF before Content-Length, a chunked body cut or malformed), by service: the client's connection was aborted (HTTP/2: the stream reset).",
 	}, []string{"service"})
 	m.conns = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "usher_open_connections",
@@ -138,7 +152,7 @@ func NewMetrics() *Metrics {
 	}, func() float64 { return float64(m.inflight.Load()) })
 	m.servers.init()
 
-	m.reg.MustRegister(m.requests, m.routerDur, m.serviceDur, m.retries, m.conns,
+	m.reg.MustRegister(m.requests, m.routerDur, m.serviceDur, m.retries, m.truncated, m.conns,
 		m.connsTotal, m.certExpiry, reloads, m.lastReload, inflight, &m.servers,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -170,6 +184,9 @@ func (m *Metrics) Observe(_ *http.Request, rec *Record) {
 		if rec.Retries > 0 {
 			s.retries.Add(float64(rec.Retries))
 		}
+		if rec.Error == ErrUpstreamTruncated {
+			s.cut.Inc()
+		}
 	}
 }
 
@@ -181,6 +198,7 @@ func (m *Metrics) newSeries(k seriesKey) *reqSeries {
 	if k.service != "" {
 		s.service = m.serviceDur.WithLabelValues(k.service)
 		s.retries = m.retryCounter(k.service)
+		s.cut = m.truncated.WithLabelValues(k.service)
 	}
 	return s
 }

@@ -181,7 +181,7 @@ func TestClassOf(t *testing.T) {
 	for _, tc := range []struct {
 		status int
 		want   string
-	}{{0, "2xx"}, {101, "1xx"}, {200, "2xx"}, {204, "2xx"}, {301, "3xx"}, {404, "4xx"}, {499, "4xx"}, {502, "5xx"}, {599, "5xx"}, {600, "other"}, {42, "other"}} {
+	}{{0, "2xx"}, {101, "1xx"}, {200, "2xx"}, {204, "2xx"}, {301, "3xx"}, {404, "4xx"}, {498, "4xx"}, {499, "499"}, {502, "5xx"}, {599, "5xx"}, {600, "other"}, {42, "other"}} {
 		if got := classes[classOf(tc.status)]; got != tc.want {
 			t.Errorf("classOf(%d) = %s, want %s", tc.status, got, tc.want)
 		}

@@ -29,11 +29,45 @@ type Record struct {
 	TTFB       time.Duration
 	Duration   time.Duration
 	Retries    int
+	// Error says what went wrong, when something did, in a fixed vocabulary
+	// (the Err* constants): whose failure it was, the server's or the
+	// client's, and what. "" when nothing did.
+	Error string
+	// Abort: the response was cut short after it began (its server's body
+	// ended before its framing said), or the client went away before it.
+	// The entrypoint then aborts the exchange once the request is recorded:
+	// the HTTP/1.1 connection is closed without the response's end, an
+	// HTTP/2 stream is reset, so that the client never takes a part for the
+	// whole. A middleware that keeps responses (a cache) must not keep one
+	// with Abort set.
+	Abort bool
 	// Attempts are the tries on servers, in order (the first MaxAttempts).
 	Attempts  [MaxAttempts]Attempt
 	NAttempts int
 	Trace     TraceContext // usher's hop of the W3C trace (StartTrace); zero when not started
 }
+
+// The values of Record.Error.
+const (
+	// ErrUpstreamTruncated: the server's response body ended (or broke)
+	// before its framing said: EOF before Content-Length, a chunked body cut
+	// or malformed. The client got part of a response, then an abort.
+	ErrUpstreamTruncated = "upstream: body cut short"
+	// ErrUpstream: the server gave no usable response (connection refused or
+	// reset, a malformed response): the client got a 502.
+	ErrUpstream = "upstream: no response"
+	// ErrUpstreamTimeout: the server did not answer in time: a 504.
+	ErrUpstreamTimeout = "upstream: timeout"
+	// ErrClientBody: the client's request body was malformed or short, or
+	// a limit stopped it: a 400 (413) and its connection closed.
+	ErrClientBody = "client: bad request body"
+	// ErrClientBodyTimeout: the client's request body did not come in time:
+	// a 408 and its connection closed.
+	ErrClientBodyTimeout = "client: request body timeout"
+	// ErrClientGone: the client went away before its response was whole
+	// (logged as 499 when it had got nothing yet).
+	ErrClientGone = "client: went away"
+)
 
 // MaxAttempts is how many tries of one request a Record keeps.
 const MaxAttempts = 4

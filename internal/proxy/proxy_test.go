@@ -25,7 +25,9 @@ func front(t testing.TB, backend string, opts Options, ro RequestOptions) (*http
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		up.Serve(w, r, ro)
+		if out := up.Serve(w, r, ro); out.Abort {
+			panic(http.ErrAbortHandler)
+		}
 	}))
 	t.Cleanup(srv.Close)
 	return srv, up

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"io"
@@ -46,9 +45,13 @@ func (resp *Response) bodyless() bool {
 // WriteTo sends the response to the client: status, headers and the body,
 // streamed as it comes. Streams (no Content-Length, or text/event-stream) are
 // flushed whenever the server has nothing more buffered, so events reach the
-// client one by one. It returns the body bytes written and the first error; an
-// error means the response was cut short and the connection to the server is
-// closed. The Response must not be used afterwards.
+// client one by one. It returns the body bytes written and the first error;
+// an error means the response was cut short (what was written is flushed)
+// and the connection to the server is closed: the caller must then abort
+// the exchange with the client (see Outcome.Abort), else the client takes
+// the part it got for the whole. The error is a client error (IsClientError)
+// when the client went away, else the server's body ended before its
+// framing said (IsTruncated). The Response must not be used afterwards.
 func (resp *Response) WriteTo(w http.ResponseWriter) (int64, error) {
 	h := w.Header()
 	// One backing array for every value slice: a response costs one allocation
@@ -74,6 +77,8 @@ func (resp *Response) WriteTo(w http.ResponseWriter) (int64, error) {
 	}
 	w.WriteHeader(resp.Status)
 	if bodyless {
+		// Whatever the server sent after the head is not part of this
+		// response: finish sees it and does not reuse the connection.
 		resp.finish(nil)
 		return 0, nil
 	}
@@ -92,6 +97,12 @@ func (resp *Response) WriteTo(w http.ResponseWriter) (int64, error) {
 			err = nil
 		}
 	}
+	if err != nil {
+		if !IsClientError(err) {
+			err = &truncatedError{err}
+		}
+		http.NewResponseController(w).Flush()
+	}
 	resp.finish(err)
 	return n, err
 }
@@ -100,21 +111,54 @@ func (resp *Response) WriteTo(w http.ResponseWriter) (int64, error) {
 // another server follows). The connection is closed rather than drained: a
 // retried response is rare and its body may be large.
 func (resp *Response) Discard() {
-	if resp.bodyless() && !resp.closeAfter {
-		resp.finish(nil)
-		return
+	if !resp.bodyless() {
+		resp.closeAfter = true
 	}
-	resp.closeAfter = true
+	// Nothing went to the client, and its body is still wanted (the retry
+	// sends it again): finish must neither flush nor end its reads.
+	resp.client = nil
 	resp.finish(nil)
 }
 
-// finish pools the connection when the exchange ended cleanly, else closes it.
+// finish pools the connection when the exchange ended cleanly, else closes
+// it: after an error, when the response said so, when the request's body
+// could not all be sent, and when anything is left on the connection past
+// the response's framing (a second response that no request asked for must
+// never answer the next one).
 func (resp *Response) finish(err error) {
-	if err != nil || resp.closeAfter {
-		resp.c.nc.Close()
+	c := resp.c
+	if resp.writing {
+		resp.writing = false
+		select {
+		case werr := <-c.wdone:
+			if werr != nil {
+				resp.closeAfter = true
+			}
+		default:
+			// The server answered before the request's body was all sent:
+			// the connection cannot carry another exchange, and closing it
+			// ends the writer's wait on the server. A wait on the client's
+			// body is ended by a read deadline, where the client's server
+			// can end a read in progress (net/http, HTTP/2; usher's h1
+			// waits for the read to return); what the client was answered
+			// is flushed first, so that it has it meanwhile.
+			c.nc.Close()
+			if resp.client != nil {
+				rc := http.NewResponseController(resp.client)
+				_ = rc.Flush()
+				_ = rc.SetReadDeadline(aLongTimeAgo)
+			}
+			<-c.wdone
+			c.body.release()
+			return
+		}
+		c.body.release()
+	}
+	if err != nil || resp.closeAfter || c.br.Buffered() > 0 {
+		c.nc.Close()
 		return
 	}
-	resp.up.put(resp.c)
+	resp.up.put(c)
 }
 
 // copyBuffered copies n bytes of the body (all until EOF when n < 0) from br to w using br's
@@ -127,7 +171,7 @@ func (resp *Response) copyBuffered(w http.ResponseWriter, n int64, stream bool) 
 	for n < 0 || written < n {
 		if br.Buffered() == 0 {
 			if _, err := br.Peek(1); err != nil {
-				if resp.resume(err) {
+				if err = resp.wait(err); err == nil {
 					continue
 				}
 				if err == io.EOF && n >= 0 {
@@ -166,6 +210,53 @@ func IsClientError(err error) bool {
 	return errors.As(err, &ce)
 }
 
+// truncatedError is a response body the server cut short: it ended (or
+// broke: a malformed chunk, a reset) before its framing said it would.
+type truncatedError struct{ err error }
+
+func (e *truncatedError) Error() string {
+	return "response body cut short by the server: " + e.err.Error()
+}
+func (e *truncatedError) Unwrap() error { return e.err }
+
+// IsTruncated tells whether err is a response body the server cut short.
+func IsTruncated(err error) bool {
+	var te *truncatedError
+	return errors.As(err, &te)
+}
+
+// line returns the next line of a chunked body (a chunk-size line, a
+// trailer field) with its CRLF, waiting until it is whole.
+func (resp *Response) line() ([]byte, error) {
+	br := resp.c.br
+	for {
+		if b, _ := br.Peek(br.Buffered()); bytes.IndexByte(b, '\n') >= 0 {
+			return br.ReadSlice('\n')
+		}
+		if br.Buffered() == br.Size() {
+			return nil, errMalformed // a line longer than the buffer
+		}
+		if _, err := br.Peek(br.Buffered() + 1); err != nil {
+			if err = resp.wait(err); err != nil {
+				return nil, err
+			}
+		}
+	}
+}
+
+// need waits until n bytes are buffered.
+func (resp *Response) need(n int) error {
+	br := resp.c.br
+	for br.Buffered() < n {
+		if _, err := br.Peek(n); err != nil {
+			if err = resp.wait(err); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // copyChunked decodes a chunked body and writes it; trailers are passed on as
 // HTTP trailers, but for the fields no trailer may carry (framing, routing,
 // cookies, see wire.ForbiddenTrailer), which are dropped.
@@ -174,14 +265,8 @@ func (resp *Response) copyChunked(w http.ResponseWriter, stream bool) (int64, er
 	var written int64
 	flusher, _ := w.(http.Flusher)
 	for {
-		raw, err := br.ReadSlice('\n')
+		raw, err := resp.line()
 		if err != nil {
-			if resp.resume(err) && len(raw) == 0 {
-				continue
-			}
-			if err == io.EOF || err == bufio.ErrBufferFull {
-				err = errTruncated
-			}
 			return written, err
 		}
 		line, ok := wire.CutCRLF(raw)
@@ -200,9 +285,13 @@ func (resp *Response) copyChunked(w http.ResponseWriter, stream bool) (int64, er
 		if err != nil {
 			return written, err
 		}
-		if crlf, err := br.ReadSlice('\n'); err != nil || len(crlf) != 2 || crlf[0] != '\r' {
+		if err := resp.need(2); err != nil {
+			return written, err
+		}
+		if crlf, _ := br.Peek(2); crlf[0] != '\r' || crlf[1] != '\n' {
 			return written, errMalformed
 		}
+		br.Discard(2)
 		if stream && br.Buffered() == 0 && flusher != nil {
 			flusher.Flush()
 		}
@@ -210,11 +299,8 @@ func (resp *Response) copyChunked(w http.ResponseWriter, stream bool) (int64, er
 	// trailer section
 	budget := maxTrailerBytes
 	for {
-		raw, err := br.ReadSlice('\n')
+		raw, err := resp.line()
 		if err != nil {
-			if err == io.EOF || err == bufio.ErrBufferFull {
-				err = errTruncated
-			}
 			return written, err
 		}
 		if budget -= len(raw); budget < 0 {
@@ -245,6 +331,3 @@ func (resp *Response) copyChunked(w http.ResponseWriter, stream bool) (int64, er
 
 // maxTrailerBytes bounds a response's trailer section.
 const maxTrailerBytes = 16 << 10
-
-// errTruncated is a body that ended before its framing said it would.
-var errTruncated = errors.New("response body cut short by the server")

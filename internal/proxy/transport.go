@@ -8,7 +8,17 @@
 // header map per response. On a 2-core box that is most of a proxy's CPU per
 // request (see bench/RESULTS.md). Here one goroutine, the server's handler
 // goroutine, writes the request and reads the response on a connection it owns
-// for the exchange, and the parsed response headers land in a reused map.
+// for the exchange, and the parsed response headers land in a reused map. Only
+// a request body over 16KiB, or of unknown length, gets a goroutine of its own
+// to be written while the response is read, so that a server answering early
+// (a 413 during an upload) is heard.
+//
+// A server is not trusted to frame its responses: a connection is reused only
+// when nothing is left on it past the response (checked again, with one
+// non-blocking peek, when it is taken from the pool); a body cut short is
+// reported (IsTruncated) for the caller to abort the client's exchange; a
+// request's own body failing is the client's error (BodyError), not the
+// server's.
 package proxy
 
 import (
@@ -18,7 +28,9 @@ import (
 	"errors"
 	"net"
 	"net/url"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -111,6 +123,7 @@ func (up *Upstream) Addr() string { return up.addr }
 // conn is one connection to a server with its buffers.
 type conn struct {
 	nc       net.Conn
+	raw      net.Conn // the TCP connection: nc, or the one under nc's TLS
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	lastUsed time.Time
@@ -121,6 +134,16 @@ type conn struct {
 	internNext int
 
 	resp Response // the response of the exchange under way (see newResponse)
+	body sendBody // the request body under way (see sendBody)
+	peek idlePeek // looks at the socket before the connection is reused
+
+	// The body writer of an exchange whose body is written by a goroutine of
+	// its own (see exchange): its result, when it finished writing (unix
+	// nanoseconds, 0 while it writes), and whether it stopped on the
+	// client's body.
+	wdone      chan error
+	wroteAt    atomic.Int64
+	bodyFailed atomic.Bool
 }
 
 const (
@@ -128,30 +151,63 @@ const (
 	writeBufSize = 4 << 10
 )
 
-// get returns an idle connection, or dials a new one.
+// get returns an idle connection, or dials a new one. An idle connection on
+// which anything arrived while it was pooled (an unsolicited response, bytes
+// a server sent past its last response, its close) is closed, never used: a
+// server must not be able to answer a request it has not been sent yet.
 func (up *Upstream) get(ctx context.Context) (*conn, error) {
 	now := time.Now()
-	up.mu.Lock()
-	for n := len(up.idle); n > 0; n = len(up.idle) {
+	for {
+		up.mu.Lock()
+		n := len(up.idle)
+		if n == 0 {
+			up.mu.Unlock()
+			return up.dial(ctx)
+		}
 		c := up.idle[n-1]
 		up.idle[n-1] = nil
 		up.idle = up.idle[:n-1]
-		if now.Sub(c.lastUsed) < up.opts.IdleConnTimeout {
-			up.mu.Unlock()
-			c.reused = true
-			return c, nil
+		up.mu.Unlock()
+		if now.Sub(c.lastUsed) >= up.opts.IdleConnTimeout || !c.idleQuiet(now) {
+			c.nc.Close()
+			continue
 		}
-		c.nc.Close()
+		c.reused = true
+		return c, nil
 	}
-	up.mu.Unlock()
-	return up.dial(ctx)
 }
+
+// idleQuiet tells whether nothing came on a pooled connection while it was
+// idle. It also puts a fresh watch deadline in force (see watch), which the
+// check needs.
+func (c *conn) idleQuiet(now time.Time) bool {
+	c.watch(now)
+	if c.br.Buffered() > 0 {
+		return false
+	}
+	if c.raw != c.nc {
+		// TLS may hold whole records it read from the socket but has not
+		// returned yet: a read that cannot wait finds them.
+		c.nc.SetReadDeadline(aLongTimeAgo)
+		_, err := c.br.Peek(1)
+		c.deadline = time.Time{}
+		c.watch(now)
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return false
+		}
+	}
+	return c.peek.quiet(c.raw)
+}
+
+// aLongTimeAgo is a deadline that has passed: reads fail at once.
+var aLongTimeAgo = time.Unix(1, 0)
 
 func (up *Upstream) dial(ctx context.Context) (*conn, error) {
 	nc, err := up.dialer.DialContext(ctx, "tcp", up.addr)
 	if err != nil {
 		return nil, err
 	}
+	raw := nc
 	if up.scheme == "https" {
 		tc := tls.Client(nc, up.opts.TLS)
 		hctx, cancel := context.WithTimeout(ctx, up.opts.DialTimeout)
@@ -164,9 +220,10 @@ func (up *Upstream) dial(ctx context.Context) (*conn, error) {
 		nc = tc
 	}
 	c := &conn{
-		nc: nc,
-		br: bufio.NewReaderSize(nc, readBufSize),
-		bw: bufio.NewWriterSize(nc, writeBufSize),
+		nc:  nc,
+		raw: raw,
+		br:  bufio.NewReaderSize(nc, readBufSize),
+		bw:  bufio.NewWriterSize(nc, writeBufSize),
 	}
 	return c, nil
 }

@@ -82,23 +82,30 @@ func (up *Upstream) ServeUpgrade(w http.ResponseWriter, r *http.Request, ro Requ
 	ctx := r.Context()
 	c, err := up.dial(ctx)
 	if err != nil {
-		return WriteError(w, classify("dial", err, ctx, true))
+		return WriteError(w, r, classify("dial", err, ctx, true))
 	}
 	if up.opts.ResponseHeaderTimeout > 0 {
 		c.nc.SetDeadline(time.Now().Add(up.opts.ResponseHeaderTimeout))
 	}
-	if err := up.writeRequest(c.bw, r, ro, true); err != nil {
+	// An upgrade carries no body: what follows its head is the new protocol.
+	c.body.reset(nil, 0, false)
+	up.writeHead(c.bw, r, ro, true, 0)
+	if err := c.bw.Flush(); err != nil {
 		c.nc.Close()
-		return WriteError(w, classify("write", err, ctx, false))
+		return WriteError(w, r, classify("write", err, ctx, false))
 	}
 	resp := c.newResponse(up, ctx, r, time.Now())
 	for {
 		if err := resp.readHead(); err != nil {
 			c.nc.Close()
-			return WriteError(w, classify("read", err, ctx, false))
+			return WriteError(w, r, classify("read", err, ctx, false))
 		}
 		if resp.Status >= 200 || resp.Status == http.StatusSwitchingProtocols {
 			break
+		}
+		if resp.interims++; resp.interims > maxInterim || resp.headBytes > maxInterimBytes {
+			c.nc.Close()
+			return WriteError(w, r, classify("read", errInterim, ctx, false))
 		}
 	}
 	c.nc.SetDeadline(time.Time{})
@@ -106,7 +113,7 @@ func (up *Upstream) ServeUpgrade(w http.ResponseWriter, r *http.Request, ro Requ
 		resp.closeAfter = true
 		status := resp.Status
 		n, err := resp.WriteTo(w)
-		return Outcome{Status: status, Bytes: n, Err: err, Written: true}
+		return Outcome{Status: status, Bytes: n, Err: err, Written: true, Abort: err != nil}
 	}
 
 	client, crw, err := http.NewResponseController(w).Hijack()

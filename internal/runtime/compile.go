@@ -348,6 +348,7 @@ func (c *compiler) loadBalancer(name, path string, lb *config.LoadBalancer) serv
 		PassHost: pass,
 		HashKey:  lb.HashKey,
 		Panic:    lb.WhenNoHealthy == "panic",
+		Log:      c.st.Log,
 	}
 	if r := lb.Retry; r != nil {
 		if r.Attempts != nil {

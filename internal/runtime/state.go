@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -32,6 +33,8 @@ type State struct {
 	// nil no check runs, but checks are compiled all the same, so that a bad
 	// one is refused (usher validate, usher explain).
 	Health *health.Manager
+	// Log is where load balancers log why servers failed (debug); nil: nowhere.
+	Log *slog.Logger
 
 	keyOnce sync.Once
 	key     []byte

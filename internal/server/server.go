@@ -305,7 +305,14 @@ func (ep *entrypoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if o := ep.s.observer.Load(); o != nil {
 		(*o).Observe(r, rec)
 	}
+	abort := rec.Abort
 	rw.Release()
+	if abort {
+		// The response was cut short (or the client is gone): the server
+		// closes the connection without the response's end, or resets the
+		// HTTP/2 stream, so that the client never takes it for whole.
+		panic(http.ErrAbortHandler)
+	}
 }
 
 func (ep *entrypoint) route(w http.ResponseWriter, r *http.Request, rec *observe.Record, p runtime.Peer) {

@@ -2,6 +2,7 @@ package service
 
 import (
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -62,6 +63,9 @@ type LoadBalancerOptions struct {
 	Sticky *Sticky
 	// Reporter, when not nil, hears the outcome of every request to a server.
 	Reporter Reporter
+	// Log gets, at debug level, why a server failed a request (the cause of
+	// each 502 and 504, of each body cut short, of each retry). nil: nowhere.
+	Log *slog.Logger
 }
 
 // LoadBalancer sends each request to one server chosen by its picker, and to
@@ -79,6 +83,7 @@ type LoadBalancer struct {
 	active   atomic.Int64
 	retrying atomic.Int64
 	retries  atomic.Uint64
+	log      *slog.Logger
 }
 
 // NewLoadBalancer returns a load balancer over targets.
@@ -88,6 +93,10 @@ func NewLoadBalancer(name string, targets []Target, opts LoadBalancerOptions) (*
 		targets: make(map[*pool.Server]*proxy.Upstream, len(targets)),
 		ro:      proxy.RequestOptions{PassHost: opts.PassHost},
 		opts:    opts,
+		log:     opts.Log,
+	}
+	if lb.log == nil {
+		lb.log = slog.New(slog.DiscardHandler)
 	}
 	var weights []int
 	for _, t := range targets {
@@ -161,31 +170,19 @@ func (lb *LoadBalancer) Explain(r *http.Request) (*pool.Server, string) {
 	return s, "the " + algo + " algorithm's next pick (it changes from request to request)"
 }
 
-// pick chooses a server for r, avoiding those already tried when it can.
+// pick chooses a server for r; a retry's pick (tried not empty) takes one
+// not tried yet, without moving the picker's round for later requests.
 func (lb *LoadBalancer) pick(w http.ResponseWriter, r *http.Request, tried []*pool.Server) *pool.Server {
 	var key uint64
 	if lb.keyOf != nil {
 		key = lb.keyOf(w, r)
 	}
-	var s *pool.Server
-	for i := 0; i < 3; i++ {
-		s = lb.picker.Pick(key)
-		if s == nil || !slices.Contains(tried, s) {
-			return s // nil: none is available, asking again would not help
-		}
-		key = rand.Uint64() // a hash picks the same server for the same key
+	if len(tried) == 0 {
+		return lb.picker.Pick(key)
 	}
-	// The picker keeps choosing servers already tried (a server that fails
-	// fast has few requests in flight and attracts load-aware pickers): take
-	// the first other available server from a random place.
-	n := len(lb.servers)
-	off := rand.IntN(n)
-	for i := range n {
-		if c := lb.servers[(off+i)%n]; c.Available() && !slices.Contains(tried, c) {
-			return c
-		}
-	}
-	return s
+	// A copy: tried lives on ServeHTTP's stack, which an interface call
+	// would move to the heap for every request, retried or not.
+	return lb.picker.PickOther(key, slices.Clone(tried))
 }
 
 func (lb *LoadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -212,11 +209,15 @@ func (lb *LoadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		lb.note(rec, s)
 		s.Start()
 		out := lb.targets[s].ServeUpgrade(w, r, lb.ro)
-		s.Done(out.Err != nil)
+		failed := out.Err != nil && !clientSide(out.Err)
+		s.Done(failed)
 		// A tunnel's length says nothing of the server's speed: only its
 		// failures are reported (to passive checks), not its duration.
 		if lb.opts.Reporter != nil {
-			lb.opts.Reporter.Report(s, out.Err != nil, out.Status)
+			lb.opts.Reporter.Report(s, failed, out.Status)
+		}
+		if out.Err != nil {
+			lb.failed(r, rec, s, out)
 		}
 		return
 	}
@@ -227,6 +228,9 @@ func (lb *LoadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if lb.opts.Retry.Attempts > 0 && r.Body != nil && r.Body != http.NoBody && r.GetBody == nil {
 		replay = newReplayBody(r.Body, lb.opts.Retry.MaxReplayBody)
 		r.Body = replay
+		// The proxy sends the body again from here when the server had
+		// closed the pooled connection: no second copy of it is kept.
+		r.GetBody = replay.getBody
 	}
 	var triedBuf [4]*pool.Server
 	tried := triedBuf[:0]
@@ -236,12 +240,24 @@ func (lb *LoadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		lb.note(rec, s)
 		up := lb.targets[s]
 		s.Start()
-		resp, err := up.RoundTrip(r, lb.ro)
+		resp, err := up.RoundTrip(w, r, lb.ro)
 		if held {
 			lb.retrying.Add(-1) // this retry is no longer waiting on a server
 			held = false
 		}
 		if err != nil {
+			var be *proxy.BodyError
+			if errors.As(err, &be) {
+				// The client's own body failed (malformed, short, too slow):
+				// nothing the server did. No health report, no latency
+				// sample, no retry.
+				s.Done(false)
+				if rec != nil {
+					rec.AddAttempt(observe.Attempt{Server: s.Key[len(lb.name)+1:], Start: rec.Start, Duration: time.Since(rec.Start)})
+				}
+				lb.failed(r, rec, s, proxy.WriteError(w, r, err))
+				return
+			}
 			canceled := errors.Is(err, proxy.ErrCanceled)
 			start := time.Now() // the elapsed time counts even for a failure: see done
 			if rec != nil {
@@ -254,26 +270,45 @@ func (lb *LoadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				var e *proxy.Error
 				budgeted := !errors.As(err, &e) || !e.NotSent
 				if next := lb.retryTo(w, r, tried, replay, rec, budgeted); next != nil {
+					lb.debug(r, "server failed, retrying on another", s, 0, err)
 					s, held = next, budgeted
 					continue
 				}
 			}
 			lb.stick(w, s, pinned)
-			proxy.WriteError(w, err)
+			lb.failed(r, rec, s, proxy.WriteError(w, r, err))
 			return
 		}
 		// resp is the connection's and must not be read once written or
 		// discarded: the connection may serve another request by then.
 		start, status := resp.Start, resp.Status
 		ttfb := time.Since(start)
-		if attempt < lb.opts.Retry.Attempts && lb.retryableStatus(r, status, replay) {
+		if attempt < lb.opts.Retry.Attempts && lb.retryableStatus(r, status) {
+			pending := resp.BodyPending()
+			if pending {
+				// The server answered before it had the whole body: the
+				// body's writer is stopped (and the answer let go) before
+				// the body is looked at and rewound.
+				resp.Discard()
+			}
 			if next := lb.retryTo(w, r, tried, replay, rec, true); next != nil {
 				held = true
-				resp.Discard()
+				if !pending {
+					resp.Discard()
+				}
 				// An answer, if a bad one: passive checks judge the status.
 				lb.done(rec, s, start, ttfb, false, status)
+				lb.debug(r, "server answered a status retried on another", s, status, nil)
 				s = next
 				continue
+			}
+			if pending {
+				// No retry after all, and the answer is gone: the client
+				// gets its status, plainly.
+				lb.done(rec, s, start, ttfb, false, status)
+				lb.stick(w, s, pinned && attempt == 0)
+				proxy.PlainError(w, status)
+				return
 			}
 		}
 		if rec != nil {
@@ -282,8 +317,71 @@ func (lb *LoadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		lb.stick(w, s, pinned && attempt == 0)
 		_, err = resp.WriteTo(w)
 		lb.done(rec, s, start, ttfb, err != nil && !proxy.IsClientError(err), status)
+		if err != nil {
+			// Cut short: the entrypoint aborts the exchange, so that the
+			// client cannot take the part it got for the whole.
+			lb.failed(r, rec, s, proxy.Outcome{Status: status, Err: err, Written: true, Abort: true})
+		}
 		return
 	}
+}
+
+// failed records a request that ended badly: whose failure it was and what
+// (Record.Error), the 499 of a client that went away before any answer, the
+// abort of a response cut short; and the cause, at debug level, when the
+// server failed.
+func (lb *LoadBalancer) failed(r *http.Request, rec *observe.Record, s *pool.Server, out proxy.Outcome) {
+	var what string
+	var be *proxy.BodyError
+	switch {
+	case errors.As(out.Err, &be):
+		what = observe.ErrClientBody
+		if be.Status() == http.StatusRequestTimeout {
+			what = observe.ErrClientBodyTimeout
+		}
+	case errors.Is(out.Err, proxy.ErrCanceled) || proxy.IsClientError(out.Err):
+		what = observe.ErrClientGone
+	case proxy.IsTruncated(out.Err):
+		what = observe.ErrUpstreamTruncated
+	case out.Status == http.StatusGatewayTimeout:
+		what = observe.ErrUpstreamTimeout
+	default:
+		what = observe.ErrUpstream
+	}
+	if rec != nil {
+		rec.Error = what
+		rec.Abort = rec.Abort || out.Abort
+		if out.Status == proxy.StatusClientClosed && rec.Status < 200 {
+			rec.Status = proxy.StatusClientClosed
+		}
+	}
+	if !clientSide(out.Err) {
+		lb.debug(r, what, s, out.Status, out.Err)
+	}
+}
+
+// clientSide tells whether err is the client's doing (it went away, or its
+// body failed), not the server's.
+func clientSide(err error) bool {
+	var be *proxy.BodyError
+	return errors.Is(err, proxy.ErrCanceled) || proxy.IsClientError(err) || errors.As(err, &be)
+}
+
+// debug logs why a server failed a request, at debug level: off the hot path
+// (nothing is formatted unless debug is on), and never the server URL's
+// userinfo.
+func (lb *LoadBalancer) debug(r *http.Request, msg string, s *pool.Server, status int, err error) {
+	if !lb.log.Enabled(r.Context(), slog.LevelDebug) {
+		return
+	}
+	attrs := []any{"service", lb.name, "server", s.URL.Redacted()}
+	if status != 0 {
+		attrs = append(attrs, "status", status)
+	}
+	if err != nil {
+		attrs = append(attrs, "error", err.Error())
+	}
+	lb.log.Debug(msg, attrs...)
 }
 
 func (lb *LoadBalancer) note(rec *observe.Record, s *pool.Server) {
@@ -329,18 +427,24 @@ func (lb *LoadBalancer) retryableError(r *http.Request, err error, replay *repla
 	return e.NotSent || lb.idempotent(r)
 }
 
-func (lb *LoadBalancer) retryableStatus(r *http.Request, status int, replay *replayBody) bool {
-	return slices.Contains(lb.opts.Retry.OnStatus, status) && lb.idempotent(r) && (replay == nil || replay.rewindable())
+// retryableStatus tells whether a response of status may be retried, by
+// its method; whether its body can be sent again is retryTo's question.
+func (lb *LoadBalancer) retryableStatus(r *http.Request, status int) bool {
+	return slices.Contains(lb.opts.Retry.OnStatus, status) && lb.idempotent(r)
 }
 
 func (lb *LoadBalancer) idempotent(r *http.Request) bool {
 	return lb.methods&methodBit(r.Method) != 0
 }
 
-// retryTo returns the server of the next attempt, or nil when the budget or the
-// pool has none; the request body is rewound for it. A budgeted retry holds a
+// retryTo returns the server of the next attempt, or nil when the body cannot
+// be sent again, or the budget or the pool has none; the request body is
+// rewound for it. No body writer may be at work (see Response.BodyPending). A budgeted retry holds a
 // place in the budget until its server answers (ServeHTTP gives it back).
 func (lb *LoadBalancer) retryTo(w http.ResponseWriter, r *http.Request, tried []*pool.Server, replay *replayBody, rec *observe.Record, budgeted bool) *pool.Server {
+	if replay != nil && !replay.rewindable() {
+		return nil
+	}
 	if budgeted {
 		allowed := max(int64(lb.opts.Retry.MinRetries), lb.active.Load()*int64(lb.opts.Retry.BudgetPercent)/100)
 		if lb.retrying.Add(1) > allowed {

@@ -1,6 +1,9 @@
 package service
 
-import "io"
+import (
+	"errors"
+	"io"
+)
 
 // replayBody keeps what is read of a request body, up to a limit, so that a
 // retry can send it again. Past the limit it keeps nothing and the request can
@@ -43,4 +46,14 @@ func (b *replayBody) rewindable() bool { return !b.over }
 func (b *replayBody) rewind() io.ReadCloser {
 	b.pos = 0
 	return b
+}
+
+var errNotReplayable = errors.New("request body too large to send again")
+
+// getBody is rewind as http.Request.GetBody.
+func (b *replayBody) getBody() (io.ReadCloser, error) {
+	if !b.rewindable() {
+		return nil, errNotReplayable
+	}
+	return b.rewind(), nil
 }
