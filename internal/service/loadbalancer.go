@@ -374,7 +374,7 @@ func (lb *LoadBalancer) debug(r *http.Request, msg string, s *pool.Server, statu
 	if !lb.log.Enabled(r.Context(), slog.LevelDebug) {
 		return
 	}
-	attrs := []any{"service", lb.name, "server", s.URL.Redacted()}
+	attrs := []any{"service", lb.name, "server", s.Shown}
 	if status != 0 {
 		attrs = append(attrs, "status", status)
 	}
