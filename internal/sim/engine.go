@@ -292,23 +292,15 @@ func (e *engine) failEnd() {
 	e.end(id, false)
 }
 
-// retryTo picks the server of a retry as usher's load balancer does: up to three
-// picks avoiding the servers tried (hash algorithms with a random key after the
-// first), and no retry when the pick is a server tried while others were not.
+// retryTo picks the server of a retry as usher's load balancer does: the
+// picker's PickOther, an available server not tried yet, chosen without
+// moving what Pick keeps for the requests to come; nil when none is left.
 func (e *engine) retryTo(r *request) *pool.Server {
-	tried := func(s *pool.Server) bool { return slices.Contains(r.tried[:r.tries], e.index[s]) }
-	key := r.key
-	var s *pool.Server
-	for range 3 {
-		if s = e.picker.Pick(key); s == nil || !tried(s) {
-			return s
-		}
-		key = e.keys.Uint64()
+	tried := make([]*pool.Server, r.tries)
+	for i, k := range r.tried[:r.tries] {
+		tried[i] = e.servers[k]
 	}
-	if len(e.servers) > int(r.tries) {
-		return nil
-	}
-	return s
+	return e.picker.PickOther(r.key, tried)
 }
 
 // timeoutEnd ends the oldest running attempt, which timed out.
