@@ -176,11 +176,15 @@ func (c *conn) takeDeadlineLocked() {
 	c.rdl = unknownDeadline
 }
 
-// setReadDeadline is the handler's SetReadDeadline. It may be called from
-// any goroutine while the handler runs.
-func (c *conn) setReadDeadline(t time.Time) error {
+// setReadDeadline is the SetReadDeadline of the handler of x's request. It
+// may be called from any goroutine while the handler runs; once it has
+// returned, it is refused (see serveOne).
+func (c *conn) setReadDeadline(t time.Time, x *reqCtx) error {
 	c.dmu.Lock()
 	defer c.dmu.Unlock()
+	if x.done.Load() {
+		return errDeadlineAfterDone
+	}
 	c.dlWant = t
 	c.dlGen.Add(1)
 	return c.rwc.SetReadDeadline(t)
@@ -409,7 +413,6 @@ func (c *conn) serveOne() bool {
 	c.bodyIdle = false
 	c.kicked.Store(false)
 	c.bodyBroken.Store(false)
-	c.dlSeen = c.dlGen.Load() // a late call of the last handler's is not this request's
 	if s.ReadTimeout > 0 || s.WriteTimeout > 0 {
 		c.now = time.Now()
 		if s.ReadTimeout > 0 {
@@ -443,7 +446,7 @@ func (c *conn) serveOne() bool {
 		r.Body = http.NoBody
 	}
 	clear(c.hdr)
-	w := &response{c: c, req: r, h: c.hdr, cl: -1, expect: p.expect, body: b}
+	w := &response{c: c, req: r, x: ctx, h: c.hdr, cl: -1, expect: p.expect, body: b}
 	c.committed, c.sent100 = false, false
 	c.bodyPending.Store(b != nil)
 	c.wantWatch.Store(false)
@@ -468,7 +471,13 @@ func (c *conn) serveOne() bool {
 		}
 	}
 	c.handling = false
-	c.takeDeadline() // the handler's deadline, if it set one, bounds the drain
+	// The handler's deadline, if it set one, bounds the drain. Under dmu
+	// (after done): a SetReadDeadline still to come is refused, none lost.
+	c.dmu.Lock()
+	if c.dlGen.Load() != c.dlSeen {
+		c.takeDeadlineLocked()
+	}
+	c.dmu.Unlock()
 	if c.watched {
 		c.rdl = unknownDeadline // the watch moved the deadline: the next setRead must apply
 	}

@@ -17,6 +17,7 @@ import (
 type response struct {
 	c      *conn
 	req    *http.Request
+	x      *reqCtx // req's context (the handler may replace req's)
 	body   *body
 	h      http.Header
 	expect bool
@@ -205,10 +206,7 @@ func (w *response) SetReadDeadline(t time.Time) error {
 	if c.hijackedA.Load() {
 		return http.ErrHijacked
 	}
-	if x, ok := w.req.Context().(*reqCtx); ok && x.done.Load() {
-		return errDeadlineAfterDone
-	}
-	return c.setReadDeadline(t)
+	return c.setReadDeadline(t, w.x)
 }
 
 // EnableFullDuplex serves http.ResponseController: the body stays readable

@@ -276,3 +276,35 @@ func TestSetReadDeadlineWhileReading(t *testing.T) {
 		t.Errorf("got %q", b)
 	}
 }
+
+// TestSetReadDeadlineAfterTheHandler: a read deadline set once the handler
+// has returned (by a goroutine it left behind) is refused, and the next
+// request on the connection is read as if it had not been tried.
+func TestSetReadDeadlineAfterTheHandler(t *testing.T) {
+	left := make(chan *http.ResponseController, 1)
+	addr := start(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/leave" {
+			left <- http.NewResponseController(w)
+			return
+		}
+		b, err := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%d %v", len(b), err)
+	})})
+	c := dial(t, addr)
+	br := bufio.NewReader(c)
+	io.WriteString(c, "GET /leave HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%v %v", resp, err)
+	}
+	if err := (<-left).SetReadDeadline(time.Now()); err == nil {
+		t.Error("SetReadDeadline after the handler returned: no error")
+	}
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := io.ReadAll(resp.Body); string(b) != "5 <nil>" || resp.Close {
+		t.Errorf("the next request: %q close=%v", b, resp.Close)
+	}
+}
