@@ -43,11 +43,23 @@ type conn struct {
 	idleDL     time.Time // end of the current idle wait; zero: none
 
 	rmu      sync.Mutex
-	rdl      time.Time // read deadline in force (under rmu)
-	reqDL    time.Time // the current request's body deadline: zero or start+ReadTimeout
+	rdl      time.Time // read deadline in force (under rmu); unknownDeadline: not known
+	reqDL    time.Time // the current request's body deadline: zero, start+ReadTimeout, or the handler's
 	hdrArmed bool      // header deadline set for the current request
+	handling bool      // the handler runs (under rmu): deadline changes take dmu
 	lr       lineReader
 	scratch  []byte // from bufs: long lines, response bodies before commit
+
+	// A read deadline a handler sets (SetReadDeadline, for
+	// http.ResponseController) goes on the socket at once, under dmu and
+	// not rmu, so that it ends a body read in progress; the reader takes it
+	// in as reqDL (see takeDeadline) before its next deadline change. While
+	// the handler runs, the reader's changes are made under dmu too, so
+	// that neither undoes the other unseen.
+	dmu    sync.Mutex
+	dlGen  atomic.Uint32 // SetReadDeadline calls so far
+	dlWant time.Time     // the last one's deadline (under dmu)
+	dlSeen uint32        // the dlGen taken in (under rmu)
 
 	hdr http.Header // response header map, from bufs
 
@@ -113,14 +125,69 @@ func (c *conn) getState() (http.ConnState, int64) {
 	return http.ConnState(v >> 56), int64(v & (1<<56 - 1))
 }
 
-// setRead sets the read deadline unless it is the one in force. The caller
-// holds rmu.
-func (c *conn) setRead(t time.Time) {
-	if t.Equal(c.rdl) {
+// unknownDeadline is rdl when the deadline on the socket is not known (the
+// handler or the watch set one): the next setRead applies its own.
+var unknownDeadline = time.Unix(0, 1)
+
+// setRead sets the read deadline unless it is the one in force. While the
+// handler runs, it reports false, and sets nothing, when the handler set a
+// deadline since the last takeDeadline: that one is then taken in (reqDL),
+// and the caller, which may have derived t from the old reqDL, computes t
+// again. The caller holds rmu.
+func (c *conn) setRead(t time.Time) bool {
+	if !c.handling {
+		if !t.Equal(c.rdl) {
+			c.rdl = t
+			_ = c.rwc.SetReadDeadline(t)
+		}
+		return true
+	}
+	if c.dlGen.Load() == c.dlSeen && t.Equal(c.rdl) {
+		return true // (a handler's deadline set now bounds the read to come: as wanted)
+	}
+	c.dmu.Lock()
+	defer c.dmu.Unlock()
+	if c.dlGen.Load() != c.dlSeen {
+		c.takeDeadlineLocked()
+		return false
+	}
+	if !t.Equal(c.rdl) {
+		c.rdl = t
+		_ = c.rwc.SetReadDeadline(t)
+	}
+	return true
+}
+
+// takeDeadline takes in the read deadline the handler set, if it set one
+// since the last call: from now on it bounds the request's reads, as
+// ReadTimeout's deadline did. The caller holds rmu.
+func (c *conn) takeDeadline() {
+	if c.dlGen.Load() == c.dlSeen {
 		return
 	}
-	c.rdl = t
-	_ = c.rwc.SetReadDeadline(t)
+	c.dmu.Lock()
+	c.takeDeadlineLocked()
+	c.dmu.Unlock()
+}
+
+func (c *conn) takeDeadlineLocked() {
+	c.dlSeen = c.dlGen.Load()
+	c.reqDL = c.dlWant
+	c.rdl = unknownDeadline
+}
+
+// setReadDeadline is the SetReadDeadline of the handler of x's request. It
+// may be called from any goroutine while the handler runs; once it has
+// returned, it is refused (see serveOne).
+func (c *conn) setReadDeadline(t time.Time, x *reqCtx) error {
+	c.dmu.Lock()
+	defer c.dmu.Unlock()
+	if x.done.Load() {
+		return errDeadlineAfterDone
+	}
+	c.dlWant = t
+	c.dlGen.Add(1)
+	return c.rwc.SetReadDeadline(t)
 }
 
 // armHeader sets the header deadline, the first time a read of the current
@@ -152,7 +219,9 @@ func (r *connReader) Read(p []byte) (int, error) {
 		if c.kicked.Load() {
 			return 0, errKicked
 		}
-		c.bodyReadDeadline()
+		c.takeDeadline()
+		for !c.bodyReadDeadline() {
+		}
 		if c.kicked.Load() { // kicked while the deadline moved: its past deadline may be lost
 			return 0, errKicked
 		}
@@ -164,25 +233,26 @@ func (r *connReader) Read(p []byte) (int, error) {
 // BodyIdleTimeout from now, but never past the request's ReadTimeout. It is
 // moved only when less than the timeout is left, to at most an eighth more:
 // a steady upload changes it every eighth of the timeout, not every read.
-// The caller holds rmu.
-func (c *conn) bodyReadDeadline() {
+// It reports false when it must be called again (see setRead). The caller
+// holds rmu.
+func (c *conn) bodyReadDeadline() bool {
 	t := c.srv.BodyIdleTimeout
 	if t <= 0 {
-		c.setRead(c.reqDL)
-		return
+		return c.setRead(c.reqDL)
 	}
 	now := time.Now()
 	end := now.Add(t + t/8)
 	if !c.reqDL.IsZero() && c.reqDL.Before(end) {
-		c.setRead(c.reqDL)
-		return
+		return c.setRead(c.reqDL)
 	}
 	if c.rdl.IsZero() || c.rdl.Before(now.Add(t)) || c.rdl.After(end) {
-		c.setRead(end)
+		return c.setRead(end)
 	}
+	return true
 }
 
-// drainDeadline bounds the draining of an unread body.
+// drainDeadline bounds the draining of an unread body. It runs after the
+// handler (no deadline of its can come meanwhile).
 func (c *conn) drainDeadline() {
 	c.bodyIdle = false
 	d := time.Now().Add(5 * time.Second)
@@ -220,6 +290,7 @@ func (c *conn) serve() {
 			return
 		}
 		if c.linger {
+			c.releaseBufs() // not held through the wait
 			c.lingerClose()
 		}
 		c.rwc.Close()
@@ -375,12 +446,13 @@ func (c *conn) serveOne() bool {
 		r.Body = http.NoBody
 	}
 	clear(c.hdr)
-	w := &response{c: c, req: r, h: c.hdr, cl: -1, expect: p.expect, body: b}
+	w := &response{c: c, req: r, x: ctx, h: c.hdr, cl: -1, expect: p.expect, body: b}
 	c.committed, c.sent100 = false, false
 	c.bodyPending.Store(b != nil)
 	c.wantWatch.Store(false)
 	c.watched = false
 
+	c.handling = true
 	c.rmu.Unlock()
 	ok := c.runHandler(w, r)
 	ctx.done.Store(true)
@@ -398,8 +470,16 @@ func (c *conn) serveOne() bool {
 			c.rdl = aLongTimeAgo
 		}
 	}
+	c.handling = false
+	// The handler's deadline, if it set one, bounds the drain. Under dmu
+	// (after done): a SetReadDeadline still to come is refused, none lost.
+	c.dmu.Lock()
+	if c.dlGen.Load() != c.dlSeen {
+		c.takeDeadlineLocked()
+	}
+	c.dmu.Unlock()
 	if c.watched {
-		c.rdl = aLongTimeAgo // the watch moved the deadline: the next setRead must apply
+		c.rdl = unknownDeadline // the watch moved the deadline: the next setRead must apply
 	}
 	ctx.cancel()
 	if c.hijacked || !ok {
@@ -461,15 +541,44 @@ func (c *conn) writeError(se *statusError) {
 	c.linger = true
 }
 
-// lingerClose prepares the close of a connection whose client may still be
-// sending: closing with unread input would reset the connection and could
-// destroy the answer in flight, so half-close, then read a little for a while.
+// Lingering close: a connection closed with unread input is reset by the
+// kernel, and a client still writing its body (Go's client, curl) then
+// reports the reset, not the answer it was sent and may not have read yet.
+// So a connection whose client may still be sending (a body the handler left
+// unread, a request refused before its end) is closed as nginx's
+// lingering_close and net/http do it: half-closed, then what comes is read
+// and thrown away, for lingerTime at most and lingerBytes at most (past
+// them the reset comes, but the client has had lingerTime to read the
+// answer), and the close follows at once when the client's end is seen.
+const (
+	lingerTime  = 500 * time.Millisecond
+	lingerBytes = maxDrain
+)
+
+// lingerClose waits, before the close, as said above. The response has been
+// flushed; the buffers are given back.
 func (c *conn) lingerClose() {
-	if cw, ok := c.rwc.(interface{ CloseWrite() error }); ok {
-		_ = cw.CloseWrite()
-		_ = c.rwc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-		_, _ = io.CopyN(io.Discard, c.rwc, maxDrain)
+	cw, ok := c.rwc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
 	}
+	end := time.Now().Add(lingerTime)
+	if c.rwc.SetReadDeadline(end) != nil {
+		return
+	}
+	if _, err := io.CopyN(io.Discard, c.rwc, lingerBytes); err != nil {
+		return // the client's end or reset, the time up, or Close
+	}
+	// lingerBytes read and more coming: stop reading (the client's writes
+	// then block rather than fail), and wait out the time.
+	if c.rc == nil {
+		time.Sleep(time.Until(end))
+		return
+	}
+	// Parked on the poller until the deadline, the client's reset, or
+	// Server.Close. Each new arrival wakes it for nothing, until the
+	// receive window is full.
+	_ = c.rc.Read(lingerReset)
 }
 
 // sendContinue writes 100 Continue, unless the response has begun. It is

@@ -275,21 +275,33 @@ func (c *conn) probe(x *reqCtx) bool {
 	if c.watching.Load() {
 		return c.gone.Load()
 	}
+	c.takeDeadline()
 	res := c.peek()
 	if res == probeUnknown && !c.rdl.IsZero() && !c.rdl.After(time.Now()) {
-		// The idle or header deadline passed while the handler ran, which
-		// fails any read at once: nothing needs it now.
-		c.setRead(time.Time{})
+		// The idle or header deadline passed while the handler ran (or the
+		// handler set one that did), which fails any read at once: nothing
+		// needs it now (the body's reads put reqDL back).
+		for !c.setRead(time.Time{}) {
+		}
 		res = c.peek()
 	}
 	if res == probeUnknown {
-		// Not a socket: a short blocking peek through the reader.
+		// Not a socket: a short blocking peek through the reader, under
+		// dmu (a SetReadDeadline of the handler's waits for its end).
+		c.dmu.Lock()
+		if c.dlGen.Load() != c.dlSeen {
+			c.takeDeadlineLocked()
+		}
+		if c.rdl.Equal(unknownDeadline) {
+			c.rdl = c.reqDL
+		}
 		idle := c.bodyIdle
 		c.bodyIdle = false
 		_ = c.rwc.SetReadDeadline(time.Now().Add(time.Millisecond))
 		_, err := c.br.Peek(1)
 		_ = c.rwc.SetReadDeadline(c.rdl)
 		c.bodyIdle = idle
+		c.dmu.Unlock()
 		if err == nil || isTimeout(err) {
 			return false
 		}

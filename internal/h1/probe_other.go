@@ -13,3 +13,5 @@ func (c *conn) ready(uintptr) bool { return true }
 func (c *conn) peek() probeResult { return probeUnknown }
 
 func (c *conn) waitGone() (probeResult, error) { return probeUnknown, errors.ErrUnsupported }
+
+func lingerReset(uintptr) bool { return true }

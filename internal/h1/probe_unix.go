@@ -85,3 +85,11 @@ func (c *conn) waitGone() (probeResult, error) {
 	})
 	return res, err
 }
+
+// lingerReset is lingerClose's function for RawConn.Read while it waits
+// without reading: it reports true, which ends the wait, once the client has
+// reset the connection (data still unread hides that from a peek).
+func lingerReset(fd uintptr) bool {
+	v, err := syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_ERROR)
+	return err != nil || v != 0
+}

@@ -17,6 +17,7 @@ import (
 type response struct {
 	c      *conn
 	req    *http.Request
+	x      *reqCtx // req's context (the handler may replace req's)
 	body   *body
 	h      http.Header
 	expect bool
@@ -37,7 +38,10 @@ type response struct {
 	writeErr    error
 }
 
-var errWriteAfterDone = errors.New("h1: write after the handler returned")
+var (
+	errWriteAfterDone    = errors.New("h1: write after the handler returned")
+	errDeadlineAfterDone = errors.New("h1: SetReadDeadline after the handler returned")
+)
 
 func (w *response) Header() http.Header { return w.h }
 
@@ -193,13 +197,16 @@ func (w *response) FlushError() error {
 // SetWriteDeadline and SetReadDeadline serve http.ResponseController.
 func (w *response) SetWriteDeadline(t time.Time) error { return w.c.rwc.SetWriteDeadline(t) }
 
+// SetReadDeadline takes effect at once, a body Read in progress included
+// (which then fails with a BodyError whose Timeout is true), and bounds the
+// request's later reads, the drain of what the handler leaves of its body
+// included.
 func (w *response) SetReadDeadline(t time.Time) error {
 	c := w.c
-	c.rmu.Lock()
-	defer c.rmu.Unlock()
-	c.reqDL = t
-	c.setRead(t)
-	return nil
+	if c.hijackedA.Load() {
+		return http.ErrHijacked
+	}
+	return c.setReadDeadline(t, w.x)
 }
 
 // EnableFullDuplex serves http.ResponseController: the body stays readable

@@ -11,6 +11,14 @@
 // chunked as the only transfer coding, never Transfer-Encoding with
 // Content-Length).
 //
+// A read deadline set through http.ResponseController takes effect at once,
+// on a body Read in progress too (a proxy ends with it the upload of a client
+// its server has already answered). A connection closed while its client may
+// still be sending (a body the handler left unread, a refused request) is
+// closed lingering, as nginx's lingering_close: half-closed, then read for
+// half a second at most, so that the client's writes do not meet a reset
+// before it has read its answer.
+//
 // An idle keep-alive connection costs about 5 KiB: between requests it holds
 // no buffer (reader, writer, scratch and response header map come from a pool
 // when the socket becomes readable and go back when the response is done),

@@ -138,10 +138,10 @@ func (resp *Response) finish(err error) {
 			// The server answered before the request's body was all sent:
 			// the connection cannot carry another exchange, and closing it
 			// ends the writer's wait on the server. A wait on the client's
-			// body is ended by a read deadline, where the client's server
-			// can end a read in progress (net/http, HTTP/2; usher's h1
-			// waits for the read to return); what the client was answered
-			// is flushed first, so that it has it meanwhile.
+			// body is ended by a read deadline, which the client's server
+			// (net/http, HTTP/2, usher's h1) applies to a read in progress;
+			// what the client was answered is flushed first, so that it
+			// has it meanwhile.
 			c.nc.Close()
 			if resp.client != nil {
 				rc := http.NewResponseController(resp.client)
