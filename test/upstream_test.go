@@ -241,11 +241,11 @@ http:
 		}
 		return false
 	})
-	if cause["level"] != "DEBUG" || cause["service"] != "dead" || cause["server"] != "http://ops:xxxxx@127.0.0.1:1" ||
+	if cause["level"] != "DEBUG" || cause["service"] != "dead" || cause["server"] != "http://********@127.0.0.1:1" ||
 		cause["status"] != 502.0 || !strings.Contains(cause["error"].(string), "connection refused") {
 		t.Errorf("the cause of the 502 is logged as %v", cause)
 	}
-	if strings.Contains(u.logText(), "s3cret") {
+	if strings.Contains(u.logText(), "s3cret") || strings.Contains(u.logText(), "ops:") {
 		t.Error("the log holds the server URL's password")
 	}
 }
