@@ -15,12 +15,28 @@ import (
 	"time"
 )
 
+// configured fills the zero fields of o with the values usher's config gives
+// them by default (internal/config's ApplyDefaults), as a load balancer's
+// transport always has them.
+func configured(o Options) Options {
+	if o.DialTimeout == 0 {
+		o.DialTimeout = 2 * time.Second
+	}
+	if o.IdleConnTimeout == 0 {
+		o.IdleConnTimeout = 90 * time.Second
+	}
+	if o.MaxIdleConnsPerHost == 0 {
+		o.MaxIdleConnsPerHost = 256
+	}
+	return o
+}
+
 // front starts a real HTTP server on loopback that forwards every request to the
 // backend through an Upstream, as usher's service handler does.
 func front(t testing.TB, backend string, opts Options, ro RequestOptions) (*httptest.Server, *Upstream) {
 	t.Helper()
 	u, _ := url.Parse(backend)
-	up, err := NewUpstream(u, opts)
+	up, err := NewUpstream(u, configured(opts))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,7 +72,7 @@ func upstreamFor(t testing.TB, s string, opts Options) *Upstream {
 	if err != nil {
 		t.Fatal(err)
 	}
-	up, err := NewUpstream(u, opts)
+	up, err := NewUpstream(u, configured(opts))
 	if err != nil {
 		t.Fatal(err)
 	}

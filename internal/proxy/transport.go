@@ -34,27 +34,18 @@ import (
 	"time"
 )
 
-// Options configures how usher talks to servers. Zero fields take the defaults
-// written beside them.
+// Options configures how usher talks to servers: a load balancer's
+// `transport`, whose defaults internal/config sets (ApplyDefaults), the one
+// place that says what an absent key means; usher passes them whole. A zero
+// field means none, as in package net: no dial (and TLS handshake) timeout,
+// no response header timeout, idle connections kept until the server closes
+// them, and with MaxIdleConnsPerHost 0 no idle connection kept at all.
 type Options struct {
-	DialTimeout           time.Duration // default 2s
-	ResponseHeaderTimeout time.Duration // default 30s; 0 after defaults means none
-	IdleConnTimeout       time.Duration // default 90s
-	MaxIdleConnsPerHost   int           // default 256
-	TLS                   *tls.Config   // for https:// servers; nil = system roots
-}
-
-func (o Options) withDefaults() Options {
-	if o.DialTimeout <= 0 {
-		o.DialTimeout = 2 * time.Second
-	}
-	if o.IdleConnTimeout <= 0 {
-		o.IdleConnTimeout = 90 * time.Second
-	}
-	if o.MaxIdleConnsPerHost <= 0 {
-		o.MaxIdleConnsPerHost = 256
-	}
-	return o
+	DialTimeout           time.Duration
+	ResponseHeaderTimeout time.Duration
+	IdleConnTimeout       time.Duration
+	MaxIdleConnsPerHost   int
+	TLS                   *tls.Config // for https:// servers; nil = system roots
 }
 
 // Upstream is one server address with its pool of idle keep-alive connections.
@@ -92,7 +83,6 @@ func NewUpstream(u *url.URL, opts Options) (*Upstream, error) {
 	for len(prefix) > 0 && prefix[len(prefix)-1] == '/' {
 		prefix = prefix[:len(prefix)-1]
 	}
-	opts = opts.withDefaults()
 	up := &Upstream{
 		scheme: u.Scheme,
 		addr:   net.JoinHostPort(u.Hostname(), port),
@@ -168,7 +158,7 @@ func (up *Upstream) get(ctx context.Context) (*conn, error) {
 		up.idle[n-1] = nil
 		up.idle = up.idle[:n-1]
 		up.mu.Unlock()
-		if now.Sub(c.lastUsed) >= up.opts.IdleConnTimeout || !c.idleQuiet(now) {
+		if (up.opts.IdleConnTimeout > 0 && now.Sub(c.lastUsed) >= up.opts.IdleConnTimeout) || !c.idleQuiet(now) {
 			c.nc.Close()
 			continue
 		}
@@ -210,7 +200,10 @@ func (up *Upstream) dial(ctx context.Context) (*conn, error) {
 	raw := nc
 	if up.scheme == "https" {
 		tc := tls.Client(nc, up.opts.TLS)
-		hctx, cancel := context.WithTimeout(ctx, up.opts.DialTimeout)
+		hctx, cancel := ctx, context.CancelFunc(func() {})
+		if up.opts.DialTimeout > 0 {
+			hctx, cancel = context.WithTimeout(ctx, up.opts.DialTimeout)
+		}
 		err := tc.HandshakeContext(hctx)
 		cancel()
 		if err != nil {

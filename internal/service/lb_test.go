@@ -92,7 +92,7 @@ func newLB(t testing.TB, opts LoadBalancerOptions, urls ...string) *LoadBalancer
 		if err != nil {
 			t.Fatal(err)
 		}
-		up, err := proxy.NewUpstream(u, proxy.Options{})
+		up, err := proxy.NewUpstream(u, proxy.Options{DialTimeout: 2 * time.Second, IdleConnTimeout: 90 * time.Second, MaxIdleConnsPerHost: 256})
 		if err != nil {
 			t.Fatal(err)
 		}
