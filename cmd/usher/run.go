@@ -139,6 +139,8 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(srv *s
 	st.DataDir = dataDir(cfg, path)
 	st.Health = hm
 	st.Log = log
+	st.Metrics = obs.serverMetrics(adminOn)
+	defer st.Middlewares.Close()
 	obs.metrics.SetServerSource(serverStates(st.Servers))
 	mgr := &runtime.Manager{
 		Load:    func() (*config.Config, error) { return loadAll(path) },

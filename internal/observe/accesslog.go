@@ -36,6 +36,8 @@ import (
 //	error       what went wrong and whose failure it was, the server's or
 //	            the client's (one of the Err* of Record.Error); only on the
 //	            lines of requests where something did
+//	user        who an auth middleware found the client to be: the user name,
+//	            or an API key's id (never a credential); only when one did
 //	userAgent   the User-Agent header
 //
 // No other header is ever written: not Authorization, not Cookie, not any
@@ -372,6 +374,10 @@ func appendJSON(b []byte, r *http.Request, rec *Record) []byte {
 		b = append(b, `,"error":`...)
 		b = appendJSONString(b, rec.Error)
 	}
+	if u := rec.Identity.Name(); u != "" {
+		b = append(b, `,"user":`...)
+		b = appendJSONString(b, cut(u, maxShort))
+	}
 	b = append(b, `,"userAgent":`...)
 	b = appendJSONString(b, cut(userAgent(r), maxUserAgent))
 	return append(b, "}\n"...)
@@ -423,6 +429,10 @@ func appendText(b []byte, r *http.Request, rec *Record) []byte {
 	if rec.Error != "" {
 		b = append(b, " error="...)
 		b = appendTextValue(b, rec.Error)
+	}
+	if u := rec.Identity.Name(); u != "" {
+		b = append(b, " user="...)
+		b = appendTextValue(b, cut(u, maxShort))
 	}
 	b = append(b, " userAgent="...)
 	b = appendTextValue(b, cut(userAgent(r), maxUserAgent))

@@ -33,6 +33,7 @@ type Metrics struct {
 	serviceDur *prometheus.HistogramVec // service
 	retries    *prometheus.CounterVec   // service
 	truncated  *prometheus.CounterVec   // service
+	decisions  *prometheus.CounterVec   // kind, middleware, result
 	conns      *prometheus.GaugeVec     // entrypoint
 	connsTotal *prometheus.CounterVec   // entrypoint
 	certExpiry *prometheus.GaugeVec     // name
@@ -124,6 +125,10 @@ func NewMetrics() *Metrics {
 		Name: "usher_upstream_truncated_total",
 		Help: "Responses whose server cut the body short (EOF before Content-Length, a chunked body cut or malformed), by service: the client's connection was aborted (HTTP/2: the stream reset).",
 	}, []string{"service"})
+	m.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "usher_middleware_decisions_total",
+		Help: "What guarding middlewares (auth, limits, filters) decided, by kind, middleware name and result: allow, deny (what the client sent), error (the middleware could not decide: a peer or a store failed).",
+	}, []string{"kind", "middleware", "result"})
 	m.conns = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "usher_open_connections",
 		Help: "Client connections open on an entrypoint (hijacked ones, such as WebSockets, leave the count).",
@@ -152,7 +157,7 @@ func NewMetrics() *Metrics {
 	}, func() float64 { return float64(m.inflight.Load()) })
 	m.servers.init()
 
-	m.reg.MustRegister(m.requests, m.routerDur, m.serviceDur, m.retries, m.truncated, m.conns,
+	m.reg.MustRegister(m.requests, m.routerDur, m.serviceDur, m.retries, m.truncated, m.decisions, m.conns,
 		m.connsTotal, m.certExpiry, reloads, m.lastReload, inflight, &m.servers,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -250,6 +255,29 @@ func (m *Metrics) ConnState(entrypoint string) func(net.Conn, http.ConnState) {
 			open.Dec()
 		}
 	}
+}
+
+// Counter is a counter resolved once, safe to increment on the request path.
+// The zero Counter counts nothing.
+type Counter struct{ c prometheus.Counter }
+
+// Counter returns the underlying counter (nil for the zero Counter), for tests.
+func (c Counter) Counter() prometheus.Counter { return c.c }
+
+// Inc adds one.
+func (c Counter) Inc() {
+	if c.c != nil {
+		c.c.Inc()
+	}
+}
+
+// Decision returns the counter of one result (allow, deny, error) of the
+// middleware name, of kind. Its labels come from the configuration only.
+func (m *Metrics) Decision(kind, name, result string) Counter {
+	if m == nil {
+		return Counter{}
+	}
+	return Counter{m.decisions.WithLabelValues(kind, name, result)}
 }
 
 // SetCertExpiry publishes when the certificate called name expires. A zero

@@ -41,6 +41,10 @@ type Record struct {
 	// whole. A middleware that keeps responses (a cache) must not keep one
 	// with Abort set.
 	Abort bool
+	// Identity is who an auth middleware found the client to be; nil when
+	// none ran or none let it through. Rate limits and later middlewares key
+	// on it; the access log shows its User or KeyID, nothing else of it.
+	Identity *Identity
 	// Attempts are the tries on servers, in order (the first MaxAttempts).
 	Attempts  [MaxAttempts]Attempt
 	NAttempts int
@@ -68,6 +72,36 @@ const (
 	// (logged as 499 when it had got nothing yet).
 	ErrClientGone = "client: went away"
 )
+
+// Identity is what an auth middleware established about the client. It is
+// set once, by the middleware that let the request through, and read-only
+// afterwards.
+type Identity struct {
+	// Middleware is the name of the middleware that established it.
+	Middleware string
+	// User is the user name (basicAuth, digestAuth, portal, forwardAuth's
+	// user header, the subject of a JWT or an OIDC login), "" when none.
+	User string
+	// KeyID is the id of the API key (apiKey), never the key itself.
+	KeyID string
+	// Groups the user is in, when the middleware knows them.
+	Groups []string
+	// Claims of a verified token (jwt, oidc), nil otherwise. Never a
+	// credential: a token's claims, not the token.
+	Claims map[string]any
+}
+
+// Name is what the access log shows of the identity: the user, else the key
+// id; "" for nil.
+func (id *Identity) Name() string {
+	switch {
+	case id == nil:
+		return ""
+	case id.User != "":
+		return id.User
+	}
+	return id.KeyID
+}
 
 // MaxAttempts is how many tries of one request a Record keeps.
 const MaxAttempts = 4

@@ -56,3 +56,29 @@ func TestMetricsCountTruncatedBodies(t *testing.T) {
 		t.Errorf("metrics lack %q", want)
 	}
 }
+
+// TestAccessLogNamesTheIdentity: the user (or the API key's id) an auth
+// middleware established is on the line, nothing else of the identity.
+func TestAccessLogNamesTheIdentity(t *testing.T) {
+	r := httptest.NewRequest("GET", "/", nil)
+	for _, tc := range []struct {
+		id         *Identity
+		json, text string
+	}{
+		{nil, "", ""},
+		{&Identity{Middleware: "basic", User: "alice", Claims: map[string]any{"secret": "x"}}, `"user":"alice"`, ` user=alice `},
+		{&Identity{Middleware: "keys", KeyID: "mobile"}, `"user":"mobile"`, ` user=mobile `},
+	} {
+		rec := &Record{Status: 200, Identity: tc.id}
+		j, txt := string(appendJSON(nil, r, rec)), string(appendText(nil, r, rec))
+		if tc.id == nil {
+			if strings.Contains(j, `"user"`) || strings.Contains(txt, " user=") {
+				t.Errorf("a user on a line without identity:\n%s%s", j, txt)
+			}
+			continue
+		}
+		if !strings.Contains(j, tc.json) || !strings.Contains(txt, tc.text) || strings.Contains(j+txt, "secret") {
+			t.Errorf("identity %+v:\n%s%s", tc.id, j, txt)
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/usher-lb/usher/internal/config"
 	"github.com/usher-lb/usher/internal/health"
 	"github.com/usher-lb/usher/internal/middleware"
+	"github.com/usher-lb/usher/internal/middleware/env"
 	"github.com/usher-lb/usher/internal/pool"
 	"github.com/usher-lb/usher/internal/proxy"
 	"github.com/usher-lb/usher/internal/rule"
@@ -29,6 +30,7 @@ type Pending struct {
 	st      *State
 	servers *pool.Build
 	ups     *upstreamBuild
+	mw      *env.Build
 }
 
 // Commit applies the state changes of the compile, once its snapshot is
@@ -37,12 +39,14 @@ type Pending struct {
 func (p *Pending) Commit() {
 	p.servers.Commit()
 	p.st.commitUpstreams(p.ups)
+	p.mw.Commit()
 }
 
 // Abort forgets the compile's state changes: the State is as it was.
 func (p *Pending) Abort() {
 	p.servers.Abort()
 	p.st.abortUpstreams(p.ups)
+	p.mw.Abort()
 }
 
 // Removed returns the servers that Commit drained and dropped.
@@ -54,6 +58,8 @@ type compiler struct {
 	st       *State
 	servers  *pool.Build
 	ups      *upstreamBuild
+	mw       *env.Build
+	mwCtx    context.Context // ctx with the middlewares' Env
 	problems config.Problems
 
 	services   map[string]service.Handler
@@ -76,10 +82,12 @@ func Compile(ctx context.Context, checked Checked, st *State) (*Snapshot, *Pendi
 		st:         st,
 		servers:    st.Servers.Begin(),
 		ups:        newUpstreamBuild(),
+		mw:         st.middlewares().Begin(),
 		services:   map[string]service.Handler{},
 		visiting:   map[string]bool{},
 		transports: map[string]proxy.Options{},
 	}
+	c.mwCtx = env.With(ctx, env.New(st.Log, st.DataDir, st.Metrics, c.mw))
 	snap := &Snapshot{
 		Config:       cfg,
 		Compiled:     time.Now(),
@@ -112,6 +120,7 @@ func Compile(ctx context.Context, checked Checked, st *State) (*Snapshot, *Pendi
 	if len(c.problems) > 0 {
 		c.servers.Abort()
 		st.abortUpstreams(c.ups)
+		c.mw.Abort()
 		return nil, nil, c.problems
 	}
 	snap.Services = c.services
@@ -124,7 +133,7 @@ func Compile(ctx context.Context, checked Checked, st *State) (*Snapshot, *Pendi
 			s.SetAvailableSince(time.Time{})
 		}
 	}
-	return snap, &Pending{st: st, servers: c.servers, ups: c.ups}, nil
+	return snap, &Pending{st: st, servers: c.servers, ups: c.ups, mw: c.mw}, nil
 }
 
 func (c *compiler) problem(path, format string, args ...any) {
@@ -162,7 +171,7 @@ func (c *compiler) router(name string, r *config.Router) *Router {
 			c.problem("http.middlewares."+names[i], "middleware kind %q is not available", mw.Kind)
 			return nil
 		}
-		h, err := ctor(c.ctx, handler, specs[i], names[i])
+		h, err := ctor(c.mwCtx, handler, specs[i], names[i])
 		if err != nil {
 			c.problem("http.middlewares."+names[i]+"."+mw.Kind, "%v", err)
 			return nil

@@ -15,6 +15,8 @@ import (
 	"sync"
 
 	"github.com/usher-lb/usher/internal/health"
+	"github.com/usher-lb/usher/internal/middleware/env"
+	"github.com/usher-lb/usher/internal/observe"
 	"github.com/usher-lb/usher/internal/pool"
 	"github.com/usher-lb/usher/internal/proxy"
 )
@@ -33,8 +35,14 @@ type State struct {
 	// nil no check runs, but checks are compiled all the same, so that a bad
 	// one is refused (usher validate, usher explain).
 	Health *health.Manager
-	// Log is where load balancers log why servers failed (debug); nil: nowhere.
+	// Log is where load balancers log why servers failed (debug) and what
+	// middlewares log; nil: nowhere.
 	Log *slog.Logger
+	// Metrics, when set, counts the decisions of middlewares.
+	Metrics *observe.Metrics
+	// Middlewares is the state middlewares keep across snapshots by name
+	// (see package middleware/env).
+	Middlewares *env.Store
 
 	keyOnce sync.Once
 	key     []byte
@@ -45,9 +53,19 @@ type State struct {
 	tls       map[tlsKey]*tls.Config
 }
 
+// middlewares is the middlewares' store; a State built by hand gets one.
+func (st *State) middlewares() *env.Store {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.Middlewares == nil {
+		st.Middlewares = env.NewStore()
+	}
+	return st.Middlewares
+}
+
 // NewState returns empty lasting state.
 func NewState() *State {
-	return &State{Servers: pool.NewRegistry(), upstreams: map[upstreamKey]*proxy.Upstream{}, tls: map[tlsKey]*tls.Config{}}
+	return &State{Servers: pool.NewRegistry(), Middlewares: env.NewStore(), upstreams: map[upstreamKey]*proxy.Upstream{}, tls: map[tlsKey]*tls.Config{}}
 }
 
 // upstreamKey finds an upstream pool again: the same server of the same
