@@ -19,8 +19,15 @@ package env
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/usher-lb/usher/internal/observe"
@@ -38,6 +45,83 @@ type Env struct {
 
 	metrics *observe.Metrics // nil: decisions are not counted
 	build   *Build           // nil: Keep makes a value that nothing stops
+}
+
+var (
+	keysMu sync.Mutex
+	keys   = map[string][]byte{} // by path, or by name when there is no data dir
+)
+
+// Key returns the secret key called name (32 random bytes): read from
+// DataDir/name.key, or made and written there (0600) the first time, so that
+// what it seals or signs survives restarts and is shared by the usher
+// instances sharing the directory. Without a data directory the key is made
+// once per process. name is a plain file name ("session", "portal").
+func (e *Env) Key(name string) ([]byte, error) {
+	if name == "" || strings.ContainsAny(name, `/\`) || strings.HasPrefix(name, ".") {
+		return nil, fmt.Errorf("env: bad key name %q", name)
+	}
+	id := "\x00" + name
+	if e.DataDir != "" {
+		id = filepath.Join(e.DataDir, name+".key")
+	}
+	keysMu.Lock()
+	defer keysMu.Unlock()
+	if k, ok := keys[id]; ok {
+		return k, nil
+	}
+	fresh := make([]byte, 32)
+	rand.Read(fresh)
+	if e.DataDir == "" {
+		keys[id] = fresh
+		return fresh, nil
+	}
+	b, err := os.ReadFile(id)
+	switch {
+	case err == nil:
+		k, derr := hex.DecodeString(strings.TrimSpace(string(b)))
+		if derr != nil || len(k) < 32 {
+			return nil, fmt.Errorf("key file %s is not a hex key of 32 bytes or more", id)
+		}
+		keys[id] = k
+		return k, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("read key: %w", err)
+	}
+	if err := os.MkdirAll(e.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	// Written whole to a temporary file, then linked in place: of two
+	// processes making the key at once, one wins and the other reads the
+	// winner's key, never a half-written one.
+	tmp, err := os.CreateTemp(e.DataDir, "."+name+".key-*")
+	if err != nil {
+		return nil, fmt.Errorf("write key: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, werr := tmp.WriteString(hex.EncodeToString(fresh) + "\n")
+	if cerr := tmp.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Chmod(tmp.Name(), 0o600)
+	}
+	if werr != nil {
+		return nil, fmt.Errorf("write key: %w", werr)
+	}
+	if err := os.Link(tmp.Name(), id); errors.Is(err, fs.ErrExist) {
+		b, rerr := os.ReadFile(id)
+		k, derr := hex.DecodeString(strings.TrimSpace(string(b)))
+		if rerr != nil || derr != nil || len(k) < 32 {
+			return nil, fmt.Errorf("key file %s is not a hex key of 32 bytes or more", id)
+		}
+		keys[id] = k
+		return k, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("write key: %w", err)
+	}
+	keys[id] = fresh
+	return fresh, nil
 }
 
 type ctxKey struct{}

@@ -1,8 +1,11 @@
 package env
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -116,5 +119,37 @@ func TestDecisionsAreCounted(t *testing.T) {
 		if got := testutil.ToFloat64(m.Decision("basicAuth", "admins", result).Counter()); got != want {
 			t.Errorf("%s = %v, want %v", result, got, want)
 		}
+	}
+}
+
+func TestKeyIsKeptInTheDataDir(t *testing.T) {
+	dir := t.TempDir()
+	k1, err := New(nil, dir, nil, nil).Key("session")
+	if err != nil || len(k1) != 32 {
+		t.Fatalf("key %x, %v", k1, err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "session.key"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v %v", fi, err)
+	}
+	// Another process (the memo forgotten) reads the same key.
+	keysMu.Lock()
+	clear(keys)
+	keysMu.Unlock()
+	k2, err := New(nil, dir, nil, nil).Key("session")
+	if err != nil || !bytes.Equal(k1, k2) {
+		t.Fatal("the key changed across processes")
+	}
+	if other, _ := New(nil, dir, nil, nil).Key("portal"); bytes.Equal(other, k1) {
+		t.Fatal("two names share a key")
+	}
+	for _, bad := range []string{"", "../x", "a/b", ".hidden"} {
+		if _, err := New(nil, dir, nil, nil).Key(bad); err == nil {
+			t.Errorf("key name %q accepted", bad)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "broken.key"), []byte("zz\n"), 0o600)
+	if _, err := New(nil, dir, nil, nil).Key("broken"); err == nil {
+		t.Error("a broken key file was accepted")
 	}
 }
