@@ -19,6 +19,7 @@ import (
 	"github.com/usher-lb/usher/internal/config"
 	"github.com/usher-lb/usher/internal/health"
 	"github.com/usher-lb/usher/internal/provider/file"
+	"github.com/usher-lb/usher/internal/redisconn"
 	"github.com/usher-lb/usher/internal/runtime"
 	"github.com/usher-lb/usher/internal/server"
 )
@@ -141,6 +142,19 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(srv *s
 	st.Log = log
 	st.Metrics = obs.serverMetrics(adminOn)
 	defer st.Middlewares.Close()
+	if cfg.Redis != nil {
+		rc, err := redisconn.Open(cfg.Redis)
+		if err != nil {
+			log.Error("cannot start", "error", err.Error())
+			return 1
+		}
+		defer rc.Close()
+		if err := redisconn.Check(ctx, rc); err != nil {
+			// Not fatal: each store: redis decides by its onStoreError.
+			log.Warn("redis does not answer yet", "error", err.Error())
+		}
+		st.Redis = rc
+	}
 	obs.metrics.SetServerSource(serverStates(st.Servers))
 	mgr := &runtime.Manager{
 		Load:    func() (*config.Config, error) { return loadAll(path) },

@@ -40,6 +40,10 @@ func (c *Config) ApplyDefaults() {
 	for _, ep := range c.Entrypoints {
 		ep.applyDefaults()
 	}
+	if r := c.Redis; r != nil {
+		orDur(&r.Timeout, 500*time.Millisecond)
+		orN(&r.PoolSize, 64)
+	}
 	if p := c.Providers; p != nil && p.Docker != nil {
 		orStr(&p.Docker.Endpoint, "unix:///var/run/docker.sock")
 	}

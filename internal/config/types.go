@@ -27,6 +27,7 @@ type Config struct {
 	CertResolvers map[string]*CertResolver `json:"certResolvers,omitempty" doc:"automatic certificates, by name"`
 	Cluster       *Cluster                 `json:"cluster,omitempty" doc:"hot spare of usher itself"`
 	DataDir       string                   `json:"dataDir,omitempty" doc:"directory for state usher generates and keeps (sticky cookie keys); default 'data' beside the config file"`
+	Redis         *Redis                   `json:"redis,omitempty" doc:"the one Redis connection pool that every store: redis (rate limits, cache, sessions) uses"`
 
 	// dynamic half: hot-reloaded
 	HTTP *HTTP `json:"http,omitempty" doc:"HTTP routers, services and middlewares"`
@@ -126,6 +127,18 @@ type ACME struct {
 	Challenge string `json:"challenge,omitempty" doc:"http-01|tls-alpn-01|dns-01"`
 	Storage   string `json:"storage,omitempty" doc:"directory for account and certificates"`
 	CARoots   string `json:"caRoots,omitempty" doc:"extra CA bundle trusted for the ACME server"`
+}
+
+// Redis is the connection to a Redis server shared by every middleware whose
+// store is redis, so that several usher instances share their state.
+type Redis struct {
+	Address  string     `json:"address" doc:"host:port of the Redis server"`
+	Username string     `json:"username,omitempty" doc:"ACL user name; default none (the default user)"`
+	Password string     `json:"password,omitempty" secret:"true" doc:"password (secret; passwordFile reads it from a file)"`
+	DB       int        `json:"db,omitempty" doc:"database number; default 0"`
+	TLS      *ClientTLS `json:"tls,omitempty" doc:"speak TLS to Redis; absent: plain TCP"`
+	Timeout  Duration   `json:"timeout,omitempty" doc:"for connecting and for each command; default 500ms (a store that does not answer in time is a store error: see onStoreError)"`
+	PoolSize int        `json:"poolSize,omitempty" doc:"most connections open at once; default 64"`
 }
 
 // Cluster configures usher's own high availability. Reserved: no key is accepted yet.

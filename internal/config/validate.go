@@ -32,6 +32,7 @@ func Validate(c *Config) Problems {
 	v.log()
 	v.admin()
 	v.tracing()
+	v.redis()
 	v.entrypoints()
 	v.unsupported()
 	if c.HTTP != nil {
@@ -108,6 +109,41 @@ func (v *validator) admin() {
 	host, _, ok := v.hostPort("admin.address", a.Address)
 	if ok && a.Token == "" && !isLoopback(host) {
 		v.add("admin.token", "a token is required when the admin API listens beyond loopback (address %q)", a.Address)
+	}
+}
+
+func (v *validator) redis() {
+	r := v.c.Redis
+	if r == nil {
+		return
+	}
+	host, port, err := net.SplitHostPort(r.Address)
+	switch {
+	case r.Address == "":
+		v.add("redis.address", "the Redis server's host:port is required (like 127.0.0.1:6379)")
+	case err != nil || host == "":
+		v.add("redis.address", "%q is not a host:port (like 127.0.0.1:6379)", r.Address)
+	default:
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			v.add("redis.address", "port %q is not a number from 1 to 65535", port)
+		}
+	}
+	if r.DB < 0 {
+		v.add("redis.db", "%d is not a database number (0 or more)", r.DB)
+	}
+	if r.PoolSize < 0 {
+		v.add("redis.poolSize", "%d is not a number of connections", r.PoolSize)
+	}
+	if r.Timeout < 0 {
+		v.add("redis.timeout", "a negative timeout")
+	}
+	if ct := r.TLS; ct != nil {
+		v.fileExists("redis.tls.ca", ct.CA)
+		v.fileExists("redis.tls.cert", ct.Cert)
+		v.fileExists("redis.tls.key", ct.Key)
+		if (ct.Cert == "") != (ct.Key == "") {
+			v.add("redis.tls", "cert and key go together: set both or neither")
+		}
 	}
 }
 

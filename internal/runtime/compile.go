@@ -87,7 +87,7 @@ func Compile(ctx context.Context, checked Checked, st *State) (*Snapshot, *Pendi
 		visiting:   map[string]bool{},
 		transports: map[string]proxy.Options{},
 	}
-	c.mwCtx = env.With(ctx, env.New(st.Log, st.DataDir, st.Metrics, c.mw))
+	c.mwCtx = env.With(ctx, env.New(env.Config{Log: st.Log, DataDir: st.DataDir, Metrics: st.Metrics, Redis: st.Redis}, c.mw))
 	snap := &Snapshot{
 		Config:       cfg,
 		Compiled:     time.Now(),

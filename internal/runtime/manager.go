@@ -101,7 +101,7 @@ func (m *Manager) apply(ctx context.Context, c Checked, trigger string) error {
 	}
 	m.staticChange = !config.StaticEqual(m.boot, snap.Config)
 	if m.staticChange {
-		m.Log.Warn("static configuration changed (log, accessLog, admin, tracing, entrypoints, providers, certResolvers, cluster, dataDir): restart usher to apply it; the dynamic part is applied now")
+		m.Log.Warn("static configuration changed (log, accessLog, admin, tracing, entrypoints, providers, certResolvers, cluster, dataDir, redis): restart usher to apply it; the dynamic part is applied now")
 	}
 	if m.Publish != nil {
 		m.Publish(snap)

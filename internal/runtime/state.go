@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/usher-lb/usher/internal/health"
 	"github.com/usher-lb/usher/internal/middleware/env"
 	"github.com/usher-lb/usher/internal/observe"
@@ -40,6 +42,8 @@ type State struct {
 	Log *slog.Logger
 	// Metrics, when set, counts the decisions of middlewares.
 	Metrics *observe.Metrics
+	// Redis is the pool of the static redis section, nil without one.
+	Redis *redis.Client
 	// Middlewares is the state middlewares keep across snapshots by name
 	// (see package middleware/env).
 	Middlewares *env.Store

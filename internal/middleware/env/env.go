@@ -30,6 +30,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/usher-lb/usher/internal/observe"
 )
 
@@ -44,7 +46,21 @@ type Env struct {
 	DataDir string
 
 	metrics *observe.Metrics // nil: decisions are not counted
+	redis   *redis.Client    // nil: no redis section
 	build   *Build           // nil: Keep makes a value that nothing stops
+}
+
+// ErrNoRedis is what Redis returns without a static redis section.
+var ErrNoRedis = errors.New("store: redis needs the static `redis` section (redis: { address: host:port })")
+
+// Redis is the process's one Redis connection pool (the static redis
+// section), shared by every middleware whose store is redis; ErrNoRedis when
+// the config has none. The pool is usher's: never close it.
+func (e *Env) Redis() (*redis.Client, error) {
+	if e.redis == nil {
+		return nil, ErrNoRedis
+	}
+	return e.redis, nil
 }
 
 var (
@@ -138,14 +154,21 @@ func From(ctx context.Context) *Env {
 	return &Env{Log: slog.New(slog.DiscardHandler)}
 }
 
+// Config is what the runtime builds Envs from; zero fields mean none.
+type Config struct {
+	Log     *slog.Logger
+	DataDir string
+	Metrics *observe.Metrics
+	Redis   *redis.Client
+}
+
 // New returns an Env for one compile: kept values are taken from and added to
-// build (nil: made afresh each time, never stopped), decisions counted in m
-// (nil: not counted).
-func New(log *slog.Logger, dataDir string, m *observe.Metrics, build *Build) *Env {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+// build (nil: made afresh each time, never stopped).
+func New(c Config, build *Build) *Env {
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Env{Log: log, DataDir: dataDir, metrics: m, build: build}
+	return &Env{Log: c.Log, DataDir: c.DataDir, metrics: c.Metrics, redis: c.Redis, build: build}
 }
 
 // Decisions counts what the middleware name (of kind) decided, in

@@ -28,7 +28,7 @@ func TestKeepAcrossBuilds(t *testing.T) {
 	}
 	keep := func(b *Build, name, key string) *cache {
 		t.Helper()
-		c, err := Keep(New(nil, "", nil, b), "basicAuth", name, key, mk)
+		c, err := Keep(New(Config{}, b), "basicAuth", name, key, mk)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,7 +74,7 @@ func TestKeepAcrossBuilds(t *testing.T) {
 func TestKeepErrorsAndTypes(t *testing.T) {
 	s := NewStore()
 	b := s.Begin()
-	e := New(nil, "", nil, b)
+	e := New(Config{}, b)
 	boom := errors.New("boom")
 	if _, err := Keep(e, "jwt", "j", "", func() (int, func(), error) { return 0, nil, boom }); err != boom {
 		t.Fatalf("error %v, want boom", err)
@@ -110,7 +110,7 @@ func TestFromWithoutEnv(t *testing.T) {
 
 func TestDecisionsAreCounted(t *testing.T) {
 	m := observe.NewMetrics()
-	d := New(nil, "", m, nil).Decisions("basicAuth", "admins")
+	d := New(Config{Metrics: m}, nil).Decisions("basicAuth", "admins")
 	d.Allow()
 	d.Deny()
 	d.Deny()
@@ -124,7 +124,7 @@ func TestDecisionsAreCounted(t *testing.T) {
 
 func TestKeyIsKeptInTheDataDir(t *testing.T) {
 	dir := t.TempDir()
-	k1, err := New(nil, dir, nil, nil).Key("session")
+	k1, err := New(Config{DataDir: dir}, nil).Key("session")
 	if err != nil || len(k1) != 32 {
 		t.Fatalf("key %x, %v", k1, err)
 	}
@@ -136,20 +136,20 @@ func TestKeyIsKeptInTheDataDir(t *testing.T) {
 	keysMu.Lock()
 	clear(keys)
 	keysMu.Unlock()
-	k2, err := New(nil, dir, nil, nil).Key("session")
+	k2, err := New(Config{DataDir: dir}, nil).Key("session")
 	if err != nil || !bytes.Equal(k1, k2) {
 		t.Fatal("the key changed across processes")
 	}
-	if other, _ := New(nil, dir, nil, nil).Key("portal"); bytes.Equal(other, k1) {
+	if other, _ := New(Config{DataDir: dir}, nil).Key("portal"); bytes.Equal(other, k1) {
 		t.Fatal("two names share a key")
 	}
 	for _, bad := range []string{"", "../x", "a/b", ".hidden"} {
-		if _, err := New(nil, dir, nil, nil).Key(bad); err == nil {
+		if _, err := New(Config{DataDir: dir}, nil).Key(bad); err == nil {
 			t.Errorf("key name %q accepted", bad)
 		}
 	}
 	os.WriteFile(filepath.Join(dir, "broken.key"), []byte("zz\n"), 0o600)
-	if _, err := New(nil, dir, nil, nil).Key("broken"); err == nil {
+	if _, err := New(Config{DataDir: dir}, nil).Key("broken"); err == nil {
 		t.Error("a broken key file was accepted")
 	}
 }
