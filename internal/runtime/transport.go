@@ -3,13 +3,11 @@ package runtime
 import (
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/binary"
-	"errors"
-	"fmt"
 	"os"
 	"time"
 
+	"github.com/usher-lb/usher/internal/clienttls"
 	"github.com/usher-lb/usher/internal/config"
 	"github.com/usher-lb/usher/internal/proxy"
 )
@@ -88,35 +86,11 @@ func (c *compiler) clientTLS(path string, ct *config.ClientTLS) (*tls.Config, tl
 	if tc := c.st.tlsConfig(c.ups, key); tc != nil {
 		return tc, key, true
 	}
-	tc, field, err := buildClientTLS(ct, files["ca"], files["cert"], files["key"])
+	tc, field, err := clienttls.Build(ct, files["ca"], files["cert"], files["key"])
 	if err != nil {
 		c.problem(path+field, "%v", err)
 		return nil, tlsKey{}, false
 	}
 	c.ups.tls[key] = tc
 	return tc, key, true
-}
-
-// buildClientTLS makes a TLS client config from transport.tls settings and
-// the content of its files; on error, field is the key at fault (".ca",
-// ".cert").
-func buildClientTLS(ct *config.ClientTLS, caPEM, certPEM, keyPEM []byte) (tc *tls.Config, field string, err error) {
-	tc = &tls.Config{ServerName: ct.ServerName, InsecureSkipVerify: ct.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
-	if ct.CA != "" {
-		tc.RootCAs = x509.NewCertPool()
-		if !tc.RootCAs.AppendCertsFromPEM(caPEM) {
-			return nil, ".ca", fmt.Errorf("no PEM certificate in %s", ct.CA)
-		}
-	}
-	if ct.Cert != "" || ct.Key != "" {
-		if ct.Cert == "" || ct.Key == "" {
-			return nil, "", errors.New("cert and key go together: set both or neither")
-		}
-		cert, err := tls.X509KeyPair(certPEM, keyPEM)
-		if err != nil {
-			return nil, ".cert", fmt.Errorf("%s and %s: %v", ct.Cert, ct.Key, err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, "", nil
 }
