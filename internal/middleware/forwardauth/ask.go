@@ -216,8 +216,7 @@ func (fa *forwardAuth) ask(ctx context.Context, r *http.Request, fwd *forwarded,
 	}
 	resp, err := fa.client.rt.RoundTrip(req.WithContext(ctx))
 	if err != nil {
-		fa.client.failed(err)
-		return nil, nil, unwrapURL(err)
+		return nil, nil, fa.client.failed(err)
 	}
 	defer resp.Body.Close()
 	fa.client.reached()

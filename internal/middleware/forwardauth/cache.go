@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -43,6 +44,7 @@ type cache struct {
 	maxEntry int64
 	mask     byte
 	shards   []shard
+	clock    func() int64 // monotonic nanoseconds; tests replace it
 }
 
 type shard struct {
@@ -64,8 +66,9 @@ type entry struct {
 // flight is an answer some request is waiting for; d is set (nil when the
 // answer may not be kept) before done is closed.
 type flight struct {
-	done chan struct{}
-	d    *decision
+	done    chan struct{}
+	d       *decision
+	waiting atomic.Int32 // requests waiting for it (for tests)
 }
 
 func newCache(maxBytes int64, maxTTL time.Duration, vary []string) *cache {
@@ -79,7 +82,7 @@ func newCache(maxBytes int64, maxTTL time.Duration, vary []string) *cache {
 	for n < 16 && maxBytes/int64(n*2) >= 64<<10 {
 		n *= 2
 	}
-	c := &cache{maxTTL: maxTTL, perShard: maxBytes / int64(n), mask: byte(n - 1), shards: make([]shard, n)}
+	c := &cache{maxTTL: maxTTL, perShard: maxBytes / int64(n), mask: byte(n - 1), shards: make([]shard, n), clock: monoNow}
 	c.maxEntry = c.perShard / 4
 	rand.Read(c.salt[:])
 	if vary != nil {
@@ -98,7 +101,7 @@ func newCache(maxBytes int64, maxTTL time.Duration, vary []string) *cache {
 	return c
 }
 
-func (c *cache) now() int64 { return monoNow() }
+func (c *cache) now() int64 { return c.clock() }
 
 func (c *cache) shard(key *[sha256.Size]byte) *shard { return &c.shards[key[0]&c.mask] }
 

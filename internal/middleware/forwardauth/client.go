@@ -23,7 +23,7 @@ import (
 // connection to it could not be opened), one request tries again; the others
 // get their 503 at once instead of each dialing, or waiting out the timeout
 // on an address that drops packets.
-const probeEvery = 500 * time.Millisecond
+var probeEvery = 500 * time.Millisecond // a variable for the tests
 
 // logEvery bounds the warnings about a failing auth server: one, then at most
 // one per logEvery with the count of failures not logged in between. Under
@@ -40,8 +40,9 @@ func monoNow() int64 { return int64(time.Since(epoch)) }
 // timeout), and what it knows of the auth server being reachable. Kept
 // across reloads while the address, TLS and pool settings stay the same.
 type client struct {
-	rt        *http.Transport
-	tlsDigest [sha256.Size]byte
+	rt         *http.Transport
+	tlsDigest  [sha256.Size]byte
+	probeEvery time.Duration
 
 	// downUntil is the monotonic time before which no request dials the
 	// auth server again; 0 while it is reachable.
@@ -78,7 +79,7 @@ func keepClient(e *env.Env, name string, cfg *config.ForwardAuth, timeout time.D
 	}{cfg.TLS, digest, maxConns, timeout})
 	sum := sha256.Sum256(settings)
 	return env.Keep(e, kind, name, "client "+hex.EncodeToString(sum[:]), func() (*client, func(), error) {
-		c := &client{tlsDigest: digest, rt: &http.Transport{
+		c := &client{tlsDigest: digest, probeEvery: probeEvery, rt: &http.Transport{
 			Proxy:                  nil, // never an environment's proxy
 			DialContext:            (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
 			TLSClientConfig:        tc,
@@ -101,7 +102,7 @@ func (c *client) admit() bool {
 		return true
 	}
 	now := monoNow()
-	return now >= until && c.downUntil.CompareAndSwap(until, now+int64(probeEvery))
+	return now >= until && c.downUntil.CompareAndSwap(until, now+int64(c.probeEvery))
 }
 
 // downErr is the reason a request was not let ask.
@@ -110,18 +111,21 @@ func (c *client) downErr() error {
 	if p := c.downWhy.Load(); p != nil {
 		why = *p
 	}
-	return fmt.Errorf("%s (not tried again for %v)", why, probeEvery)
+	return fmt.Errorf("%s (not tried again for %v)", why, c.probeEvery)
 }
 
-// failed notes a failed exchange: one that could not open a connection makes
-// the auth server unreachable for probeEvery.
-func (c *client) failed(err error) {
+// failed notes a failed exchange and returns what to log of it: one that
+// could not open a connection makes the auth server unreachable for
+// probeEvery.
+func (c *client) failed(err error) error {
 	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		why := "unreachable: " + op.Err.Error()
-		c.downWhy.Store(&why)
-		c.downUntil.Store(monoNow() + int64(probeEvery))
+	if !errors.As(err, &op) || op.Op != "dial" {
+		return unwrapURL(err)
 	}
+	why := "unreachable: " + op.Err.Error()
+	c.downWhy.Store(&why)
+	c.downUntil.Store(monoNow() + int64(c.probeEvery))
+	return errors.New(why)
 }
 
 // reached notes an answer: the auth server is reachable.

@@ -240,6 +240,7 @@ func (fa *forwardAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Another request with the same key is asking: wait for its answer, as
 	// long as this request may wait for the auth server.
+	f.waiting.Add(1)
 	t := time.NewTimer(fa.timeout)
 	select {
 	case <-f.done:
