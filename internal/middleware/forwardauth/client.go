@@ -55,8 +55,8 @@ type client struct {
 }
 
 // keepClient returns the client kept for middleware name with cfg's
-// settings, or a new one.
-func keepClient(e *env.Env, name string, cfg *config.ForwardAuth, timeout time.Duration) (*client, error) {
+// settings and server (the address's scheme://host), or a new one.
+func keepClient(e *env.Env, name, server string, cfg *config.ForwardAuth, timeout time.Duration) (*client, error) {
 	var tc *tls.Config
 	var digest [sha256.Size]byte
 	if cfg.TLS != nil {
@@ -72,11 +72,12 @@ func keepClient(e *env.Env, name string, cfg *config.ForwardAuth, timeout time.D
 		maxConns = config.ForwardAuthMaxConns
 	}
 	settings, _ := json.Marshal(struct {
+		Server   string
 		TLS      *config.ClientTLS
 		Files    [sha256.Size]byte
 		MaxConns int
 		Timeout  time.Duration
-	}{cfg.TLS, digest, maxConns, timeout})
+	}{server, cfg.TLS, digest, maxConns, timeout})
 	sum := sha256.Sum256(settings)
 	return env.Keep(e, kind, name, "client "+hex.EncodeToString(sum[:]), func() (*client, func(), error) {
 		c := &client{tlsDigest: digest, probeEvery: probeEvery, rt: &http.Transport{

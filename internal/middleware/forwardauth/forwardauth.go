@@ -76,8 +76,8 @@ type forwardAuth struct {
 //     never the request let through, the reason logged (at most every
 //     logEvery, with a count of the ones not logged).
 //
-// With cfg.Cache, answers are kept as their Cache-Control allows (see
-// package doc of cache.go, cacheFor).
+// With cfg.Cache, answers are kept as their Cache-Control allows (see the
+// cache type and cacheFor).
 func New(ctx context.Context, next http.Handler, cfg *config.ForwardAuth, name string) (http.Handler, error) {
 	if cfg == nil {
 		return nil, errors.New("forwardAuth: no configuration")
@@ -135,7 +135,7 @@ func New(ctx context.Context, next http.Handler, cfg *config.ForwardAuth, name s
 		fa.userField = http.CanonicalHeaderKey(cfg.HeaderField)
 	}
 
-	if fa.client, err = keepClient(e, name, cfg, fa.timeout); err != nil {
+	if fa.client, err = keepClient(e, name, u.Scheme+"://"+u.Host, cfg, fa.timeout); err != nil {
 		return nil, err
 	}
 	if cfg.Cache != nil {
