@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -201,6 +202,77 @@ func TestCacheCoalescesConcurrentMisses(t *testing.T) {
 	}
 	if h := auth.hits.Load(); h != 1 {
 		t.Errorf("asked %d times for %d concurrent requests, want 1", h, n)
+	}
+}
+
+// Requests that wait for another's answer get it as soon as it comes, not
+// once that other request's server has answered.
+func TestCacheWaitersDoNotWaitForTheLeadersServer(t *testing.T) {
+	auth := newAuthServer(t)
+	unblock := make(chan struct{})
+	defer func() {
+		select {
+		case <-unblock:
+		default:
+			close(unblock)
+		}
+	}()
+	s := newSetupWith(t, &config.ForwardAuth{
+		Address: auth.URL + "/check?cc=max-age%3D60",
+		Cache:   &config.ForwardAuthCache{Vary: []string{"X-Tenant"}}, // X-Block is not in the key
+	}, func(up http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("X-Block") != "" {
+				<-unblock // a server streaming for long
+			}
+			up.ServeHTTP(w, r)
+		})
+	})
+	result := func(fields ...string) chan int {
+		ch := make(chan int, 1)
+		go func() {
+			req, _ := http.NewRequest("GET", s.url, nil)
+			for _, f := range fields {
+				k, v, _ := strings.Cut(f, ": ")
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				ch <- 0
+				return
+			}
+			resp.Body.Close()
+			ch <- resp.StatusCode
+		}()
+		return ch
+	}
+	leader := result("Authorization: Bearer slow", "X-Block: 1")
+	waitUntil(t, func() bool { return auth.hits.Load() == 1 })
+	waiter := result("Authorization: Bearer slow")
+	waitUntil(t, func() bool { return waiting(s.fa.cache) == 1 })
+	close(auth.release)
+	select {
+	case code := <-waiter:
+		if code != 200 {
+			t.Errorf("waiter: status %d", code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiter waited for the leader's server")
+	}
+	close(unblock)
+	if code := <-leader; code != 200 || auth.hits.Load() != 1 {
+		t.Errorf("leader: status %d, asked %d times", code, auth.hits.Load())
+	}
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 5s")
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 

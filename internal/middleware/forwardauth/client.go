@@ -82,7 +82,7 @@ func keepClient(e *env.Env, name, server string, cfg *config.ForwardAuth, timeou
 	return env.Keep(e, kind, name, "client "+hex.EncodeToString(sum[:]), func() (*client, func(), error) {
 		c := &client{tlsDigest: digest, probeEvery: probeEvery, rt: &http.Transport{
 			Proxy:                  nil, // never an environment's proxy
-			DialContext:            (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
+			DialContext:            (&net.Dialer{Timeout: dialTimeout(timeout), KeepAlive: 30 * time.Second}).DialContext,
 			TLSClientConfig:        tc,
 			TLSHandshakeTimeout:    timeout,
 			MaxIdleConns:           maxConns,
@@ -149,4 +149,12 @@ func (c *client) report(log *slog.Logger, address string, err error) {
 	c.notLogged, c.lastLog = 0, now
 	c.mu.Unlock()
 	log.Warn("authentication server failed; the request got 503", "address", address, "reason", err.Error(), "failuresNotLogged", n)
+}
+
+// dialTimeout bounds the opening of a connection to the auth server: half the
+// timeout, at most 2s. Shorter than the timeout, so that an address that
+// drops packets fails as unreachable (and is tried again only every
+// probeEvery), not as one more request out of time.
+func dialTimeout(timeout time.Duration) time.Duration {
+	return min(timeout/2, 2*time.Second)
 }

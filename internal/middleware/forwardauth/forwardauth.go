@@ -270,37 +270,43 @@ type lead struct {
 
 // decide asks the auth server and applies its answer. With l, the answer is
 // kept in the cache when it may be, and handed to the requests waiting for
-// it (nil for them when it is not kept, or when the auth server failed).
+// it (nil for them when it is not kept, or when the auth server failed)
+// before this request goes on: they do not wait for its server.
 func (fa *forwardAuth) decide(w http.ResponseWriter, r *http.Request, fwd *forwarded, body []byte, truncated bool, l *lead) {
-	var kept *decision
+	d, h, err := fa.askWithin(r, fwd, body, truncated)
 	if l != nil {
-		defer func() { l.c.land(l.key, l.f, kept) }()
+		var kept *decision
+		if err == nil {
+			if ttl := l.c.cacheFor(d.status, h, l.credentialed); ttl > 0 {
+				l.c.put(l.key, d, ttl)
+				kept = d
+			}
+		}
+		l.c.land(l.key, l.f, kept)
+	}
+	switch {
+	case err == nil:
+		fa.apply(w, r, d)
+	case r.Context().Err() != nil:
+		fa.gone(w)
+	default:
+		fa.fail(w, r, err)
+	}
+}
+
+// askWithin asks the auth server within the timeout, or not at all while
+// it is unreachable.
+func (fa *forwardAuth) askWithin(r *http.Request, fwd *forwarded, body []byte, truncated bool) (*decision, http.Header, error) {
+	if !fa.client.admit() {
+		return nil, nil, fa.client.downErr()
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), fa.timeout)
 	defer cancel()
-	if !fa.client.admit() {
-		fa.fail(w, r, fa.client.downErr())
-		return
-	}
 	d, h, err := fa.ask(ctx, r, fwd, body, truncated)
-	if err != nil {
-		if r.Context().Err() != nil {
-			fa.gone(w)
-			return
-		}
-		if ctx.Err() != nil {
-			err = errTimeout
-		}
-		fa.fail(w, r, err)
-		return
+	if err != nil && ctx.Err() == context.DeadlineExceeded && r.Context().Err() == nil {
+		err = errTimeout
 	}
-	if l != nil {
-		if ttl := l.c.cacheFor(d.status, h, l.credentialed); ttl > 0 {
-			l.c.put(l.key, d, ttl)
-			kept = d
-		}
-	}
-	fa.apply(w, r, d)
+	return d, h, err
 }
 
 var errTimeout = errors.New("no answer within the timeout")

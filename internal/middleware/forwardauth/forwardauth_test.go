@@ -170,10 +170,20 @@ type setup struct {
 
 func newSetup(t *testing.T, cfg *config.ForwardAuth) *setup {
 	t.Helper()
+	return newSetupWith(t, cfg, nil)
+}
+
+// newSetupWith is newSetup with next in front of the upstream, when not nil.
+func newSetupWith(t *testing.T, cfg *config.ForwardAuth, next func(up http.Handler) http.Handler) *setup {
+	t.Helper()
 	s := &setup{up: &upstream{}, metrics: observe.NewMetrics(), logs: &lockedBuffer{}}
+	var inner http.Handler = s.up
+	if next != nil {
+		inner = next(s.up)
+	}
 	log := slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx := env.With(context.Background(), env.New(log, "", s.metrics, nil))
-	h, err := New(ctx, s.up, cfg, "fwd")
+	h, err := New(ctx, inner, cfg, "fwd")
 	if err != nil {
 		t.Fatal(err)
 	}
