@@ -191,8 +191,9 @@ func (fa *forwardAuth) authHeader(r *http.Request, fwd *forwarded, truncated boo
 // passes on (a login page, an error); a longer one is a failure.
 const maxAnswerBody = 1 << 20
 
-// maxDrain is how much of an allowing answer's body is read so that its
-// connection can be used again; past it the connection is closed.
+// maxDrain is the longest body of an allowing answer that is read, so that
+// its connection can be used again; a longer one, or one of unknown length,
+// is not waited for: its connection is closed.
 const maxDrain = 64 << 10
 
 var errAnswerTooLarge = fmt.Errorf("answer body over %d bytes", maxAnswerBody)
@@ -244,7 +245,9 @@ func unwrapURL(err error) error {
 func (fa *forwardAuth) decision(resp *http.Response) (*decision, error) {
 	d := &decision{status: resp.StatusCode}
 	if d.allow() {
-		io.CopyN(io.Discard, resp.Body, maxDrain)
+		if resp.ContentLength >= 0 && resp.ContentLength <= maxDrain {
+			io.Copy(io.Discard, resp.Body)
+		}
 		h := resp.Header
 		for _, k := range fa.respHeaders {
 			if vv := h[k]; len(vv) > 0 {

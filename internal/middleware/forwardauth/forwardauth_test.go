@@ -3,11 +3,15 @@ package forwardauth
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"encoding/pem"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -569,5 +573,35 @@ func TestNewRefusesBadSettings(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "secret") {
 			t.Errorf("the error shows the password: %v", err)
 		}
+	}
+}
+
+func TestTLSToTheAuthServer(t *testing.T) {
+	auth := &authServer{release: make(chan struct{})}
+	auth.Server = httptest.NewUnstartedServer(http.HandlerFunc(auth.serve))
+	auth.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
+	auth.StartTLS()
+	defer auth.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: auth.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	trusted := newSetup(t, &config.ForwardAuth{Address: auth.URL, TLS: &config.ClientTLS{CA: ca}})
+	if resp, _ := do(t, "GET", trusted.url, nil, "Authorization: Bearer good"); resp.StatusCode != 200 {
+		t.Errorf("with the auth server's CA: status %d, want 200", resp.StatusCode)
+	}
+	unknown := newSetup(t, &config.ForwardAuth{Address: auth.URL})
+	if resp, _ := do(t, "GET", unknown.url, nil, "Authorization: Bearer good"); resp.StatusCode != 503 {
+		t.Errorf("with a certificate of no known CA: status %d, want 503", resp.StatusCode)
+	}
+	if !strings.Contains(unknown.logText(), "certificate") {
+		t.Errorf("the log does not say why:\n%s", unknown.logText())
+	}
+	skip := newSetup(t, &config.ForwardAuth{Address: auth.URL, TLS: &config.ClientTLS{InsecureSkipVerify: true}})
+	if resp, _ := do(t, "GET", skip.url, nil, "Authorization: Bearer good"); resp.StatusCode != 200 {
+		t.Errorf("insecureSkipVerify: status %d, want 200", resp.StatusCode)
+	}
+	if h := auth.last(t).header; h.Get("X-Forwarded-Proto") != "http" {
+		t.Errorf("X-Forwarded-Proto %q: the client's scheme, not the auth server's", h.Get("X-Forwarded-Proto"))
 	}
 }
