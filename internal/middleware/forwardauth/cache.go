@@ -63,11 +63,13 @@ type entry struct {
 	elem    *list.Element
 }
 
-// flight is an answer some request is waiting for; d is set (nil when the
-// answer may not be kept) before done is closed.
+// flight is an answer some request is waiting for; d (nil when the answer
+// may not be kept) and err (the auth server's failure, nil when it answered)
+// are set before done is closed.
 type flight struct {
 	done    chan struct{}
 	d       *decision
+	err     error
 	waiting atomic.Int32 // requests waiting for it (for tests)
 }
 
@@ -169,15 +171,16 @@ func (c *cache) join(key *[sha256.Size]byte) (f *flight, leader bool) {
 	return f, true
 }
 
-// land ends the leader's flight with d, the decision kept (nil: none).
-func (c *cache) land(key *[sha256.Size]byte, f *flight, d *decision) {
+// land ends the leader's flight with d, the decision kept (nil: none), or
+// with the auth server's failure.
+func (c *cache) land(key *[sha256.Size]byte, f *flight, d *decision, err error) {
 	s := c.shard(key)
 	s.mu.Lock()
 	if s.flights[*key] == f {
 		delete(s.flights, *key)
 	}
 	s.mu.Unlock()
-	f.d = d
+	f.d, f.err = d, err
 	close(f.done)
 }
 

@@ -265,6 +265,48 @@ func TestCacheWaitersDoNotWaitForTheLeadersServer(t *testing.T) {
 	}
 }
 
+// When the auth server fails the question of requests waiting together, they
+// all get their 503 with it: none asks again and waits out another timeout.
+func TestCacheWaitersShareTheAuthServersFailure(t *testing.T) {
+	auth := newAuthServer(t)
+	s := newSetup(t, &config.ForwardAuth{
+		Address: auth.URL + "/check?cc=max-age%3D60", Timeout: config.Duration(300 * time.Millisecond),
+		Cache: &config.ForwardAuthCache{},
+	})
+	get := func() chan int {
+		ch := make(chan int, 1)
+		go func() {
+			req, _ := http.NewRequest("GET", s.url, nil)
+			req.Header.Set("Authorization", "Bearer slow") // never answered in time
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				ch <- 0
+				return
+			}
+			resp.Body.Close()
+			ch <- resp.StatusCode
+		}()
+		return ch
+	}
+	start := time.Now()
+	leader := get()
+	waitUntil(t, func() bool { return auth.hits.Load() == 1 })
+	waiter := get()
+	waitUntil(t, func() bool { return waiting(s.fa.cache) == 1 })
+	if code := <-leader; code != 503 {
+		t.Fatalf("leader: status %d, want 503", code)
+	}
+	if code := <-waiter; code != 503 {
+		t.Fatalf("waiter: status %d, want 503", code)
+	}
+	if took := time.Since(start); took > 550*time.Millisecond {
+		t.Errorf("the waiter's 503 came after %v: it waited out a timeout of its own", took)
+	}
+	if n := auth.hits.Load(); n != 1 {
+		t.Errorf("asked %d times, want 1", n)
+	}
+}
+
 func waitUntil(t *testing.T, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)

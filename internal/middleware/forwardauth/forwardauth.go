@@ -245,12 +245,14 @@ func (fa *forwardAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	select {
 	case <-f.done:
 		t.Stop()
-		if d := f.d; d != nil {
-			fa.apply(w, r, d)
-			return
+		switch {
+		case f.d != nil:
+			fa.apply(w, r, f.d)
+		case f.err != nil: // the auth server just failed this question
+			fa.fail(w, r, f.err)
+		default: // its answer may not be kept: ask for this one
+			fa.decide(w, r, &fwd, nil, false, nil)
 		}
-		// Its answer could not be kept: ask for this one.
-		fa.decide(w, r, &fwd, nil, false, nil)
 	case <-t.C:
 		fa.fail(w, r, errTimeout)
 	case <-r.Context().Done():
@@ -270,19 +272,24 @@ type lead struct {
 
 // decide asks the auth server and applies its answer. With l, the answer is
 // kept in the cache when it may be, and handed to the requests waiting for
-// it (nil for them when it is not kept, or when the auth server failed)
-// before this request goes on: they do not wait for its server.
+// it before this request goes on (they do not wait for its server): the
+// answer kept, or the auth server's failure (they fail too, rather than each
+// wait out another timeout), or nothing (they ask for themselves).
 func (fa *forwardAuth) decide(w http.ResponseWriter, r *http.Request, fwd *forwarded, body []byte, truncated bool, l *lead) {
 	d, h, err := fa.askWithin(r, fwd, body, truncated)
 	if l != nil {
 		var kept *decision
-		if err == nil {
+		var failed error
+		switch {
+		case err == nil:
 			if ttl := l.c.cacheFor(d.status, h, l.credentialed); ttl > 0 {
 				l.c.put(l.key, d, ttl)
 				kept = d
 			}
+		case r.Context().Err() == nil: // not this client gone: the auth server failed
+			failed = err
 		}
-		l.c.land(l.key, l.f, kept)
+		l.c.land(l.key, l.f, kept, failed)
 	}
 	switch {
 	case err == nil:
