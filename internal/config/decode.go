@@ -430,7 +430,7 @@ func structOf(t reflect.Type) *structInfo {
 // plannedMiddlewareKinds are kinds of the configuration model that this
 // version does not have yet: refused as such, not as a typo.
 var plannedMiddlewareKinds = map[string]bool{
-	"rateLimit": true, "basicAuth": true, "digestAuth": true, "jwt": true, "forwardAuth": true,
+	"rateLimit": true, "basicAuth": true, "digestAuth": true, "jwt": true,
 	"apiKey": true, "ipAllowList": true, "ipDenyList": true, "cors": true, "compress": true,
 	"cache": true, "inFlightReq": true, "circuitBreaker": true, "retry": true, "waf": true, "errors": true,
 }

@@ -55,6 +55,9 @@ func (c *Config) ApplyDefaults() {
 			if b, ok := m.spec().(*Buffering); ok {
 				orSize(&b.MemRequestBodyBytes, 1<<20)
 			}
+			if f, ok := m.spec().(*ForwardAuth); ok {
+				f.applyDefaults()
+			}
 		}
 	}
 	if t := c.TCP; t != nil {

@@ -459,12 +459,12 @@ func TestMiddlewareUnion(t *testing.T) {
 		{
 			name: "zero keys",
 			text: "http:\n  middlewares:\n    m: {}\n",
-			want: []string{`usher.yaml:3: http.middlewares.m: a middleware needs one key naming its kind (one of addPrefix, buffering, chain, headers, redirectRegex, redirectScheme, replacePath, stripPrefix)`},
+			want: []string{`usher.yaml:3: http.middlewares.m: a middleware needs one key naming its kind (one of addPrefix, buffering, chain, forwardAuth, headers, redirectRegex, redirectScheme, replacePath, stripPrefix)`},
 		},
 		{
 			name: "no value",
 			text: "http:\n  middlewares:\n    m:\n",
-			want: []string{`usher.yaml:3: http.middlewares.m: a middleware needs one key naming its kind (one of addPrefix, buffering, chain, headers, redirectRegex, redirectScheme, replacePath, stripPrefix)`},
+			want: []string{`usher.yaml:3: http.middlewares.m: a middleware needs one key naming its kind (one of addPrefix, buffering, chain, forwardAuth, headers, redirectRegex, redirectScheme, replacePath, stripPrefix)`},
 		},
 		{
 			name: "two keys",
@@ -479,7 +479,7 @@ func TestMiddlewareUnion(t *testing.T) {
 		{
 			name: "unknown kind without suggestion",
 			text: "http:\n  middlewares:\n    m:\n      zzz: { average: 5 }\n",
-			want: []string{`usher.yaml:4: http.middlewares.m.zzz: unknown middleware kind "zzz"; known kinds: addPrefix, buffering, chain, headers, redirectRegex, redirectScheme, replacePath, stripPrefix`},
+			want: []string{`usher.yaml:4: http.middlewares.m.zzz: unknown middleware kind "zzz"; known kinds: addPrefix, buffering, chain, forwardAuth, headers, redirectRegex, redirectScheme, replacePath, stripPrefix`},
 		},
 		{
 			name: "a kind of the model this version lacks",

@@ -1,6 +1,9 @@
 package config
 
-import "reflect"
+import (
+	"reflect"
+	"time"
+)
 
 // Middleware is exactly one kind of middleware: the file has one key under the
 // middleware's name, and that key picks the type its value decodes into.
@@ -21,6 +24,7 @@ var MiddlewareKinds = map[string]reflect.Type{
 	"redirectRegex":  reflect.TypeFor[RedirectRegex](),
 	"headers":        reflect.TypeFor[Headers](),
 	"buffering":      reflect.TypeFor[Buffering](),
+	"forwardAuth":    reflect.TypeFor[ForwardAuth](),
 	"chain":          reflect.TypeFor[Chain](),
 }
 
@@ -78,4 +82,49 @@ type Buffering struct {
 // Chain applies other middlewares in order.
 type Chain struct {
 	Middlewares []string `json:"middlewares" doc:"middleware names, in order"`
+}
+
+// ForwardAuth asks an authentication server whether each request may pass
+// (Traefik's forwardAuth): a 2xx lets it through, any other answer goes back
+// to the client as the auth server sent it, and an auth server that fails or
+// is slow fails closed (503).
+type ForwardAuth struct {
+	Address                  string            `json:"address" secret:"userinfo" doc:"URL of the auth server, http:// or https://, a query allowed; required"`
+	TrustForwardHeader       bool              `json:"trustForwardHeader,omitempty" doc:"send the X-Forwarded-* the entrypoint kept from a trusted proxy; false: this hop's own"`
+	AuthRequestHeaders       []string          `json:"authRequestHeaders,omitempty" doc:"request headers sent to the auth server; default all but hop-by-hop, conditional and range ones"`
+	AuthResponseHeaders      []string          `json:"authResponseHeaders,omitempty" doc:"headers of the auth server's 2xx set on the request to the server; the client's own copies are removed"`
+	AuthResponseHeadersRegex string            `json:"authResponseHeadersRegex,omitempty" doc:"regexp on names: the same for every header it matches"`
+	AddAuthCookiesToResponse []string          `json:"addAuthCookiesToResponse,omitempty" doc:"names of cookies set by the auth server's 2xx that are added to the response, replacing the server's of the same name"`
+	HeaderField              string            `json:"headerField,omitempty" doc:"header of the auth server's 2xx naming the user (access log, later middlewares)"`
+	PreserveRequestMethod    bool              `json:"preserveRequestMethod,omitempty" doc:"ask the auth server with the request's method; default GET"`
+	MaxBodySize              ByteSize          `json:"maxBodySize,omitempty" doc:"request bodies up to this size are sent to the auth server too, larger ones get 413; default 0 = no body sent"`
+	Timeout                  Duration          `json:"timeout,omitempty" doc:"the whole exchange with the auth server; over it the client gets 503; default 5s"`
+	MaxConns                 int               `json:"maxConns,omitempty" doc:"connections to the auth server at once, pooled; requests over it wait, within timeout; default 64"`
+	TLS                      *ClientTLS        `json:"tls,omitempty" doc:"TLS to an https auth server"`
+	Cache                    *ForwardAuthCache `json:"cache,omitempty" doc:"keep the auth server's answers for as long as its Cache-Control allows; off when absent"`
+}
+
+// ForwardAuthCache is forwardAuth's decision cache.
+type ForwardAuthCache struct {
+	MaxBytes ByteSize `json:"maxBytes,omitempty" doc:"memory the answers kept may take; default 16MiB"`
+	MaxTTL   Duration `json:"maxTTL,omitempty" doc:"longest an answer is kept, whatever its max-age; default 5m"`
+	Vary     []string `json:"vary,omitempty" doc:"headers sent to the auth server that make the key, with Authorization and Cookie always; default all of them but X-Request-Id and tracing ones"`
+}
+
+// The defaults of forwardAuth, shared with its middleware (which applies them
+// to a config built in code).
+const (
+	ForwardAuthTimeout       = 5 * time.Second
+	ForwardAuthMaxConns      = 64
+	ForwardAuthCacheMaxBytes = 16 << 20
+	ForwardAuthCacheMaxTTL   = 5 * time.Minute
+)
+
+func (f *ForwardAuth) applyDefaults() {
+	orDur(&f.Timeout, ForwardAuthTimeout)
+	orN(&f.MaxConns, ForwardAuthMaxConns)
+	if c := f.Cache; c != nil {
+		orSize(&c.MaxBytes, ForwardAuthCacheMaxBytes)
+		orDur(&c.MaxTTL, ForwardAuthCacheMaxTTL)
+	}
 }

@@ -761,6 +761,8 @@ func (v *validator) middleware(p string, spec any) {
 		if s.MaxRequestBodyBytes < 0 || s.MemRequestBodyBytes < 0 {
 			v.add(p, "sizes cannot be negative")
 		}
+	case *ForwardAuth:
+		v.forwardAuth(p, s)
 	case *Chain:
 		if len(s.Middlewares) == 0 {
 			v.add(p+".middlewares", "a chain needs at least one middleware")
@@ -898,4 +900,91 @@ func isToken(s string) bool {
 		}
 	}
 	return true
+}
+
+// forwardAuth checks a forwardAuth middleware: an auth server's URL, header
+// and cookie names, a regexp, sizes and TLS files.
+func (v *validator) forwardAuth(p string, f *ForwardAuth) {
+	v.authServerURL(p+".address", f.Address)
+	names := func(key string, list []string, what string) {
+		for i, k := range list {
+			if !isToken(k) {
+				v.add(fmt.Sprintf("%s.%s[%d]", p, key, i), "%q is not a valid %s name", k, what)
+			}
+		}
+	}
+	names("authRequestHeaders", f.AuthRequestHeaders, "header")
+	names("authResponseHeaders", f.AuthResponseHeaders, "header")
+	names("addAuthCookiesToResponse", f.AddAuthCookiesToResponse, "cookie")
+	for i, k := range f.AuthResponseHeaders {
+		if isFramingField(k) {
+			v.add(fmt.Sprintf("%s.authResponseHeaders[%d]", p, i), "%q belongs to one connection and cannot be copied from the auth server's answer", k)
+		}
+	}
+	if f.AuthResponseHeadersRegex != "" {
+		if _, err := regexp.Compile(f.AuthResponseHeadersRegex); err != nil {
+			v.add(p+".authResponseHeadersRegex", "bad regexp: %v", err)
+		}
+	}
+	if f.HeaderField != "" && !isToken(f.HeaderField) {
+		v.add(p+".headerField", "%q is not a valid header name", f.HeaderField)
+	}
+	if f.MaxBodySize < 0 {
+		v.add(p+".maxBodySize", "a size cannot be negative")
+	}
+	v.nonNegative(p+".maxConns", f.MaxConns)
+	if ct := f.TLS; ct != nil {
+		v.fileExists(p+".tls.ca", ct.CA)
+		v.fileExists(p+".tls.cert", ct.Cert)
+		v.fileExists(p+".tls.key", ct.Key)
+		if (ct.Cert == "") != (ct.Key == "") {
+			v.add(p+".tls", "cert and key go together: set both or neither")
+		}
+	}
+	if c := f.Cache; c != nil {
+		if c.MaxBytes < 0 {
+			v.add(p+".cache.maxBytes", "a size cannot be negative")
+		}
+		names("cache.vary", c.Vary, "header")
+	}
+}
+
+// authServerURL checks the URL of a service a middleware asks: http or
+// https, a host, no fragment, and no user:password@ (the client's own
+// Authorization is what goes there).
+func (v *validator) authServerURL(path, raw string) {
+	if raw == "" {
+		v.add(path, "an address is required, like http://127.0.0.1:9000/auth")
+		return
+	}
+	shown := RedactURL(raw)
+	if msg := portProblem(raw); msg != "" {
+		v.add(path, "%q %s", shown, msg)
+		return
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		v.add(path, "%q is not a URL: %v", shown, redactedCause(err, raw))
+	case u.Scheme != "http" && u.Scheme != "https":
+		v.add(path, "%q must start with http:// or https://", shown)
+	case u.Host == "" || u.Hostname() == "":
+		v.add(path, "%q has no host", shown)
+	case u.User != nil:
+		v.add(path, "%q has a user:password@, which is not sent; the auth server gets the client's Authorization (use tls.cert and tls.key for usher to prove itself)", shown)
+	case u.Fragment != "":
+		v.add(path, "%q cannot have a fragment", shown)
+	}
+}
+
+// isFramingField tells whether the header name k describes one connection
+// or one message's framing, and so is never copied from one message to
+// another.
+func isFramingField(k string) bool {
+	switch strings.ToLower(k) {
+	case "connection", "proxy-connection", "keep-alive", "te", "trailer", "transfer-encoding",
+		"upgrade", "content-length", "expect", "host":
+		return true
+	}
+	return false
 }

@@ -500,13 +500,22 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 func TestShutdown(t *testing.T) {
 	entered, release := make(chan struct{}), make(chan struct{})
 	var states sync.Map
+	wentIdle := make(chan struct{}, 1)
 	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
 			close(entered)
 			<-release
 		}
 		io.WriteString(w, "ok")
-	}), ConnState: func(c net.Conn, st http.ConnState) { states.Store(st, true) }}
+	}), ConnState: func(c net.Conn, st http.ConnState) {
+		states.Store(st, true)
+		if st == http.StateIdle {
+			select {
+			case wentIdle <- struct{}{}:
+			default:
+			}
+		}
+	}}
 	addr := start(t, s)
 	idle := dial(t, addr)
 	io.WriteString(idle, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -516,6 +525,7 @@ func TestShutdown(t *testing.T) {
 	} else {
 		io.ReadAll(resp.Body)
 	}
+	<-wentIdle // the client reads its response before the server's goroutine goes idle
 	active := dial(t, addr)
 	io.WriteString(active, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
 	<-entered

@@ -17,6 +17,7 @@ import (
 	"github.com/usher-lb/usher/internal/config"
 	"github.com/usher-lb/usher/internal/middleware/addprefix"
 	"github.com/usher-lb/usher/internal/middleware/buffering"
+	"github.com/usher-lb/usher/internal/middleware/forwardauth"
 	"github.com/usher-lb/usher/internal/middleware/headers"
 	"github.com/usher-lb/usher/internal/middleware/redirectregex"
 	"github.com/usher-lb/usher/internal/middleware/redirectscheme"
@@ -44,6 +45,7 @@ func init() {
 	register("redirectRegex", redirectregex.New)
 	register("headers", headers.New)
 	register("buffering", buffering.New)
+	register("forwardAuth", forwardauth.New)
 }
 
 // register adds the constructor of kind. It panics, at start-up, on a kind that

@@ -20,6 +20,7 @@ var valid = map[string]any{
 	"redirectRegex":  &config.RedirectRegex{Regex: "^http://a/(.*)", Replacement: "https://b/$1"},
 	"headers":        &config.Headers{FrameDeny: true},
 	"buffering":      &config.Buffering{MaxRequestBodyBytes: 1 << 20},
+	"forwardAuth":    &config.ForwardAuth{Address: "http://127.0.0.1:9/auth"},
 }
 
 func TestEveryKindIsRegistered(t *testing.T) {

@@ -11,8 +11,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/usher-lb/usher/internal/clienttls"
 	"github.com/usher-lb/usher/internal/config"
-	"github.com/usher-lb/usher/internal/tlsclient"
 )
 
 // Open returns a client of the Redis server cfg names (defaults applied). It
@@ -36,9 +36,9 @@ func Open(cfg *config.Redis) (*redis.Client, error) {
 		DisableIdentity: true,
 	}
 	if cfg.TLS != nil {
-		tc, field, err := tlsclient.Load(cfg.TLS)
+		tc, _, err := clienttls.Load(cfg.TLS)
 		if err != nil {
-			return nil, fmt.Errorf("redis.tls%s: %w", field, err)
+			return nil, fmt.Errorf("redis.%w", err)
 		}
 		if tc.ServerName == "" {
 			tc = tc.Clone()

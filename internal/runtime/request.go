@@ -113,7 +113,7 @@ var proxyAssertedNames = []string{
 	"Forwarded", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
 	"X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Server", "X-Forwarded-Uri",
 	"X-Forwarded-Path", "X-Forwarded-Scheme", "X-Forwarded-Ssl", "X-Forwarded-Protocol",
-	"X-Forwarded-By", "X-Url-Scheme", "Front-End-Https", "X-Host",
+	"X-Forwarded-By", "X-Forwarded-Method", "X-Url-Scheme", "Front-End-Https", "X-Host",
 	// the client's address, as CDNs, load balancers and proxies pass it
 	"X-Real-Ip", "True-Client-Ip", "X-Client-Ip", "Client-Ip", "Cf-Connecting-Ip",
 	"Cf-Connecting-Ipv6", "Fastly-Client-Ip", "X-Cluster-Client-Ip", "X-Original-Forwarded-For",

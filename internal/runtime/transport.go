@@ -7,9 +7,9 @@ import (
 	"os"
 	"time"
 
+	"github.com/usher-lb/usher/internal/clienttls"
 	"github.com/usher-lb/usher/internal/config"
 	"github.com/usher-lb/usher/internal/proxy"
-	"github.com/usher-lb/usher/internal/tlsclient"
 )
 
 // transportKey is a load balancer's transport by value: comparable, so that it
@@ -86,7 +86,7 @@ func (c *compiler) clientTLS(path string, ct *config.ClientTLS) (*tls.Config, tl
 	if tc := c.st.tlsConfig(c.ups, key); tc != nil {
 		return tc, key, true
 	}
-	tc, field, err := tlsclient.Build(ct, files["ca"], files["cert"], files["key"])
+	tc, field, err := clienttls.Build(ct, files["ca"], files["cert"], files["key"])
 	if err != nil {
 		c.problem(path+field, "%v", err)
 		return nil, tlsKey{}, false
