@@ -427,10 +427,23 @@ func structOf(t reflect.Type) *structInfo {
 	return actual.(*structInfo)
 }
 
-// plannedMiddlewareKinds are kinds of the configuration model that this
-// version does not have yet: refused as such, not as a typo.
-var plannedMiddlewareKinds = map[string]bool{
-	"rateLimit": true, "basicAuth": true, "digestAuth": true, "jwt": true,
-	"apiKey": true, "ipAllowList": true, "ipDenyList": true, "cors": true, "compress": true,
-	"cache": true, "inFlightReq": true, "circuitBreaker": true, "retry": true, "waf": true, "errors": true,
+// designMiddlewareKinds are the middleware kinds of the configuration model
+// (the design's CONFIG.md). Those that MiddlewareKinds lacks are refused as
+// kinds this version does not have yet, not as typos.
+var designMiddlewareKinds = []string{
+	"stripPrefix", "addPrefix", "replacePath", "redirectScheme", "redirectRegex",
+	"headers", "buffering", "chain", "compress", "forwardAuth",
+	"rateLimit", "inFlightReq", "basicAuth", "digestAuth", "jwt", "apiKey", "oidc", "portal",
+	"ipAllowList", "ipDenyList", "cors", "csrf", "cache", "circuitBreaker", "retry", "waf", "errors",
 }
+
+// plannedMiddlewareKinds are the kinds of designMiddlewareKinds this version lacks.
+var plannedMiddlewareKinds = func() map[string]bool {
+	m := map[string]bool{}
+	for _, k := range designMiddlewareKinds {
+		if _, ok := MiddlewareKinds[k]; !ok {
+			m[k] = true
+		}
+	}
+	return m
+}()

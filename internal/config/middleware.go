@@ -26,6 +26,7 @@ var MiddlewareKinds = map[string]reflect.Type{
 	"buffering":      reflect.TypeFor[Buffering](),
 	"forwardAuth":    reflect.TypeFor[ForwardAuth](),
 	"chain":          reflect.TypeFor[Chain](),
+	"compress":       reflect.TypeFor[Compress](),
 }
 
 // StripPrefix removes a path prefix before forwarding.
@@ -127,4 +128,20 @@ func (f *ForwardAuth) applyDefaults() {
 		orSize(&c.MaxBytes, ForwardAuthCacheMaxBytes)
 		orDur(&c.MaxTTL, ForwardAuthCacheMaxTTL)
 	}
+}
+
+// Compress compresses responses with an encoding the client accepts.
+type Compress struct {
+	Encodings            []string       `json:"encodings,omitempty" doc:"encodings usher may use, in its order of preference among those the client accepts: zstd, br, gzip; default [zstd, br, gzip]"`
+	MinResponseBodyBytes *ByteSize      `json:"minResponseBodyBytes,omitempty" doc:"bodies shorter than this go uncompressed; default 1024, at most 64KiB; 0 compresses every body"`
+	IncludedContentTypes []string       `json:"includedContentTypes,omitempty" doc:"when set, only these media types are compressed (type/subtype, type/*, type/*+suffix), and the built-in exclusions do not apply; a response without Content-Type never is"`
+	ExcludedContentTypes []string       `json:"excludedContentTypes,omitempty" doc:"media types never compressed, on top of the built-in exclusions (images but SVG, audio, video, WOFF fonts, compressed archives, application/octet-stream), which apply when includedContentTypes is not set"`
+	Level                *CompressLevel `json:"level,omitempty" doc:"compression level of each encoding"`
+}
+
+// CompressLevel is the compression level of each encoding; 0 is the default.
+type CompressLevel struct {
+	Gzip int `json:"gzip,omitempty" doc:"1 (fastest) to 9 (smallest); default 5"`
+	Br   int `json:"br,omitempty" doc:"1 to 9 (10 and 11 are for compressing ahead of time); default 3"`
+	Zstd int `json:"zstd,omitempty" doc:"zstd's scale, 1 to 22, in four steps: 1-2 fastest, 3-5 default, 6-9 better, 10-22 best; default 3"`
 }

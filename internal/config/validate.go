@@ -763,6 +763,8 @@ func (v *validator) middleware(p string, spec any) {
 		}
 	case *ForwardAuth:
 		v.forwardAuth(p, s)
+	case *Compress:
+		v.compress(p, s)
 	case *Chain:
 		if len(s.Middlewares) == 0 {
 			v.add(p+".middlewares", "a chain needs at least one middleware")
@@ -771,6 +773,62 @@ func (v *validator) middleware(p string, spec any) {
 			v.middlewareRef(fmt.Sprintf("%s.middlewares[%d]", p, i), name)
 		}
 	}
+}
+
+// compress checks a compress middleware: known encodings, each once; a
+// minimum size the middleware can buffer; media type patterns it can match;
+// levels in range.
+func (v *validator) compress(p string, s *Compress) {
+	seen := map[string]bool{}
+	for i, e := range s.Encodings {
+		ep := fmt.Sprintf("%s.encodings[%d]", p, i)
+		switch {
+		case e != "zstd" && e != "br" && e != "gzip":
+			v.add(ep, "%q is not one of zstd, br, gzip%s", e, didYouMean(e, []string{"zstd", "br", "gzip"}))
+		case seen[e]:
+			v.add(ep, "%q is listed twice", e)
+		}
+		seen[e] = true
+	}
+	if m := s.MinResponseBodyBytes; m != nil && (*m < 0 || *m > 64<<10) {
+		v.add(p+".minResponseBodyBytes", "must be 0 to 64KiB, got %d bytes", int64(*m))
+	}
+	for _, list := range []struct {
+		key  string
+		pats []string
+	}{{"includedContentTypes", s.IncludedContentTypes}, {"excludedContentTypes", s.ExcludedContentTypes}} {
+		for i, pat := range list.pats {
+			if !isMediaPattern(pat) {
+				v.add(fmt.Sprintf("%s.%s[%d]", p, list.key, i), "%q is not a media type: write type/subtype, type/* or type/*+suffix (text/html, text/*, application/*+json), without parameters", pat)
+			}
+		}
+	}
+	if l := s.Level; l != nil {
+		if l.Gzip < 0 || l.Gzip > 9 {
+			v.add(p+".level.gzip", "gzip levels are 1 to 9, got %d", l.Gzip)
+		}
+		if l.Br < 0 || l.Br > 9 {
+			v.add(p+".level.br", "br levels are 1 to 9 when compressing on the fly (10 and 11 take a hundred times the CPU), got %d", l.Br)
+		}
+		if l.Zstd < 0 || l.Zstd > 22 {
+			v.add(p+".level.zstd", "zstd levels are 1 to 22, got %d", l.Zstd)
+		}
+	}
+}
+
+// isMediaPattern tells whether s is type/subtype, type/* or type/*+suffix.
+func isMediaPattern(s string) bool {
+	typ, sub, ok := strings.Cut(s, "/")
+	if !ok || !isToken(typ) || sub == "" {
+		return false
+	}
+	if sub == "*" {
+		return true
+	}
+	if suffix, ok := strings.CutPrefix(sub, "*+"); ok {
+		return isToken(suffix) && !strings.Contains(suffix, "*")
+	}
+	return isToken(sub) && !strings.Contains(s, "*")
 }
 
 func (v *validator) absPath(path, val string) {

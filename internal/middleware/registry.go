@@ -17,6 +17,7 @@ import (
 	"github.com/usher-lb/usher/internal/config"
 	"github.com/usher-lb/usher/internal/middleware/addprefix"
 	"github.com/usher-lb/usher/internal/middleware/buffering"
+	"github.com/usher-lb/usher/internal/middleware/compress"
 	"github.com/usher-lb/usher/internal/middleware/forwardauth"
 	"github.com/usher-lb/usher/internal/middleware/headers"
 	"github.com/usher-lb/usher/internal/middleware/redirectregex"
@@ -46,6 +47,7 @@ func init() {
 	register("headers", headers.New)
 	register("buffering", buffering.New)
 	register("forwardAuth", forwardauth.New)
+	register("compress", compress.New)
 }
 
 // register adds the constructor of kind. It panics, at start-up, on a kind that

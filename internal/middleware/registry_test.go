@@ -21,6 +21,7 @@ var valid = map[string]any{
 	"headers":        &config.Headers{FrameDeny: true},
 	"buffering":      &config.Buffering{MaxRequestBodyBytes: 1 << 20},
 	"forwardAuth":    &config.ForwardAuth{Address: "http://127.0.0.1:9/auth"},
+	"compress":       &config.Compress{Encodings: []string{"gzip"}},
 }
 
 func TestEveryKindIsRegistered(t *testing.T) {

@@ -239,7 +239,9 @@ func TestRetriesLeaveTheRoundAlone(t *testing.T) {
 		opts := LoadBalancerOptions{Retry: RetryPolicy{Attempts: 1, Methods: []string{"GET"}}}
 		opts.Balance.Algorithm = tc.algo
 		lb := newLB(t, opts, urls...)
-		const requests = 400
+		// Random's share is binomial: 2000 requests keep the bounds below
+		// six standard deviations away, so that only a bias fails the test.
+		const requests = 2000
 		for i := range requests {
 			r, _ := http.NewRequest("GET", "http://front.test/", nil)
 			rw := observe.NewRecorder(newSink())
