@@ -266,7 +266,7 @@ func TestExplain(t *testing.T) {
 		reason string   // in the reason
 	}{
 		{"url=https://example.com/api/users&entrypoint=web", 200, Explanation{Entrypoint: "web", ClientIP: "0.0.0.0", Router: "api", Rule: "Host(`example.com`) && PathPrefix(`/api`)",
-			Middlewares: []string{"strip-api", "frame"}, Service: "app"}, appServers, "in plain HTTP, as entrypoint web serves it"},
+			Middlewares: []string{"strip-api", "frame"}, Kinds: []string{"stripPrefix", "headers"}, Guards: []Guard{}, Service: "app"}, appServers, "in plain HTTP, as entrypoint web serves it"},
 		{"url=http://EXAMPLE.com:" + other + "/", 200, Explanation{Entrypoint: "other", ClientIP: "0.0.0.0", Router: "site", Rule: "Host(`example.com`)",
 			Middlewares: []string{}, Service: "canary"}, append(appServers, otherServer), "of the weighted services (app 90, other 10"},
 		{"url=http://example.com:" + web + "/", 200, Explanation{Entrypoint: "web", ClientIP: "0.0.0.0", Router: "site", Rule: "Host(`example.com`)",
@@ -303,6 +303,9 @@ func TestExplain(t *testing.T) {
 				t.Errorf("server %q, want one of %q", got.Server, tt.server)
 			}
 			got.Reason, got.Server = "", ""
+			if len(got.Kinds) == 0 && len(got.Guards) == 0 && len(tt.want.Kinds) == 0 {
+				got.Kinds, got.Guards = nil, nil // a router without middlewares
+			}
 			if !equalJSON(got, tt.want) {
 				t.Errorf("got  %+v\nwant %+v", got, tt.want)
 			}

@@ -164,8 +164,10 @@ func (c *compiler) router(name string, r *config.Router) *Router {
 		return nil
 	}
 	var handler http.Handler = svc
+	kinds := make([]string, len(names))
 	for i := len(names) - 1; i >= 0; i-- {
 		mw := c.cfg.HTTP.Middlewares[names[i]]
+		kinds[i] = mw.Kind
 		ctor, ok := middleware.Lookup(mw.Kind)
 		if !ok {
 			c.problem("http.middlewares."+names[i], "middleware kind %q is not available", mw.Kind)
@@ -188,6 +190,7 @@ func (c *compiler) router(name string, r *config.Router) *Router {
 		Priority:    prio,
 		Entrypoints: eps,
 		Middlewares: names,
+		Kinds:       kinds,
 		Service:     r.Service,
 		TLSOnly:     r.TLS != nil,
 		Handler:     handler,
