@@ -19,6 +19,8 @@ import (
 func TestEndpoints(t *testing.T) {
 	f := newFixture(t, fixtureOpts{dashboard: true})
 	f.traffic(6, "example.com", "/api/users")
+	f.decide("headers", "frame", 3, 2, 1)
+	f.decide("basicAuth", "strip-api", 1, 0, 0)
 	f.bus.Publish(observe.Event{Type: "health", Service: "app", Server: f.serverURL(0), From: "healthy", To: "unhealthy"})
 
 	tests := []struct {
@@ -80,6 +82,15 @@ func TestEndpoints(t *testing.T) {
 			}
 			if chain := byName(t, ms, "secured"); chain["type"] != "chain" {
 				t.Errorf("secured: %v", chain)
+			}
+			// Counted as the fixture's start counted them: frame as a
+			// headers middleware, and a strip-api of another kind, which
+			// is not this strip-api's.
+			if d := frame["decisions"]; !equalJSON(d, map[string]int{"allow": 3, "deny": 2, "error": 1}) {
+				t.Errorf("frame's decisions: %v", d)
+			}
+			if d, ok := byName(t, ms, "strip-api")["decisions"]; ok {
+				t.Errorf("strip-api shows the decisions of another kind: %v", d)
 			}
 		}},
 		{"/api/http/services", func(t *testing.T, body []byte) {

@@ -30,8 +30,8 @@ type Explanation struct {
 	// with what they answer.
 	Guards  []Guard `json:"guards"`
 	Service string  `json:"service"`
-	Server      string   `json:"server"`
-	Reason      string   `json:"reason"`
+	Server  string  `json:"server"`
+	Reason  string  `json:"reason"`
 }
 
 // ExplainRequest finds how snap routes r, through the function that serves

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Metrics is usher's Prometheus instrumentation, on a registry of its own (the
@@ -278,6 +279,56 @@ func (m *Metrics) Decision(kind, name, result string) Counter {
 		return Counter{}
 	}
 	return Counter{m.decisions.WithLabelValues(kind, name, result)}
+}
+
+// Decisions is what one middleware decided since usher started.
+type Decisions struct {
+	Kind  string `json:"kind"`
+	Allow uint64 `json:"allow"`
+	Deny  uint64 `json:"deny"`
+	Error uint64 `json:"error"`
+}
+
+// DecisionCounts returns the decisions counted so far, by middleware name
+// (the same counters as usher_middleware_decisions_total). It walks the
+// counters: for the admin API, not for the request path.
+func (m *Metrics) DecisionCounts() map[string]Decisions {
+	out := map[string]Decisions{}
+	if m == nil {
+		return out
+	}
+	ch := make(chan prometheus.Metric, 64)
+	go func() { m.decisions.Collect(ch); close(ch) }()
+	for pm := range ch {
+		var d dto.Metric
+		if pm.Write(&d) != nil || d.Counter == nil {
+			continue
+		}
+		var kind, name, result string
+		for _, l := range d.Label {
+			switch l.GetName() {
+			case "kind":
+				kind = l.GetValue()
+			case "middleware":
+				name = l.GetValue()
+			case "result":
+				result = l.GetValue()
+			}
+		}
+		c := out[name]
+		c.Kind = kind
+		n := uint64(d.Counter.GetValue())
+		switch result {
+		case "allow":
+			c.Allow += n
+		case "deny":
+			c.Deny += n
+		case "error":
+			c.Error += n
+		}
+		out[name] = c
+	}
+	return out
 }
 
 // SetCertExpiry publishes when the certificate called name expires. A zero
