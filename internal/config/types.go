@@ -83,6 +83,7 @@ type Entrypoint struct {
 	MaxHeaderBytes    ByteSize `json:"maxHeaderBytes,omitempty" doc:"largest request header block; default 64KiB"`
 	TrustedProxies    []string `json:"trustedProxies,omitempty" doc:"CIDRs whose X-Forwarded-* headers are believed"`
 	GracePeriod       Duration `json:"gracePeriod,omitempty" doc:"on shutdown, time given to in-flight requests; default 10s"`
+	H2C               bool     `json:"h2c,omitempty" doc:"on a plain entrypoint, serve HTTP/2 without TLS too: with prior knowledge (the HTTP/2 preface first) and after Upgrade: h2c; default false"`
 
 	// Path and header hygiene at the door (docs/CONFIG.md, entrypoints).
 	SanitizePath      *bool `json:"sanitizePath,omitempty" doc:"put each request's path in normal form before routing (dot segments removed, repeated slashes merged, unreserved escapes decoded) and refuse an encoded slash, backslash or NUL with 400; false passes paths as they came; default true"`

@@ -224,6 +224,9 @@ func (v *validator) entrypoints() {
 		if ep.HTTP3 {
 			v.notSupported(p+".http3", "HTTP/3 is")
 		}
+		if ep.H2C && ep.TLS != nil {
+			v.add(p+".h2c", "h2c is HTTP/2 without TLS: a TLS entrypoint speaks HTTP/2 already (ALPN h2)")
+		}
 		if ep.TLS != nil {
 			if ep.TLS.CertResolver != "" {
 				v.notSupported(p+".tls.certResolver", "certResolvers are")

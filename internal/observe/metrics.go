@@ -258,6 +258,18 @@ func (m *Metrics) ConnState(entrypoint string) func(net.Conn, http.ConnState) {
 	}
 }
 
+// ConnHandedOff counts again, as open, a connection that ConnState saw
+// hijacked but that usher still serves (an h2c connection, served by the
+// HTTP/2 server after the HTTP/1.1 one); the returned func counts it closed.
+func (m *Metrics) ConnHandedOff(entrypoint string) (closed func()) {
+	if m == nil {
+		return func() {}
+	}
+	open := m.conns.WithLabelValues(entrypoint)
+	open.Inc()
+	return open.Dec
+}
+
 // Counter is a counter resolved once, safe to increment on the request path.
 // The zero Counter counts nothing.
 type Counter struct{ c prometheus.Counter }

@@ -147,6 +147,14 @@ func (s *Server) newEntrypoint(name string, ec *config.Entrypoint, cfg *config.C
 			ErrorLog:          errLog,
 		}
 		ep.srv, ep.serve = hs, func() error { return hs.Serve(ln) }
+		if ec.H2C {
+			h2c, err := newH2C(hs, ep, bodyIdle(ep, ec.BodyIdleTimeout.D(), ec.ReadTimeout.D()))
+			if err != nil {
+				ln.Close()
+				return nil, err
+			}
+			ep.srv = h2c
+		}
 		return ep, nil
 	}
 	opts := ec.TLS.Options
