@@ -64,9 +64,9 @@ type Server struct {
 	// those that start with the HTTP/2 preface, and those whose first
 	// request asks for `Upgrade: h2c`. Without it they are HTTP/1.1's (the
 	// preface gets a 505).
-	H2C      H2C
-	ErrorLog *log.Logger
-	BaseContext    func(net.Listener) context.Context
+	H2C         H2C
+	ErrorLog    *log.Logger
+	BaseContext func(net.Listener) context.Context
 
 	inShutdown atomic.Bool
 	mu         sync.Mutex
