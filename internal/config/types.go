@@ -255,6 +255,7 @@ type Transport struct {
 	IdleConnTimeout       Duration   `json:"idleConnTimeout,omitempty" doc:"idle pooled connections are closed after this; default 90s"`
 	MaxIdleConnsPerHost   int        `json:"maxIdleConnsPerHost,omitempty" doc:"default 256"`
 	TLS                   *ClientTLS `json:"tls,omitempty" doc:"TLS to servers (https:// URLs)"`
+	Protocol              string     `json:"protocol,omitempty" doc:"http1|h2|h2c|auto: HTTP/1.1; HTTP/2 over TLS (https:// servers); HTTP/2 in the clear with prior knowledge (http:// servers); over TLS what the server picks by ALPN, in the clear HTTP/1.1; default http1"`
 }
 
 // ClientTLS is TLS from usher to servers.

@@ -495,6 +495,19 @@ func (v *validator) loadBalancer(p string, lb *LoadBalancer, drainable bool) {
 	v.oneOf(p+".whenNoHealthy", lb.WhenNoHealthy, "503", "panic")
 	if t := lb.Transport; t != nil {
 		v.nonNegative(p+".transport.maxIdleConnsPerHost", t.MaxIdleConnsPerHost)
+		v.oneOf(p+".transport.protocol", t.Protocol, "http1", "h2", "h2c", "auto")
+		for i, srv := range lb.Servers {
+			u, err := url.Parse(srv.URL)
+			if err != nil {
+				continue // serverURL says why
+			}
+			switch {
+			case t.Protocol == "h2" && u.Scheme != "https":
+				v.add(fmt.Sprintf("%s.servers[%d].url", p, i), "transport.protocol h2 is HTTP/2 over TLS: the url must be https:// (h2c is HTTP/2 in the clear)")
+			case t.Protocol == "h2c" && u.Scheme != "http":
+				v.add(fmt.Sprintf("%s.servers[%d].url", p, i), "transport.protocol h2c is HTTP/2 in the clear: the url must be http:// (h2 is HTTP/2 over TLS)")
+			}
+		}
 		if ct := t.TLS; ct != nil {
 			tp := p + ".transport.tls"
 			v.fileExists(tp+".ca", ct.CA)
