@@ -294,6 +294,14 @@ func (ep *entrypoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.RequestStarted()
 		defer m.RequestDone()
 	}
+	var gw *grpcWriter
+	if isGRPC(r) {
+		gw = &grpcWriter{ResponseWriter: w}
+		w = gw
+		var cancel context.CancelFunc
+		r, cancel = withGRPCDeadline(r)
+		defer cancel()
+	}
 	rw := observe.NewRecorder(w)
 	rec := &rw.Rec
 	rec.Start = time.Now()
@@ -310,6 +318,12 @@ func (ep *entrypoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ep.route(rw, r, rec, p)
 	}
 	rec.Duration = time.Since(rec.Start)
+	if rec.Abort && gw != nil && !gw.wrote && errors.Is(context.Cause(r.Context()), errGRPCDeadline) {
+		// The call's own deadline passed before the server answered: the
+		// client gets DEADLINE_EXCEEDED, not a reset stream.
+		gw.WriteHeader(http.StatusGatewayTimeout)
+		rec.Abort, rec.Status = false, http.StatusGatewayTimeout
+	}
 	if o := ep.s.observer.Load(); o != nil {
 		(*o).Observe(r, rec)
 	}
