@@ -144,8 +144,12 @@ func (lb *LoadBalancer) applyDefaults(service string) {
 	}
 	lb.Sticky.applyDefaults(service)
 	if hc := lb.HealthCheck; hc != nil {
-		orStr(&hc.Mode, "http")
-		if hc.Mode == "http" {
+		if hc.Kind == "" {
+			hc.Kind = hc.Mode
+		}
+		orStr(&hc.Kind, "http")
+		orStr(&hc.Mode, hc.Kind)
+		if hc.Kind == "http" {
 			orStr(&hc.Path, "/")
 			orStr(&hc.Method, "GET")
 			orStr(&hc.ExpectStatus, "200-399")

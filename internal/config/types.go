@@ -218,7 +218,9 @@ type StickyCookie struct {
 
 // HealthCheck is the active health check (heartbeat).
 type HealthCheck struct {
-	Mode           string            `json:"mode,omitempty" doc:"http|tcp; default http"`
+	Kind           string            `json:"kind,omitempty" doc:"http|tcp|grpc: an HTTP request, a TCP connect, or grpc.health.v1.Health/Check over HTTP/2; default http"`
+	Mode           string            `json:"mode,omitempty" doc:"the same as kind, under Traefik's name"`
+	GRPCService    string            `json:"grpcService,omitempty" doc:"kind grpc: the service whose health is asked; default \"\", the server as a whole"`
 	Path           string            `json:"path,omitempty" doc:"path probed; default /"`
 	Method         string            `json:"method,omitempty" doc:"default GET"`
 	Hostname       string            `json:"hostname,omitempty" doc:"Host header of probes"`
