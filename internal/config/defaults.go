@@ -148,7 +148,6 @@ func (lb *LoadBalancer) applyDefaults(service string) {
 			hc.Kind = hc.Mode
 		}
 		orStr(&hc.Kind, "http")
-		orStr(&hc.Mode, hc.Kind)
 		if hc.Kind == "http" {
 			orStr(&hc.Path, "/")
 			orStr(&hc.Method, "GET")

@@ -564,10 +564,14 @@ func redactedCause(err error, raw string) string {
 var statusRange = regexp.MustCompile(`^([1-5][0-9][0-9])(?:-([1-5][0-9][0-9]))?$`)
 
 func (v *validator) healthCheck(p string, hc *HealthCheck) {
-	v.oneOf(p+".kind", hc.Kind, "http", "tcp", "grpc")
+	// mode is kind under Traefik's name: defaults copy it to kind, so each
+	// value is judged once, under the key the user wrote.
 	v.oneOf(p+".mode", hc.Mode, "http", "tcp", "grpc")
-	if hc.Kind != "" && hc.Mode != "" && hc.Kind != hc.Mode {
+	switch {
+	case hc.Mode != "" && hc.Kind != "" && hc.Kind != hc.Mode:
 		v.add(p+".mode", "mode %q and kind %q disagree: they are one key under two names, set one", hc.Mode, hc.Kind)
+	case hc.Mode == "":
+		v.oneOf(p+".kind", hc.Kind, "http", "tcp", "grpc")
 	}
 	if hc.GRPCService != "" && hc.Kind != "grpc" {
 		v.add(p+".grpcService", "grpcService is for kind: grpc")
