@@ -29,6 +29,12 @@ func TestValidateFiltersAndBrowserDefences(t *testing.T) {
 		{"negative depth", `{ ipAllowList: { sourceRange: ["10.0.0.0/8"], ipStrategy: { depth: -1 } } }`, []string{
 			`usher.yaml:4: http.middlewares.m.ipAllowList.ipStrategy.depth: -1 is not a depth: 1 is the rightmost address of X-Forwarded-For`,
 		}},
+		{"a strategy with no trusted proxy", `{ ipAllowList: { sourceRange: ["10.0.0.0/8"], ipStrategy: { depth: 1 } } }
+entrypoints: { web: { address: ":8080" } }`, []string{
+			`usher.yaml:4: http.middlewares.m.ipAllowList.ipStrategy: it reads X-Forwarded-For, which usher keeps only from an entrypoint's trustedProxies, and no entrypoint has any: every request would be refused; list your proxies in trustedProxies (and then usher's client IP, without ipStrategy, is likely what you want)`,
+		}},
+		{"a strategy with a trusted proxy", `{ ipAllowList: { sourceRange: ["10.0.0.0/8"], ipStrategy: { depth: 1 } } }
+entrypoints: { web: { address: ":8080", trustedProxies: ["10.0.0.1"] } }`, nil},
 		{"the design's cors", `{ cors: { allowOrigins: ["https://app.example.com", "*.example.com"], allowMethods: [GET, POST], allowHeaders: [Content-Type], allowCredentials: false, maxAge: 600 } }`, nil},
 		{"cors with every key", `{ cors: { allowOrigins: ["https://*.example.com:8443", "http://localhost:3000"], allowMethods: ["*"], allowHeaders: ["*"], exposeHeaders: [X-Total], allowCredentials: true, maxAge: 0 } }`, nil},
 		{"credentials for any origin", `{ cors: { allowOrigins: ["*"], allowCredentials: true, exposeHeaders: ["*"] } }`, []string{
