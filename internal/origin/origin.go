@@ -33,6 +33,9 @@ func Parse(s string) (Pattern, error) {
 	if s == "" {
 		return Pattern{}, fmt.Errorf("an empty origin")
 	}
+	if s == "null" {
+		return Pattern{}, fmt.Errorf(`the origin "null" cannot be allowed: sandboxed documents and local files send it, and any site can make one; write "*" for any origin`)
+	}
 	l := strings.ToLower(s)
 	scheme, rest, hasScheme := strings.Cut(l, "://")
 	if !hasScheme {

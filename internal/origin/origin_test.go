@@ -31,7 +31,7 @@ func TestParse(t *testing.T) {
 		{"https://*", "leftmost labels only"},
 		{"https://exa mple.com", "is not an origin"},
 		{"https://..com", "is not a host name"},
-		{"null", "has no scheme"},
+		{"null", "cannot be allowed"},
 	} {
 		_, err := Parse(c.in)
 		switch {

@@ -110,7 +110,7 @@ func New(ctx context.Context, next http.Handler, cfg *config.CORS, name string) 
 		case !wire.ValidName(m):
 			return nil, fmt.Errorf("cors: allowMethods: %q is not a method", m)
 		default:
-			c.methods = append(c.methods, m)
+			c.methods = append(c.methods, normalizeMethod(m))
 		}
 	}
 	if !c.anyMethod {
@@ -236,6 +236,19 @@ func (c *cors) preflight(w http.ResponseWriter, r *http.Request, origin []string
 	}
 	h["Content-Length"] = valZero
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// normalizeMethod writes the methods browsers write in capitals (Fetch's
+// "normalize": DELETE, GET, HEAD, OPTIONS, POST, PUT) in capitals, whatever
+// the config's case, and leaves the others as written: a script's "patch"
+// is sent as "patch".
+func normalizeMethod(m string) string {
+	for _, n := range []string{"DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"} {
+		if strings.EqualFold(m, n) {
+			return n
+		}
+	}
+	return m
 }
 
 // methodAllowed tells whether a preflight may ask for m. GET, HEAD and POST

@@ -116,6 +116,22 @@ func TestPreflight(t *testing.T) {
 	}
 }
 
+func TestMethodsNormalizedAsBrowsersDo(t *testing.T) {
+	h := newCORS(t, config.CORS{AllowOrigins: []string{"https://app.example.com"}, AllowMethods: []string{"put", "patch"}}, http.NotFoundHandler())
+	for _, c := range []struct {
+		method string
+		want   int
+	}{{"PUT", 204}, {"patch", 204}, {"PATCH", 403}, {"put", 403}} {
+		w := do(h, http.MethodOptions, "Origin: https://app.example.com", "Access-Control-Request-Method: "+c.method)
+		if w.Code != c.want {
+			t.Errorf("%s: %d, want %d", c.method, w.Code, c.want)
+		}
+		if c.want == 204 && w.Header().Get("Access-Control-Allow-Methods") != "PUT, patch" {
+			t.Errorf("Allow-Methods %q", w.Header().Get("Access-Control-Allow-Methods"))
+		}
+	}
+}
+
 func TestActualRequests(t *testing.T) {
 	var hits atomic.Int64
 	h := newCORS(t, design, server(&hits))
