@@ -317,6 +317,20 @@ func TestCORSAnsweredAtTheEdge(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
+
+	// A reload changes the origins at once.
+	cfg := strings.Replace(config(browserDefencesTpl, "be", be.url), `allowOrigins: ["https://app.example.com", "*.example.com"]`, `allowOrigins: ["https://new.example.org"]`, 1)
+	if l := u.rewrite(cfg); l.msg() != "configuration applied" {
+		t.Fatalf("reload: %v", l)
+	}
+	for origin, want := range map[string]string{"https://new.example.org": "204", "https://app.example.com": "403"} {
+		if code, _ := curlHeaders(t, "-X", "OPTIONS", api, "-H", "Origin: "+origin, "-H", "Access-Control-Request-Method: PUT"); code != want {
+			t.Errorf("after the reload, a preflight from %s: %s, want %s", origin, code, want)
+		}
+	}
+	if n := be.count("OPTIONS /api/items"); n != 0 {
+		t.Errorf("%d preflights reached the server", n)
+	}
 }
 
 // TestCSRFRefusesCrossOriginForms: a browser's cross-site POST, PUT, PATCH
