@@ -784,6 +784,7 @@ func (v *validator) middleware(p string, spec any) {
 			}
 		}
 		v.nonNegative(p+".stsSeconds", s.STSSeconds)
+		v.headerPolicies(p, s)
 	case *Buffering:
 		if s.MaxRequestBodyBytes < 0 || s.MemRequestBodyBytes < 0 {
 			v.add(p, "sizes cannot be negative")
@@ -792,6 +793,14 @@ func (v *validator) middleware(p string, spec any) {
 		v.forwardAuth(p, s)
 	case *Compress:
 		v.compress(p, s)
+	case *IPAllowList:
+		v.ipList(p, s)
+	case *IPDenyList:
+		v.ipList(p, (*IPAllowList)(s))
+	case *CORS:
+		v.cors(p, s)
+	case *CSRF:
+		v.csrf(p, s)
 	case *Chain:
 		if len(s.Middlewares) == 0 {
 			v.add(p+".middlewares", "a chain needs at least one middleware")

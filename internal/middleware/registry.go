@@ -18,8 +18,11 @@ import (
 	"github.com/usher-lb/usher/internal/middleware/addprefix"
 	"github.com/usher-lb/usher/internal/middleware/buffering"
 	"github.com/usher-lb/usher/internal/middleware/compress"
+	"github.com/usher-lb/usher/internal/middleware/cors"
+	"github.com/usher-lb/usher/internal/middleware/csrf"
 	"github.com/usher-lb/usher/internal/middleware/forwardauth"
 	"github.com/usher-lb/usher/internal/middleware/headers"
+	"github.com/usher-lb/usher/internal/middleware/ipfilter"
 	"github.com/usher-lb/usher/internal/middleware/redirectregex"
 	"github.com/usher-lb/usher/internal/middleware/redirectscheme"
 	"github.com/usher-lb/usher/internal/middleware/replacepath"
@@ -48,6 +51,10 @@ func init() {
 	register("buffering", buffering.New)
 	register("forwardAuth", forwardauth.New)
 	register("compress", compress.New)
+	register("ipAllowList", ipfilter.NewAllow)
+	register("ipDenyList", ipfilter.NewDeny)
+	register("cors", cors.New)
+	register("csrf", csrf.New)
 }
 
 // register adds the constructor of kind. It panics, at start-up, on a kind that

@@ -22,6 +22,10 @@ var valid = map[string]any{
 	"buffering":      &config.Buffering{MaxRequestBodyBytes: 1 << 20},
 	"forwardAuth":    &config.ForwardAuth{Address: "http://127.0.0.1:9/auth"},
 	"compress":       &config.Compress{Encodings: []string{"gzip"}},
+	"ipAllowList":    &config.IPAllowList{SourceRange: []string{"192.0.2.0/24"}},
+	"ipDenyList":     &config.IPDenyList{SourceRange: []string{"192.0.2.0/24"}},
+	"cors":           &config.CORS{AllowOrigins: []string{"https://app.example.com"}},
+	"csrf":           &config.CSRF{},
 }
 
 func TestEveryKindIsRegistered(t *testing.T) {
