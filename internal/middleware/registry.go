@@ -20,6 +20,8 @@ import (
 	"github.com/usher-lb/usher/internal/middleware/compress"
 	"github.com/usher-lb/usher/internal/middleware/forwardauth"
 	"github.com/usher-lb/usher/internal/middleware/headers"
+	"github.com/usher-lb/usher/internal/middleware/inflightreq"
+	"github.com/usher-lb/usher/internal/middleware/ratelimit"
 	"github.com/usher-lb/usher/internal/middleware/redirectregex"
 	"github.com/usher-lb/usher/internal/middleware/redirectscheme"
 	"github.com/usher-lb/usher/internal/middleware/replacepath"
@@ -48,6 +50,8 @@ func init() {
 	register("buffering", buffering.New)
 	register("forwardAuth", forwardauth.New)
 	register("compress", compress.New)
+	register("rateLimit", ratelimit.New)
+	register("inFlightReq", inflightreq.New)
 }
 
 // register adds the constructor of kind. It panics, at start-up, on a kind that

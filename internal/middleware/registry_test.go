@@ -22,6 +22,8 @@ var valid = map[string]any{
 	"buffering":      &config.Buffering{MaxRequestBodyBytes: 1 << 20},
 	"forwardAuth":    &config.ForwardAuth{Address: "http://127.0.0.1:9/auth"},
 	"compress":       &config.Compress{Encodings: []string{"gzip"}},
+	"rateLimit":      &config.RateLimit{Average: 10},
+	"inFlightReq":    &config.InFlightReq{Amount: 1},
 }
 
 func TestEveryKindIsRegistered(t *testing.T) {
