@@ -36,18 +36,20 @@ type memEntry struct {
 	prev, next *memEntry
 }
 
-// newMemStore returns a store of at most maxKeys buckets (roughly: each
-// shard holds its share).
+// newMemStore returns a store of at most maxKeys buckets (each shard holds
+// its share: a shard fills before the others when keys hash unevenly).
 func newMemStore(maxKeys int) *memStore {
 	n := 1
 	for n < 64 && n*32 <= maxKeys {
 		n *= 2
 	}
 	s := &memStore{seed: maphash.MakeSeed(), shards: make([]memShard, n), mask: uint64(n - 1), base: time.Now()}
-	per := (maxKeys + n - 1) / n
 	for i := range s.shards {
 		s.shards[i].m = make(map[string]*memEntry)
-		s.shards[i].cap = max(per, 1)
+		s.shards[i].cap = max(maxKeys/n, 1)
+		if i < maxKeys%n {
+			s.shards[i].cap++
+		}
 	}
 	return s
 }
