@@ -32,8 +32,8 @@ func (v *validator) rateLimit(p string, s *RateLimit) {
 		v.add(p+".burst", "burst is at most %d, got %d", 1<<30, s.Burst)
 	}
 	v.limitKey(p, s.Key, s.IPv6Subnet)
-	v.oneOf(p+".store", s.Store, "", "memory", "redis")
-	v.oneOf(p+".onStoreError", s.OnStoreError, "", "allow", "deny")
+	v.oneOf(p+".store", s.Store, "memory", "redis")
+	v.oneOf(p+".onStoreError", s.OnStoreError, "allow", "deny")
 	if s.Store == "redis" && v.c.Redis == nil {
 		v.add(p+".store", "store: redis needs the static `redis` section (redis: { address: host:port })")
 	}
