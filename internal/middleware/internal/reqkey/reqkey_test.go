@@ -47,4 +47,3 @@ func TestParseRefuses(t *testing.T) {
 		t.Error("ipv6Subnet 129 accepted")
 	}
 }
-
