@@ -55,8 +55,8 @@ type handler struct {
 	deny   bool        // onStoreError: deny
 	dec    *env.Decisions
 	log    *slog.Logger
-	policy string // the RateLimit-Policy value
-	item   string // the policy's name as a structured-field string
+	policy []string // the RateLimit-Policy field, shared: len == cap, so an append copies
+	item   string   // the policy's name as a structured-field string
 }
 
 var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 96); return &b }}
@@ -130,7 +130,8 @@ func New(ctx context.Context, next http.Handler, cfg *config.RateLimit, name str
 		return nil, fmt.Errorf("rateLimit: store is memory or redis, not %q", cfg.Store)
 	}
 	h.item = sfString(name)
-	h.policy = h.item + ";q=" + strconv.FormatInt(cfg.Average, 10) + ";w=" + strconv.FormatInt(ceilSeconds(int64(period)), 10)
+	p := h.item + ";q=" + strconv.FormatInt(cfg.Average, 10) + ";w=" + strconv.FormatInt(ceilSeconds(int64(period)), 10)
+	h.policy = []string{p}[:1:1]
 	return h, nil
 }
 
@@ -148,7 +149,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.log.Info("rateLimit: Redis answers again; limiting", "middleware", h.name)
 	}
 	hd := w.Header()
-	hd["Ratelimit-Policy"] = append(hd["Ratelimit-Policy"], h.policy)
+	if old := hd["Ratelimit-Policy"]; len(old) == 0 {
+		hd["Ratelimit-Policy"] = h.policy
+	} else {
+		hd["Ratelimit-Policy"] = append(old, h.policy[0])
+	}
 	if !v.ok {
 		secs := max(ceilSeconds(v.wait), 1)
 		hd["Ratelimit"] = append(hd["Ratelimit"], h.item+";r=0;t="+strconv.FormatInt(secs, 10))
@@ -157,7 +162,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		plain(w, http.StatusTooManyRequests, "429 Too Many Requests: over this route's rate limit; retry after the time in Retry-After\n")
 		return
 	}
-	hd["Ratelimit"] = append(hd["Ratelimit"], h.item+";r="+strconv.FormatInt(v.remaining, 10)+";t="+strconv.FormatInt(ceilSeconds(v.wait), 10))
+	var b [96]byte
+	f := append(append(b[:0], h.item...), ";r="...)
+	f = strconv.AppendInt(f, v.remaining, 10)
+	f = append(f, ";t="...)
+	f = strconv.AppendInt(f, ceilSeconds(v.wait), 10)
+	hd["Ratelimit"] = append(hd["Ratelimit"], string(f))
 	h.dec.Allow()
 	h.next.ServeHTTP(w, r)
 }
