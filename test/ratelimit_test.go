@@ -1,6 +1,7 @@
 package test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -193,9 +194,13 @@ func TestInFlightReq(t *testing.T) {
 	t.Cleanup(func() { once.Do(func() { close(release) }) })
 	arrived := make(chan struct{}, 8)
 	be := backendFunc(t, func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/slow" {
+		switch r.URL.Path {
+		case "/slow":
 			arrived <- struct{}{}
 			<-release
+		case "/hang":
+			arrived <- struct{}{}
+			<-r.Context().Done() // usher gave up: its client went away
 		}
 		io.WriteString(w, "ok")
 	})
@@ -230,11 +235,39 @@ http:
 	}
 	once.Do(func() { close(release) })
 	wg.Wait()
-	// Released when the responses ended: room again, at once.
-	deadline := time.Now().Add(5 * time.Second)
-	for rlGet(t, u.url("web")+"/fast", "X-User", "alice").StatusCode != 200 {
-		if time.Now().After(deadline) {
-			t.Fatal("alice still limited after her requests ended")
+	// Released when the responses ended: room again.
+	waitRoom := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for rlGet(t, u.url("web")+"/fast", "X-User", "alice").StatusCode != 200 {
+			if time.Now().After(deadline) {
+				t.Fatalf("alice still limited after %s", what)
+			}
 		}
 	}
+	waitRoom("her requests ended")
+
+	// Two requests whose client gives up before the answer: their places
+	// are released too.
+	ctx, cancel := context.WithCancel(context.Background())
+	var gone sync.WaitGroup
+	for range 2 {
+		gone.Add(1)
+		go func() {
+			defer gone.Done()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u.url("web")+"/hang", nil)
+			req.Header.Set("X-User", "alice")
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+				t.Errorf("a request whose client went away got %d", resp.StatusCode)
+			}
+		}()
+		<-arrived
+	}
+	if c := rlGet(t, u.url("web")+"/fast", "X-User", "alice").StatusCode; c != http.StatusTooManyRequests {
+		t.Fatalf("alice's third request in progress, again: %d", c)
+	}
+	cancel()
+	gone.Wait()
+	waitRoom("her clients went away")
 }

@@ -19,6 +19,7 @@ import (
 // µs but burst. Returns {ok (1|0), remaining, wait µs}. The key expires when
 // the bucket is full again: a full bucket and no key are the same.
 var gcra = redis.NewScript(`
+pcall(redis.replicate_commands) -- Redis 3.2 to 4: replicate the SET, not the script that read TIME
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local iv = tonumber(ARGV[1])
