@@ -271,3 +271,16 @@ http:
 	gone.Wait()
 	waitRoom("her clients went away")
 }
+
+// TestRateLimitIgnoresUntrustedForwardedFor: a client that is no trusted
+// proxy cannot get fresh buckets by sending X-Forwarded-For.
+func TestRateLimitIgnoresUntrustedForwardedFor(t *testing.T) {
+	be := backend(t, "app")
+	u := startUsher(t, config(memLimitTpl, "name", "lim", "more", "", "be", be.URL))
+	for i, want := range []int{200, 200, 429, 429} {
+		resp := rlGet(t, u.url("web")+"/", "X-Forwarded-For", fmt.Sprintf("203.0.113.%d", i+1))
+		if resp.StatusCode != want {
+			t.Fatalf("request %d with a made-up X-Forwarded-For: %d, want %d", i, resp.StatusCode, want)
+		}
+	}
+}

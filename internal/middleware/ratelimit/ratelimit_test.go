@@ -311,3 +311,46 @@ func equal(a, b []int) bool {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// TestExactUnderConcurrency: requests at once on one key, through several
+// handlers sharing a store (ushers sharing Redis, snapshots sharing memory),
+// let exactly burst through.
+func TestExactUnderConcurrency(t *testing.T) {
+	cfg := config.RateLimit{Average: 1, Period: config.Duration(3600e9), Burst: 25}
+	srv := redistest.Start(t)
+	for _, store := range []string{"memory", "redis"} {
+		t.Run(store, func(t *testing.T) {
+			c := cfg
+			c.Store = store
+			st := env.NewStore()
+			var rigs []*rig
+			for range 2 {
+				ec := redisClient(t, srv.Addr)
+				b := st.Begin()
+				h, err := New(env.With(context.Background(), env.New(ec, b)), ok, &c, "conc")
+				if err != nil {
+					t.Fatal(err)
+				}
+				b.Commit()
+				rigs = append(rigs, &rig{h: h})
+			}
+			var mu sync.Mutex
+			codes := map[int]int{}
+			var wg sync.WaitGroup
+			for i := range 100 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					code := rigs[i%2].do("192.0.2.1:1").Code
+					mu.Lock()
+					codes[code]++
+					mu.Unlock()
+				}()
+			}
+			wg.Wait()
+			if codes[200] != 25 || codes[429] != 75 {
+				t.Fatalf("100 requests at once on a burst of 25: %v", codes)
+			}
+		})
+	}
+}
