@@ -31,6 +31,8 @@ var MiddlewareKinds = map[string]reflect.Type{
 	"ipDenyList":     reflect.TypeFor[IPDenyList](),
 	"cors":           reflect.TypeFor[CORS](),
 	"csrf":           reflect.TypeFor[CSRF](),
+	"rateLimit":      reflect.TypeFor[RateLimit](),
+	"inFlightReq":    reflect.TypeFor[InFlightReq](),
 }
 
 // StripPrefix removes a path prefix before forwarding.

@@ -801,6 +801,10 @@ func (v *validator) middleware(p string, spec any) {
 		v.cors(p, s)
 	case *CSRF:
 		v.csrf(p, s)
+	case *RateLimit:
+		v.rateLimit(p, s)
+	case *InFlightReq:
+		v.inFlightReq(p, s)
 	case *Chain:
 		if len(s.Middlewares) == 0 {
 			v.add(p+".middlewares", "a chain needs at least one middleware")

@@ -23,6 +23,8 @@ import (
 	"github.com/usher-lb/usher/internal/middleware/forwardauth"
 	"github.com/usher-lb/usher/internal/middleware/headers"
 	"github.com/usher-lb/usher/internal/middleware/ipfilter"
+	"github.com/usher-lb/usher/internal/middleware/inflightreq"
+	"github.com/usher-lb/usher/internal/middleware/ratelimit"
 	"github.com/usher-lb/usher/internal/middleware/redirectregex"
 	"github.com/usher-lb/usher/internal/middleware/redirectscheme"
 	"github.com/usher-lb/usher/internal/middleware/replacepath"
@@ -55,6 +57,8 @@ func init() {
 	register("ipDenyList", ipfilter.NewDeny)
 	register("cors", cors.New)
 	register("csrf", csrf.New)
+	register("rateLimit", ratelimit.New)
+	register("inFlightReq", inflightreq.New)
 }
 
 // register adds the constructor of kind. It panics, at start-up, on a kind that

@@ -26,6 +26,8 @@ var valid = map[string]any{
 	"ipDenyList":     &config.IPDenyList{SourceRange: []string{"192.0.2.0/24"}},
 	"cors":           &config.CORS{AllowOrigins: []string{"https://app.example.com"}},
 	"csrf":           &config.CSRF{},
+	"rateLimit":      &config.RateLimit{Average: 10},
+	"inFlightReq":    &config.InFlightReq{Amount: 1},
 }
 
 func TestEveryKindIsRegistered(t *testing.T) {
