@@ -241,6 +241,7 @@ func (v *validator) entrypoints() {
 				v.add(p+".redirectTo", "entrypoint %q is not an http entrypoint", to)
 			}
 		}
+		v.entrypointLimits(p, ep)
 		for i, tp := range ep.TrustedProxies {
 			if _, err := netip.ParsePrefix(tp); err == nil {
 				continue
@@ -490,6 +491,7 @@ func (v *validator) loadBalancer(p string, lb *LoadBalancer, drainable bool) {
 		}
 	}
 	v.oneOf(p+".whenNoHealthy", lb.WhenNoHealthy, "503", "panic")
+	v.connLimits(p, lb)
 	if t := lb.Transport; t != nil {
 		v.nonNegative(p+".transport.maxIdleConnsPerHost", t.MaxIdleConnsPerHost)
 		if ct := t.TLS; ct != nil {
