@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -217,4 +218,45 @@ func TestRaisedLimitWakesWaiters(t *testing.T) {
 			t.Errorf("%+v", r)
 		}
 	}
+}
+
+// BenchmarkLoadBalancerGETLimited is BenchmarkLoadBalancerGET with a limit
+// on each server that the load never reaches: what a slot costs (TryStart's
+// compare-and-swap, the picker's Full, Done's look at the queue).
+func BenchmarkLoadBalancerGETLimited(b *testing.B) {
+	resp := "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nServer: raw\r\nContent-Length: 100\r\n\r\n" + strings.Repeat("x", 100)
+	reg := pool.NewRegistry()
+	bd := reg.Begin()
+	var targets []Target
+	for range 2 {
+		u, _ := url.Parse(fixedBackend(b, resp))
+		up, _ := proxy.NewUpstream(u, proxy.Options{DialTimeout: 2 * time.Second, IdleConnTimeout: 90 * time.Second, MaxIdleConnsPerHost: 256})
+		b.Cleanup(up.CloseIdle)
+		srv := reg.Get(bd, "app", u, 1)
+		bd.SetMaxConns(srv, 1000)
+		targets = append(targets, Target{Server: srv, Upstream: up, Weight: 1})
+	}
+	bd.Commit()
+	lb, err := NewLoadBalancer("app", targets, LoadBalancerOptions{PassHost: true, Limited: true, Queue: &QueueOptions{MaxSize: 10, Timeout: time.Second}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, _ := http.NewRequest("GET", "http://front.test/bench?x=1", nil)
+	r.Header.Set("User-Agent", "bench")
+	w := newSink()
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	for range b.N {
+		clear(w.h)
+		w.status = 0
+		w.body.Reset()
+		rw := observe.NewRecorder(w)
+		lb.ServeHTTP(rw, r)
+		if rw.Rec.Status != 200 {
+			b.Fatalf("status %d", rw.Rec.Status)
+		}
+		rw.Release()
+	}
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 }
