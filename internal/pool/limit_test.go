@@ -19,7 +19,8 @@ func limited(n int) (*Server, *Registry) {
 
 func TestTryStartKeepsTheLimit(t *testing.T) {
 	s, _ := limited(2)
-	if !s.TryStart() || !s.TryStart() {
+	first, second := s.TryStart(), s.TryStart()
+	if !first || !second {
 		t.Fatal("under the limit, refused")
 	}
 	if s.TryStart() || !s.Full() || s.InFlight() != 2 {
