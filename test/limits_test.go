@@ -2,6 +2,7 @@ package test
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -334,4 +335,38 @@ func TestQueue(t *testing.T) {
 			t.Errorf("metrics lack %s:\n%s", want, grepLines(m, "usher_service"))
 		}
 	}
+}
+
+// TestMaxConnectionsTLS: on a TLS entrypoint a connection over the limit
+// is closed without a handshake; the one within it is served.
+func TestMaxConnectionsTLS(t *testing.T) {
+	be := backend(t, "app")
+	certFile, keyFile, roots := selfSigned(t, t.TempDir(), "secure.test")
+	u := startUsher(t, config(`
+entrypoints:
+  websecure: { address: "127.0.0.1:0", tls: {}, maxConnections: 1 }
+tls:
+  certificates: [ { certFile: "{{cert}}", keyFile: "{{key}}" } ]
+http:
+  routers:
+    all: { rule: "PathPrefix(`+"`/`"+`)", service: app }
+  services:
+    app: { loadBalancer: { servers: [ { url: "{{be}}" } ] } }
+`, "cert", certFile, "key", keyFile, "be", be.URL))
+	addr := u.addrs["websecure"]
+	cfg := &tls.Config{RootCAs: roots, ServerName: "secure.test", NextProtos: []string{"http/1.1"}}
+	first, err := tls.Dial("tcp", addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	rc := &rawConn{c: first, br: bufio.NewReader(first)}
+	rc.served(t, "the first TLS connection")
+	raw := dialRaw(t, addr, nil)
+	second := tls.Client(raw.c, cfg)
+	second.SetDeadline(time.Now().Add(5 * time.Second))
+	if err := second.Handshake(); err == nil {
+		t.Fatal("the connection over the limit completed a TLS handshake")
+	}
+	rc.served(t, "the first TLS connection, again")
 }
