@@ -95,3 +95,31 @@ func BenchmarkSlot(b *testing.B) {
 		}
 	})
 }
+
+// TestRecoveryWakesWaiters: a server that becomes available again lets the
+// requests waiting try it at once.
+func TestRecoveryWakesWaiters(t *testing.T) {
+	s, _ := limited(1)
+	s.SetHealthy(false)
+	q := s.Queue()
+	got := make(chan error)
+	go func() {
+		w, err := q.Wait(context.Background(), 5*time.Second, 10)
+		if w != nil {
+			t.Error("handed a server; want a wake-up to pick one")
+		}
+		got <- err
+	}()
+	for q.Len() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	s.SetHealthy(true)
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the waiter was not woken when the server recovered")
+	}
+}

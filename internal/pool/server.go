@@ -150,6 +150,11 @@ func (s *Server) setBits(mask, v uint32) {
 		if old == nw || s.state.CompareAndSwap(old, nw) {
 			if old != 0 && nw == 0 {
 				s.born.Store(time.Now().UnixNano())
+				if s.queue != nil && s.limit.Load() > 0 {
+					// Its free slots are for the requests waiting, which
+					// no request's end on it would hand them.
+					s.queue.Kick()
+				}
 			}
 			return
 		}
