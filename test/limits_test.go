@@ -126,6 +126,7 @@ func TestMaxConnections(t *testing.T) {
 		held = append(held, rc)
 	}
 	dialRaw(t, addr, nil).refused(t, "connection 4")
+	firstRefusal := time.Now()
 	for i, rc := range held {
 		rc.served(t, fmt.Sprintf("connection %d, again", i+1)) // those in keep being served
 	}
@@ -139,8 +140,10 @@ func TestMaxConnections(t *testing.T) {
 	if !strings.Contains(u.logText(), "connections refused: limit reached") {
 		t.Error("the refusal was not logged")
 	}
-	if n := strings.Count(u.logText(), "connections refused: limit reached"); n != 1 {
-		t.Errorf("refusals logged %d times in a few seconds, want once (rate-limited)", n)
+	// Two refusals: one line, unless the 10s of the rate limit passed
+	// between them (a slow run).
+	if n, most := strings.Count(u.logText(), "connections refused: limit reached"), 1+int(time.Since(firstRefusal)/(10*time.Second)); n < 1 || n > most {
+		t.Errorf("refusals logged %d times, want 1 to %d (at most one line per 10s)", n, most)
 	}
 }
 
