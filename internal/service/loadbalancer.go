@@ -2,6 +2,7 @@ package service
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -168,6 +169,14 @@ func (lb *LoadBalancer) Explain(r *http.Request) (*pool.Server, string) {
 		}
 	}
 	s := lb.pick(nil, r, nil)
+	if s == nil && lb.opts.Limited && lb.saturated() {
+		q := lb.servers[0].Queue()
+		if lb.opts.Queue == nil || q == nil {
+			return nil, "every server is at its maxConns: the request would get 503"
+		}
+		return nil, fmt.Sprintf("every server is at its maxConns: the request would wait in the queue (%d waiting, at most %d, for %s)",
+			q.Len(), lb.opts.Queue.MaxSize, lb.opts.Queue.Timeout)
+	}
 	if s == nil {
 		return nil, "no server is available"
 	}

@@ -260,3 +260,20 @@ func BenchmarkLoadBalancerGETLimited(b *testing.B) {
 	}
 	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 }
+
+func TestExplainSaturated(t *testing.T) {
+	u, arrived, release := gatedBackend(t)
+	lb, _ := limitedLB(t, LoadBalancerOptions{Queue: &QueueOptions{MaxSize: 5, Timeout: time.Second}}, 1, u)
+	r, _ := http.NewRequest("GET", "http://front.test/", nil)
+	if s, why := lb.Explain(r); s == nil {
+		t.Fatalf("idle: %s", why)
+	}
+	done := make(chan result, 1)
+	go func() { done <- serve(lb, "1") }()
+	<-arrived
+	if s, why := lb.Explain(r); s != nil || !strings.Contains(why, "would wait in the queue (0 waiting, at most 5, for 1s)") {
+		t.Errorf("saturated: %v %q", s, why)
+	}
+	release <- struct{}{}
+	<-done
+}
