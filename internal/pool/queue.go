@@ -87,11 +87,14 @@ func (q *Queue) Wait(ctx context.Context, timeout time.Duration, maxSize int) (*
 	q.mu.Unlock()
 	s := <-w.ch // popped: its value is on the way
 	waiters.Put(w)
-	if s != nil && err != ErrQueueTimeout {
-		s.Done(false)
+	switch {
+	case s == nil: // a Kick came with the end: the end wins
 		return nil, err
+	case err == ErrQueueTimeout: // a slot came with the timeout: served after all
+		return s, nil
 	}
-	return s, nil
+	s.Done(false) // the client is gone: the slot goes on
+	return nil, err
 }
 
 // handoff gives s's slot to the first waiter; false when none waits.
