@@ -178,6 +178,7 @@ func (lb *LoadBalancer) applyDefaults(service string) {
 		lb.Retry.Methods = []string{"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
 	}
 	orStr(&lb.WhenNoHealthy, "503")
+	lb.Queue.applyDefaults()
 	if lb.Transport == nil {
 		lb.Transport = &Transport{}
 	}

@@ -90,6 +90,10 @@ type Entrypoint struct {
 	AllowEncodedSlash bool  `json:"allowEncodedSlash,omitempty" doc:"with sanitizePath, let %2F and %5C through, kept encoded, instead of refusing them; default false"`
 	// Underscores: CGI-style servers read X_Forwarded_For as X-Forwarded-For.
 	AllowUnderscoresInHeaders bool `json:"allowUnderscoresInHeaders,omitempty" doc:"keep request header fields whose names have an underscore (X_Forwarded_For), which are dropped otherwise, as nginx does; default false"`
+
+	// Connection limits (conn.go): applied on reload, unlike the rest of an entrypoint.
+	MaxConnections      int `json:"maxConnections,omitempty" doc:"most client connections open at once; a connection over it gets a 503 with Retry-After (TLS: is closed) at once; default 0 (no limit); applied on reload"`
+	MaxConnectionsPerIP int `json:"maxConnectionsPerIP,omitempty" doc:"most connections open at once from one client address (IPv6: one /64), the TCP peer's; over it as maxConnections; default 0 (no limit); applied on reload"`
 }
 
 // EntrypointTLS turns on TLS for an entrypoint.
@@ -191,12 +195,16 @@ type LoadBalancer struct {
 	SlowStart          Duration            `json:"slowStart,omitempty" doc:"ramp a new or recovered server's weight up over this time"`
 	WhenNoHealthy      string              `json:"whenNoHealthy,omitempty" doc:"panic (spread over all servers) | 503; default 503"`
 	Transport          *Transport          `json:"transport,omitempty" doc:"how usher talks to servers"`
+	MaxConnsPerServer  int                 `json:"maxConnsPerServer,omitempty" doc:"most requests each server answers at once (servers[].maxConns overrides it); a request finding every server full waits in queue, or gets 503 without one; default 0 (no limit)"`
+	Queue              *Queue              `json:"queue,omitempty" doc:"where requests wait, first come first served, while every server is at its maxConns; absent: no waiting, 503 at once"`
 }
 
 // Server is one upstream of a load balancer.
 type Server struct {
 	URL    string `json:"url" secret:"userinfo" doc:"http://host:port (a path prefix is allowed); a user:password@ is never shown"`
 	Weight *int   `json:"weight,omitempty" doc:"relative weight; default 1; 0 takes no new traffic"`
+	// MaxConns is HAProxy's maxconn of a server: requests, not idle connections.
+	MaxConns int `json:"maxConns,omitempty" doc:"most requests this server answers at once; default the load balancer's maxConnsPerServer"`
 }
 
 // Sticky pins a client to a server with a cookie.

@@ -244,6 +244,7 @@ func (v *validator) entrypoints() {
 				v.add(p+".redirectTo", "entrypoint %q is not an http entrypoint", to)
 			}
 		}
+		v.entrypointLimits(p, ep)
 		for i, tp := range ep.TrustedProxies {
 			if _, err := netip.ParsePrefix(tp); err == nil {
 				continue
@@ -493,6 +494,7 @@ func (v *validator) loadBalancer(p string, lb *LoadBalancer, drainable bool) {
 		}
 	}
 	v.oneOf(p+".whenNoHealthy", lb.WhenNoHealthy, "503", "panic")
+	v.connLimits(p, lb)
 	if t := lb.Transport; t != nil {
 		v.nonNegative(p+".transport.maxIdleConnsPerHost", t.MaxIdleConnsPerHost)
 		v.oneOf(p+".transport.protocol", t.Protocol, "http1", "h2", "h2c", "auto")

@@ -46,6 +46,7 @@ type Metrics struct {
 	series   cowMap[seriesKey, *reqSeries]
 	retryBy  cowMap[string, prometheus.Counter]
 	servers  serverCollector
+	limits   limitMetrics // limits.go
 }
 
 // seriesKey names the children one finished request updates.

@@ -339,6 +339,7 @@ func (c *compiler) loadBalancer(name, path string, lb *config.LoadBalancer) serv
 			w = *s.Weight
 		}
 		srv := c.st.Servers.Get(c.servers, name, u, w)
+		c.servers.SetMaxConns(srv, lb.ServerMaxConns(i))
 		up, err := c.st.upstream(c.ups, upstreamKey{server: srv.Key, transport: tkey}, u, opts)
 		if err != nil {
 			c.problem(fmt.Sprintf("%s.servers[%d].url", path, i), "%v", err)
@@ -361,6 +362,21 @@ func (c *compiler) loadBalancer(name, path string, lb *config.LoadBalancer) serv
 		HashKey:  lb.HashKey,
 		Panic:    lb.WhenNoHealthy == "panic",
 		Log:      c.st.Log,
+	}
+	for i := range lb.Servers {
+		o.Limited = o.Limited || lb.ServerMaxConns(i) > 0
+	}
+	if o.Limited {
+		o.Metrics = c.st.Metrics
+		if q := lb.Queue; q != nil {
+			o.Queue = &service.QueueOptions{MaxSize: q.MaxSize, Timeout: q.Timeout.D()}
+			if o.Queue.MaxSize <= 0 {
+				o.Queue.MaxSize = config.DefaultQueueMaxSize
+			}
+			if o.Queue.Timeout <= 0 {
+				o.Queue.Timeout = config.DefaultQueueTimeout
+			}
+		}
 	}
 	if r := lb.Retry; r != nil {
 		if r.Attempts != nil {
