@@ -27,6 +27,8 @@ var MiddlewareKinds = map[string]reflect.Type{
 	"forwardAuth":    reflect.TypeFor[ForwardAuth](),
 	"chain":          reflect.TypeFor[Chain](),
 	"compress":       reflect.TypeFor[Compress](),
+	"errors":         reflect.TypeFor[Errors](),
+	"circuitBreaker": reflect.TypeFor[CircuitBreaker](),
 }
 
 // StripPrefix removes a path prefix before forwarding.

@@ -17,7 +17,9 @@ import (
 	"github.com/usher-lb/usher/internal/config"
 	"github.com/usher-lb/usher/internal/middleware/addprefix"
 	"github.com/usher-lb/usher/internal/middleware/buffering"
+	"github.com/usher-lb/usher/internal/middleware/circuitbreaker"
 	"github.com/usher-lb/usher/internal/middleware/compress"
+	"github.com/usher-lb/usher/internal/middleware/errorpages"
 	"github.com/usher-lb/usher/internal/middleware/forwardauth"
 	"github.com/usher-lb/usher/internal/middleware/headers"
 	"github.com/usher-lb/usher/internal/middleware/redirectregex"
@@ -48,6 +50,8 @@ func init() {
 	register("buffering", buffering.New)
 	register("forwardAuth", forwardauth.New)
 	register("compress", compress.New)
+	register("errors", errorpages.New)
+	register("circuitBreaker", circuitbreaker.New)
 }
 
 // register adds the constructor of kind. It panics, at start-up, on a kind that

@@ -1,0 +1,10 @@
+package config
+
+// Errors replaces the body of error responses with a page from a service
+// (Traefik's errors middleware): the status is kept, the body and its
+// headers are the page's.
+type Errors struct {
+	Status  []string `json:"status" doc:"statuses whose responses get the page: codes (\"404\") and ranges (\"500-599\"), 100 to 599; required"`
+	Service string   `json:"service" doc:"the service (of http.services) asked for the page, with a GET; required"`
+	Query   string   `json:"query,omitempty" doc:"path and query of the page request; {status} is the response's status, {url} the request's URL (query-escaped); default /"`
+}
