@@ -152,12 +152,14 @@ type operand interface {
 
 type number float64
 
-func (n number) value(Metrics) float64      { return float64(n) }
-func (n number) format(b *strings.Builder) { b.WriteString(strconv.FormatFloat(float64(n), 'g', -1, 64)) }
+func (n number) value(Metrics) float64 { return float64(n) }
+func (n number) format(b *strings.Builder) {
+	b.WriteString(strconv.FormatFloat(float64(n), 'g', -1, 64))
+}
 
 type netErrRatio struct{}
 
-func (netErrRatio) value(m Metrics) float64    { return m.NetworkErrorRatio() }
+func (netErrRatio) value(m Metrics) float64   { return m.NetworkErrorRatio() }
 func (netErrRatio) format(b *strings.Builder) { b.WriteString("NetworkErrorRatio()") }
 
 type codeRatio struct{ from, to, dFrom, dTo int }
