@@ -37,6 +37,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -71,14 +72,17 @@ type state struct {
 	since     atomic.Int64 // recovering: when it started
 	nextCheck atomic.Int64
 	seen      atomic.Int64 // recovering: requests that asked
-	probes    atomic.Int64 // recovering: of them, those let through
 
 	mu sync.Mutex // evaluations and changes of state
 	s  stats      // under mu: the window's sums, reused
 }
 
-func newState(clock func() int64) *state {
-	return &state{clock: clock, win: newWindow()}
+// newState returns a closed breaker's state whose first evaluation is a
+// check period away.
+func newState(clock func() int64, check int64) *state {
+	st := &state{clock: clock, win: newWindow()}
+	st.nextCheck.Store(clock() + check)
+	return st
 }
 
 // monotonic is the breakers' clock: nanoseconds since the process started,
@@ -127,9 +131,10 @@ func build(ctx context.Context, next http.Handler, cfg *config.CircuitBreaker, n
 	if code < 200 || code > 599 {
 		return nil, fmt.Errorf("circuitBreaker: responseCode %d is not a status from 200 to 599", code)
 	}
+	check := dur(cfg.CheckPeriod, config.CircuitBreakerCheckPeriod)
 	ev := env.From(ctx)
 	st, err := env.Keep(ev, kind, name, e.String(), func() (*state, func(), error) {
-		return newState(clock), nil, nil
+		return newState(clock, check), nil, nil
 	})
 	if err != nil {
 		return nil, err
@@ -139,7 +144,7 @@ func build(ctx context.Context, next http.Handler, cfg *config.CircuitBreaker, n
 		name:     name,
 		st:       st,
 		expr:     e,
-		check:    dur(cfg.CheckPeriod, config.CircuitBreakerCheckPeriod),
+		check:    check,
 		fallback: dur(cfg.FallbackDuration, config.CircuitBreakerFallbackDuration),
 		recovery: dur(cfg.RecoveryDuration, config.CircuitBreakerRecoveryDuration),
 		code:     code,
@@ -214,15 +219,12 @@ func (b *Breaker) admit(now int64) bool {
 				b.change(now, recovering, closed)
 				continue
 			}
-			// The share let through follows the ramp: a request goes when
-			// fewer than the ramp's share of those that asked went.
-			target := float64(now-st.since.Load()) / float64(b.recovery)
-			seen := st.seen.Add(1)
-			if float64(st.probes.Load()) < target*float64(seen) {
-				st.probes.Add(1)
-				return true
-			}
-			return false
+			// The share let through follows the ramp: request n goes when
+			// n·share crosses a whole number, so that at any moment that
+			// share of the requests goes, evenly spread, whatever came before.
+			share := float64(now-st.since.Load()) / float64(b.recovery)
+			n := float64(st.seen.Add(1))
+			return math.Floor(n*share) > math.Floor((n-1)*share)
 		}
 	}
 }
@@ -270,7 +272,6 @@ func (b *Breaker) changeLocked(now int64, from, to int32) {
 			"networkErrorRatio", st.s.NetworkErrorRatio(), "requests", st.s.total)
 	case recovering:
 		st.seen.Store(0)
-		st.probes.Store(0)
 		st.since.Store(now)
 		st.until.Store(now + b.recovery)
 		b.log.Info("circuit breaker recovering", "middleware", b.name, "for", time.Duration(b.recovery).String())
