@@ -292,3 +292,43 @@ func TestCircuitBreakerBadExpressionRefused(t *testing.T) {
 		t.Errorf("the old config stopped serving: %d %q", resp.StatusCode, body)
 	}
 }
+
+// TestUnmatchedRequestsGetThePage: a catch-all router of the lowest priority
+// to the page service, with the errors middleware, gives requests that no
+// other router takes the 404 page instead of usher's plain 404.
+func TestUnmatchedRequestsGetThePage(t *testing.T) {
+	app := backend(t, "app")
+	ps := &pageServer{}
+	pages := backendFunc(t, ps.handler)
+	u := startUsher(t, config(`
+entrypoints:
+  web: { address: "127.0.0.1:0" }
+http:
+  routers:
+    app:      { rule: "Host(`+"`app.test`"+`)", service: app }
+    notFound: { rule: "PathPrefix(`+"`/`"+`)", priority: 1, middlewares: [pages], service: error-pages }
+  middlewares:
+    pages: { errors: { status: ["404"], service: error-pages, query: "/{status}.html" } }
+  services:
+    app:         { loadBalancer: { servers: [ { url: "{{app}}" } ] } }
+    error-pages: { loadBalancer: { servers: [ { url: "{{pages}}" } ] } }
+`, "app", app.URL, "pages", pages.URL))
+	req, _ := http.NewRequest("GET", u.url("web")+"/", nil)
+	req.Host = "app.test"
+	resp, err := rawClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "app" {
+		t.Errorf("app.test: %d %q", resp.StatusCode, b)
+	}
+	resp, body := do(t, "GET", u.url("web")+"/nowhere?x=1")
+	if resp.StatusCode != 404 || body != "<h1>page 404</h1>" {
+		t.Errorf("unmatched: %d %q, want the 404 page", resp.StatusCode, body)
+	}
+	if got := ps.requests(); strings.Join(got, ",") != "GET /nowhere?x=1,GET /404.html" {
+		t.Errorf("the page service was asked %q", got)
+	}
+}
