@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // pageServer is a second service that serves error pages, and records what
@@ -330,5 +332,55 @@ http:
 	}
 	if got := ps.requests(); strings.Join(got, ",") != "GET /nowhere?x=1,GET /404.html" {
 		t.Errorf("the page service was asked %q", got)
+	}
+}
+
+// TestWebSocketThroughErrorsAndBreaker: an upgrade passes both middlewares
+// untouched, and a failing handshake still gets its page.
+func TestWebSocketThroughErrorsAndBreaker(t *testing.T) {
+	upgrader := websocket.Upgrader{}
+	echo := backendFunc(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/refused" {
+			http.Error(w, "no", http.StatusServiceUnavailable)
+			return
+		}
+		c, err := upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			mt, msg, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			if err := c.WriteMessage(mt, append([]byte("echo: "), msg...)); err != nil {
+				return
+			}
+		}
+	})
+	pages := backendFunc(t, (&pageServer{}).handler)
+	u := startUsher(t, config(breakerTpl, "app", echo.URL, "pages", pages.URL, "expr", "NetworkErrorRatio() > 0.5"))
+	ws, resp, err := websocket.DefaultDialer.Dial("ws://"+u.addrs["web"]+"/chat", nil)
+	if err != nil {
+		t.Fatalf("dial through usher: %v (%v)", err, resp)
+	}
+	defer ws.Close()
+	for _, msg := range []string{"one", "two"} {
+		if err := ws.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		if _, got, err := ws.ReadMessage(); err != nil || string(got) != "echo: "+msg {
+			t.Fatalf("sent %q, got %q %v", msg, got, err)
+		}
+	}
+	_, resp, err = websocket.DefaultDialer.Dial("ws://"+u.addrs["web"]+"/refused", nil)
+	if err == nil {
+		t.Fatal("refused handshake succeeded")
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || string(b) != "<h1>page 503</h1>" {
+		t.Errorf("refused handshake: %d %q, want the 503 page", resp.StatusCode, b)
 	}
 }
