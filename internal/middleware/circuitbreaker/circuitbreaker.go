@@ -174,8 +174,9 @@ func (b *Breaker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	b.dec.Allow()
 	rec := observe.From(w)
-	sw := statusWriter{ResponseWriter: w}
-	b.next.ServeHTTP(&sw, r)
+	sw := statusWriters.Get().(*statusWriter)
+	sw.ResponseWriter = w
+	b.next.ServeHTTP(sw, r)
 	end := st.clock()
 	var netErr bool
 	if rec != nil {
@@ -195,6 +196,8 @@ func (b *Breaker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if status == 0 {
 		status = http.StatusOK
 	}
+	*sw = statusWriter{}
+	statusWriters.Put(sw)
 	st.win.record(end, status, netErr, d)
 	if end >= st.nextCheck.Load() {
 		b.evaluate(end)
@@ -303,6 +306,8 @@ var (
 	plainText = []string{"text/plain; charset=utf-8"}
 	nosniff   = []string{"nosniff"}
 )
+
+var statusWriters = sync.Pool{New: func() any { return new(statusWriter) }}
 
 // statusWriter learns the status of the response, keeping Flush and, through
 // Unwrap, the rest (Hijack, deadlines, the Record) reachable.

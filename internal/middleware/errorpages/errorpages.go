@@ -21,7 +21,8 @@
 // router takes gets usher's 404 without any middleware; see docs/CONFIG.md
 // for the catch-all router that gives it a page.
 //
-// Interim responses (1xx) pass; an upgrade (101) passes untouched. While a
+// Interim responses (1xx) pass, with the fields set when they are sent; an
+// upgrade (101) passes untouched. While a
 // response is being decided, the handlers inside see their own header map,
 // which goes to the client when the response is not caught.
 package errorpages
@@ -203,14 +204,23 @@ func (c *catcher) WriteHeader(code int) {
 		return
 	}
 	switch {
+	case code == http.StatusSwitchingProtocols:
+		c.pass(code)
 	case code < 200:
-		// Interim responses go with the fields set so far; an upgrade
-		// is passed on whole.
-		copyHeader(c.w.Header(), c.h)
-		if code == http.StatusSwitchingProtocols {
-			c.state = passing
+		// An interim response goes with the fields set so far, which are
+		// then taken back: the final response may still be caught.
+		dst := c.w.Header()
+		var added []string
+		for k, v := range c.h {
+			if _, ok := dst[k]; !ok {
+				added = append(added, k)
+			}
+			dst[k] = v
 		}
 		c.w.WriteHeader(code)
+		for _, k := range added {
+			delete(dst, k)
+		}
 	case c.e.caught(code):
 		c.state, c.code = caught, code
 	default:

@@ -288,3 +288,36 @@ func TestNewErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestInterimResponses(t *testing.T) {
+	p := &pages{has: site}
+	h := newErrors(t, &config.Errors{Status: []string{"500"}, Service: "pages", Query: "/{status}.html"}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Set("X-Backend", "app")
+		w.WriteHeader(500)
+		io.WriteString(w, "internal")
+	}), p)
+	w := &interimRecorder{ResponseRecorder: httptest.NewRecorder()}
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil))
+	if len(w.interim) != 1 || w.interim[0] != "103 </style.css>; rel=preload" {
+		t.Errorf("interim responses %q", w.interim)
+	}
+	if w.Code != 500 || w.Body.String() != "<h1>oops</h1>" || w.Header().Get("Link") != "" || w.Header().Get("X-Backend") != "" {
+		t.Errorf("final: %d %q %v: the page, without the server's fields", w.Code, w.Body.String(), w.Header())
+	}
+}
+
+// interimRecorder records 1xx responses with their Link field.
+type interimRecorder struct {
+	*httptest.ResponseRecorder
+	interim []string
+}
+
+func (r *interimRecorder) WriteHeader(code int) {
+	if code < 200 {
+		r.interim = append(r.interim, strconv.Itoa(code)+" "+r.Header().Get("Link"))
+		return
+	}
+	r.ResponseRecorder.WriteHeader(code)
+}
