@@ -236,7 +236,9 @@ func (b *Breaker) admit(now int64) bool {
 // and opens the circuit when it holds.
 func (b *Breaker) evaluate(now int64) {
 	st := b.st
-	st.mu.Lock()
+	if !st.mu.TryLock() {
+		return // another request is evaluating, or changing the state
+	}
 	defer st.mu.Unlock()
 	if now < st.nextCheck.Load() {
 		return // another request did it
