@@ -11,8 +11,8 @@ import (
 // The window is the last nBuckets seconds of traffic, as Traefik's (oxy's)
 // rolling metrics: a ring of one-second buckets, each counting requests,
 // network errors, statuses and a histogram of latencies. Memory is fixed
-// (about 35KB, plus 7KB for
-// the sums an evaluation reads) whatever the traffic.
+// whatever the traffic: about 35KB, plus 7KB for the sums an evaluation
+// reads.
 const (
 	nBuckets  = 10
 	bucketDur = int64(time.Second)
