@@ -14,14 +14,63 @@ func (v *validator) errors(p string, s *Errors) {
 		v.add(p+".status", "at least one status or range is required, like \"500-599\" or \"404\"")
 	}
 	for i, st := range s.Status {
-		if _, _, err := ParseStatusRange(st); err != nil {
+		if _, err := ParseStatusList(st); err != nil {
 			v.add(fmt.Sprintf("%s.status[%d]", p, i), "%v", err)
 		}
+	}
+	if _, err := StatusRewrites(s.StatusRewrites); err != nil {
+		v.add(p+".statusRewrites", "%v", err)
 	}
 	v.serviceRef(p+".service", s.Service)
 	if err := CheckErrorsQuery(s.Query); err != nil {
 		v.add(p+".query", "%v", err)
 	}
+}
+
+// StatusRange is a range of statuses, both ends included; To is what
+// statusRewrites makes of them.
+type StatusRange struct{ Lo, Hi, To int }
+
+// ParseStatusList reads statuses and ranges separated by commas
+// ("404,500-599").
+func ParseStatusList(s string) ([]StatusRange, error) {
+	var out []StatusRange
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, err := ParseStatusRange(part)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, StatusRange{Lo: lo, Hi: hi})
+	}
+	return out, nil
+}
+
+// StatusRewrites checks the statusRewrites of an errors middleware and
+// returns its ranges in the order of their keys: keys are statuses or
+// ranges, values statuses from 100 to 599, and no status is rewritten by two
+// keys.
+func StatusRewrites(m map[string]int) ([]StatusRange, error) {
+	var out []StatusRange
+	for _, k := range sortedKeys(m) {
+		to := m[k]
+		if to < 100 || to > 599 {
+			return nil, fmt.Errorf("%q: %d is not a status from 100 to 599", k, to)
+		}
+		rs, err := ParseStatusList(k)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rs {
+			for _, o := range out {
+				if r.Lo <= o.Hi && o.Lo <= r.Hi {
+					return nil, fmt.Errorf("%q overlaps another key: a status is rewritten by one key only", k)
+				}
+			}
+			r.To = to
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 // ParseStatusRange reads "404" or "500-599" (both ends included), codes
@@ -47,7 +96,7 @@ func ParseStatusRange(s string) (lo, hi int, err error) {
 
 // CheckErrorsQuery checks the query of an errors middleware: a path (a
 // leading / is added when missing) with an optional query, no scheme, host
-// or fragment, and no placeholder but {status} and {url}.
+// or fragment, and no placeholder but {status}, {originalStatus} and {url}.
 func CheckErrorsQuery(q string) error {
 	rest := q
 	for {
@@ -59,8 +108,8 @@ func CheckErrorsQuery(q string) error {
 		if j < 0 {
 			return fmt.Errorf("%q has a { without its }", q)
 		}
-		if ph := rest[i : i+j+1]; ph != "{status}" && ph != "{url}" {
-			return fmt.Errorf("%q: unknown placeholder %s; the placeholders are {status} and {url}", q, ph)
+		if ph := rest[i : i+j+1]; ph != "{status}" && ph != "{originalStatus}" && ph != "{url}" {
+			return fmt.Errorf("%q: unknown placeholder %s; the placeholders are {status}, {originalStatus} and {url}", q, ph)
 		}
 		rest = rest[i+j+1:]
 	}
@@ -68,7 +117,7 @@ func CheckErrorsQuery(q string) error {
 		return fmt.Errorf("%q has a } without its {", q)
 	}
 	sample := "/" + strings.TrimPrefix(q, "/")
-	sample = strings.NewReplacer("{status}", "503", "{url}", "x").Replace(sample)
+	sample = strings.NewReplacer("{status}", "503", "{originalStatus}", "503", "{url}", "x").Replace(sample)
 	if strings.HasPrefix(sample, "//") {
 		return fmt.Errorf("%q must be a path on the error service, not a URL", q)
 	}

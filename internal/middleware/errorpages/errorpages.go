@@ -3,11 +3,13 @@
 // headers that describe the body) from a page asked of another service; the
 // client still gets the original status.
 //
-// The page request is a GET of query (its {status} and {url} replaced) to
+// The page request is a GET of query (its {status}, {originalStatus} and
+// {url} replaced) to
 // the service, with the request's Host and header fields but those of a body
 // and of conditional or partial requests (the page is asked whole), on the
 // request's context. The page is used when the service answers 2xx: its
-// header fields and body go to the client with the original status, plus
+// header fields and body go to the client with the original status (or the
+// one statusRewrites gives it), plus
 // the original's Retry-After, WWW-Authenticate, Proxy-Authenticate and Allow,
 // which tell the client what to do next. Any other answer (the page does not
 // exist, the service is down) and the original response goes as it was:
@@ -48,12 +50,14 @@ const maxHeld = 64 << 10
 
 // Errors is the middleware.
 type Errors struct {
-	next   http.Handler
-	pages  http.Handler
-	codes  [10]uint64 // bit c: status c is caught (c < 640)
-	query  string
-	hasURL bool
-	name   string
+	next     http.Handler
+	pages    http.Handler
+	codes    [10]uint64 // bit c: status c is caught (c < 640)
+	query    string
+	hasURL   bool
+	hasOrig  bool
+	rewrites []config.StatusRange
+	name     string
 }
 
 // New returns the errors middleware called name around next.
@@ -63,19 +67,27 @@ func New(ctx context.Context, next http.Handler, cfg *config.Errors, name string
 		return nil, fmt.Errorf("errors: no status")
 	}
 	for _, s := range cfg.Status {
-		lo, hi, err := config.ParseStatusRange(s)
+		rs, err := config.ParseStatusList(s)
 		if err != nil {
 			return nil, fmt.Errorf("errors: status: %w", err)
 		}
-		for c := lo; c <= hi; c++ {
-			e.codes[c/64] |= 1 << (c % 64)
+		for _, r := range rs {
+			for c := r.Lo; c <= r.Hi; c++ {
+				e.codes[c/64] |= 1 << (c % 64)
+			}
 		}
 	}
+	rw, err := config.StatusRewrites(cfg.StatusRewrites)
+	if err != nil {
+		return nil, fmt.Errorf("errors: statusRewrites: %w", err)
+	}
+	e.rewrites = rw
 	if err := config.CheckErrorsQuery(cfg.Query); err != nil {
 		return nil, fmt.Errorf("errors: query: %w", err)
 	}
 	e.query = "/" + strings.TrimPrefix(cfg.Query, "/")
 	e.hasURL = strings.Contains(e.query, "{url}")
+	e.hasOrig = strings.Contains(e.query, "{originalStatus}")
 	ev := env.From(ctx)
 	pages, err := ev.Service(cfg.Service)
 	if err != nil {
@@ -113,7 +125,18 @@ func (e *Errors) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // servePage answers a caught response with the page, or falls back to it.
 func (e *Errors) servePage(w http.ResponseWriter, r *http.Request, c *catcher, reqURL string) {
-	q := strings.ReplaceAll(e.query, "{status}", strconv.Itoa(c.code))
+	status := c.code
+	for _, rw := range e.rewrites {
+		if status >= rw.Lo && status <= rw.Hi {
+			status = rw.To
+			break
+		}
+	}
+	c.pageCode = status
+	q := strings.ReplaceAll(e.query, "{status}", strconv.Itoa(status))
+	if e.hasOrig {
+		q = strings.ReplaceAll(q, "{originalStatus}", strconv.Itoa(c.code))
+	}
 	if e.hasURL {
 		q = strings.ReplaceAll(q, "{url}", url.QueryEscape(reqURL))
 	}
@@ -175,18 +198,19 @@ const (
 
 // catcher is the writer the handlers inside write to.
 type catcher struct {
-	w     http.ResponseWriter
-	e     *Errors
-	h     http.Header // theirs until decided
-	state catchState
-	code  int
-	body  []byte // held, up to maxHeld
-	over  bool   // the body went past maxHeld
+	w        http.ResponseWriter
+	e        *Errors
+	h        http.Header // theirs until decided
+	state    catchState
+	code     int    // the status the handlers inside answered
+	pageCode int    // the status the client gets with the page (statusRewrites)
+	body     []byte // held, up to maxHeld
+	over     bool   // the body went past maxHeld
 }
 
 func (c *catcher) reset() {
 	clear(c.h)
-	c.w, c.e, c.state, c.code, c.body, c.over = nil, nil, undecided, 0, nil, false
+	c.w, c.e, c.state, c.code, c.pageCode, c.body, c.over = nil, nil, undecided, 0, 0, nil, false
 }
 
 func (c *catcher) Header() http.Header {
@@ -341,7 +365,7 @@ func (p *pageWriter) WriteHeader(code int) {
 			}
 		}
 	}
-	p.w.WriteHeader(p.c.code)
+	p.w.WriteHeader(p.c.pageCode)
 }
 
 func (p *pageWriter) Write(b []byte) (int, error) {

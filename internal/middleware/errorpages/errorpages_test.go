@@ -321,3 +321,28 @@ func (r *interimRecorder) WriteHeader(code int) {
 	}
 	r.ResponseRecorder.WriteHeader(code)
 }
+
+func TestStatusRewrites(t *testing.T) {
+	p := &pages{has: map[string]string{"/404.html": "<h1>not here</h1>", "/500.html": "<h1>oops</h1>"}}
+	cfg := &config.Errors{Status: []string{"418,500-599"}, StatusRewrites: map[string]int{"418": 404, "502-504": 500}, Service: "pages", Query: "/{status}.html?was={originalStatus}"}
+	for _, tc := range []struct {
+		server, want int
+		body, asked  string
+	}{
+		{418, 404, "<h1>not here</h1>", "/404.html?was=418"},
+		{503, 500, "<h1>oops</h1>", "/500.html?was=503"},
+		{500, 500, "<h1>oops</h1>", "/500.html?was=500"},
+	} {
+		p.asked = nil
+		h := newErrors(t, cfg, server(tc.server, "x"), p)
+		w, _ := serve(h, httptest.NewRequest(http.MethodGet, "/", nil))
+		if w.Code != tc.want || w.Body.String() != tc.body || len(p.asked) != 1 || p.asked[0].URL.RequestURI() != tc.asked {
+			t.Errorf("server %d: got %d %q (asked %v), want %d %q from %s", tc.server, w.Code, w.Body.String(), p.asked, tc.want, tc.body, tc.asked)
+		}
+	}
+	// Without a page, the original response, status included.
+	h := newErrors(t, cfg, server(501, "orig"), &pages{fail: 404})
+	if w, _ := serve(h, httptest.NewRequest(http.MethodGet, "/", nil)); w.Code != 501 || w.Body.String() != "orig" {
+		t.Errorf("fallback: %d %q", w.Code, w.Body.String())
+	}
+}
