@@ -193,7 +193,13 @@ func (b *Breaker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		d = 0
 	}
 	status := sw.status
-	if status == 0 {
+	switch {
+	case status != 0:
+	case rec != nil && rec.Error == observe.ErrClientGone:
+		// The client left before any answer: 499, as the access log says,
+		// not the 200 of a response that was never sent.
+		status = 499
+	default:
 		status = http.StatusOK
 	}
 	*sw = statusWriter{}
