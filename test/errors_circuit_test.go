@@ -384,3 +384,55 @@ func TestWebSocketThroughErrorsAndBreaker(t *testing.T) {
 		t.Errorf("refused handshake: %d %q, want the 503 page", resp.StatusCode, b)
 	}
 }
+
+// TestCircuitBreakerOnLatency: a server that becomes slow trips a breaker on
+// LatencyAtQuantileMS; the breaker's own 503 is plain text without an errors
+// middleware.
+func TestCircuitBreakerOnLatency(t *testing.T) {
+	var slow atomic.Bool
+	var hits atomic.Int64
+	app := backendFunc(t, func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		if slow.Load() {
+			time.Sleep(150 * time.Millisecond) // the server is slow: what is under test
+		}
+		io.WriteString(w, "ok")
+	})
+	u := startUsher(t, config(`
+entrypoints:
+  web: { address: "127.0.0.1:0" }
+http:
+  routers:
+    app: { rule: "PathPrefix(`+"`/`"+`)", middlewares: [cb], service: app }
+  middlewares:
+    cb: { circuitBreaker: { expression: "LatencyAtQuantileMS(50.0) > 100", checkPeriod: 50ms, fallbackDuration: 10s, responseCode: 503 } }
+  services:
+    app: { loadBalancer: { servers: [ { url: "{{app}}" } ] } }
+`, "app", app.URL))
+	for i := 0; i < 5; i++ {
+		if resp, _ := do(t, "GET", u.url("web")+"/"); resp.StatusCode != 200 {
+			t.Fatalf("fast: %d", resp.StatusCode)
+		}
+	}
+	slow.Store(true)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, body := do(t, "GET", u.url("web")+"/")
+		if resp.StatusCode == 503 {
+			if body != "Service Unavailable\n" || resp.Header.Get("Content-Type") != "text/plain; charset=utf-8" {
+				t.Errorf("open: %q %v", body, resp.Header)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a slow server did not trip the breaker; log:\n%s", u.logText())
+		}
+	}
+	n := hits.Load()
+	for i := 0; i < 10; i++ {
+		do(t, "GET", u.url("web")+"/")
+	}
+	if hits.Load() != n {
+		t.Errorf("the server saw %d requests while open", hits.Load()-n)
+	}
+}
