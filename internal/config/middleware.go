@@ -33,6 +33,8 @@ var MiddlewareKinds = map[string]reflect.Type{
 	"csrf":           reflect.TypeFor[CSRF](),
 	"rateLimit":      reflect.TypeFor[RateLimit](),
 	"inFlightReq":    reflect.TypeFor[InFlightReq](),
+	"errors":         reflect.TypeFor[Errors](),
+	"circuitBreaker": reflect.TypeFor[CircuitBreaker](),
 }
 
 // StripPrefix removes a path prefix before forwarding.

@@ -807,6 +807,10 @@ func (v *validator) middleware(p string, spec any) {
 		v.rateLimit(p, s)
 	case *InFlightReq:
 		v.inFlightReq(p, s)
+	case *Errors:
+		v.errors(p, s)
+	case *CircuitBreaker:
+		v.circuitBreaker(p, s)
 	case *Chain:
 		if len(s.Middlewares) == 0 {
 			v.add(p+".middlewares", "a chain needs at least one middleware")

@@ -17,9 +17,11 @@ import (
 	"github.com/usher-lb/usher/internal/config"
 	"github.com/usher-lb/usher/internal/middleware/addprefix"
 	"github.com/usher-lb/usher/internal/middleware/buffering"
+	"github.com/usher-lb/usher/internal/middleware/circuitbreaker"
 	"github.com/usher-lb/usher/internal/middleware/compress"
 	"github.com/usher-lb/usher/internal/middleware/cors"
 	"github.com/usher-lb/usher/internal/middleware/csrf"
+	"github.com/usher-lb/usher/internal/middleware/errorpages"
 	"github.com/usher-lb/usher/internal/middleware/forwardauth"
 	"github.com/usher-lb/usher/internal/middleware/headers"
 	"github.com/usher-lb/usher/internal/middleware/inflightreq"
@@ -59,6 +61,8 @@ func init() {
 	register("csrf", csrf.New)
 	register("rateLimit", ratelimit.New)
 	register("inFlightReq", inflightreq.New)
+	register("errors", errorpages.New)
+	register("circuitBreaker", circuitbreaker.New)
 }
 
 // register adds the constructor of kind. It panics, at start-up, on a kind that

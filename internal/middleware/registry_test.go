@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/usher-lb/usher/internal/config"
+	"github.com/usher-lb/usher/internal/middleware/env"
 )
 
 // valid is a working config of each registered kind.
@@ -28,6 +29,8 @@ var valid = map[string]any{
 	"csrf":           &config.CSRF{},
 	"rateLimit":      &config.RateLimit{Average: 10},
 	"inFlightReq":    &config.InFlightReq{Amount: 1},
+	"errors":         &config.Errors{Status: []string{"500-599"}, Service: "pages"},
+	"circuitBreaker": &config.CircuitBreaker{Expression: "NetworkErrorRatio() > 0.5"},
 }
 
 func TestEveryKindIsRegistered(t *testing.T) {
@@ -67,7 +70,9 @@ func TestConstructors(t *testing.T) {
 				t.Fatalf("test config is %T, config.MiddlewareKinds has %v", spec, config.MiddlewareKinds[kind])
 			}
 			c, _ := Lookup(kind)
-			h, err := c(t.Context(), next, spec, "m-"+kind)
+			// Services of the snapshot, for the middlewares that use one (errors).
+			ctx := env.With(t.Context(), env.New(env.Config{Service: func(string) (http.Handler, bool) { return next, true }}, nil))
+			h, err := c(ctx, next, spec, "m-"+kind)
 			if err != nil {
 				t.Fatal(err)
 			}

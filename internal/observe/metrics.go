@@ -35,6 +35,7 @@ type Metrics struct {
 	retries    *prometheus.CounterVec   // service
 	truncated  *prometheus.CounterVec   // service
 	decisions  *prometheus.CounterVec   // kind, middleware, result
+	states     *prometheus.CounterVec   // kind, middleware, state
 	conns      *prometheus.GaugeVec     // entrypoint
 	connsTotal *prometheus.CounterVec   // entrypoint
 	certExpiry *prometheus.GaugeVec     // name
@@ -131,6 +132,10 @@ func NewMetrics() *Metrics {
 		Name: "usher_middleware_decisions_total",
 		Help: "What guarding middlewares (auth, limits, filters) decided, by kind, middleware name and result: allow, deny (what the client sent), error (the middleware could not decide: a peer or a store failed).",
 	}, []string{"kind", "middleware", "result"})
+	m.states = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "usher_middleware_state_changes_total",
+		Help: "Changes of state of middlewares that have states, by kind, middleware name and the state entered (circuitBreaker: closed, open, recovering).",
+	}, []string{"kind", "middleware", "state"})
 	m.conns = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "usher_open_connections",
 		Help: "Client connections open on an entrypoint (hijacked ones, such as WebSockets, leave the count).",
@@ -159,7 +164,7 @@ func NewMetrics() *Metrics {
 	}, func() float64 { return float64(m.inflight.Load()) })
 	m.servers.init()
 
-	m.reg.MustRegister(m.requests, m.routerDur, m.serviceDur, m.retries, m.truncated, m.decisions, m.conns,
+	m.reg.MustRegister(m.requests, m.routerDur, m.serviceDur, m.retries, m.truncated, m.decisions, m.states, m.conns,
 		m.connsTotal, m.certExpiry, reloads, m.lastReload, inflight, &m.servers,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -342,6 +347,16 @@ func (m *Metrics) DecisionCounts() map[string]Decisions {
 		out[name] = c
 	}
 	return out
+}
+
+// StateChange returns the counter of the middleware name (of kind) entering
+// state. Its labels come from the configuration and the middleware's own
+// fixed set of states.
+func (m *Metrics) StateChange(kind, name, state string) Counter {
+	if m == nil {
+		return Counter{}
+	}
+	return Counter{m.states.WithLabelValues(kind, name, state)}
 }
 
 // SetCertExpiry publishes when the certificate called name expires. A zero

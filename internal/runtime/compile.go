@@ -87,7 +87,13 @@ func Compile(ctx context.Context, checked Checked, st *State) (*Snapshot, *Pendi
 		visiting:   map[string]bool{},
 		transports: map[string]proxy.Options{},
 	}
-	c.mwCtx = env.With(ctx, env.New(env.Config{Log: st.Log, DataDir: st.DataDir, Metrics: st.Metrics, Redis: st.Redis}, c.mw))
+	// Service lets a middleware use a service of this snapshot (the errors
+	// middleware's pages); services compile before routers, so this finds them.
+	lookup := func(name string) (http.Handler, bool) {
+		h := c.service(name)
+		return h, h != nil
+	}
+	c.mwCtx = env.With(ctx, env.New(env.Config{Log: st.Log, DataDir: st.DataDir, Metrics: st.Metrics, Redis: st.Redis, Service: lookup}, c.mw))
 	snap := &Snapshot{
 		Config:       cfg,
 		Compiled:     time.Now(),
