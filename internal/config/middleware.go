@@ -27,6 +27,8 @@ var MiddlewareKinds = map[string]reflect.Type{
 	"forwardAuth":    reflect.TypeFor[ForwardAuth](),
 	"chain":          reflect.TypeFor[Chain](),
 	"compress":       reflect.TypeFor[Compress](),
+	"jwt":            reflect.TypeFor[JWT](),
+	"apiKey":         reflect.TypeFor[APIKey](),
 }
 
 // StripPrefix removes a path prefix before forwarding.

@@ -16,10 +16,12 @@ import (
 
 	"github.com/usher-lb/usher/internal/config"
 	"github.com/usher-lb/usher/internal/middleware/addprefix"
+	"github.com/usher-lb/usher/internal/middleware/apikey"
 	"github.com/usher-lb/usher/internal/middleware/buffering"
 	"github.com/usher-lb/usher/internal/middleware/compress"
 	"github.com/usher-lb/usher/internal/middleware/forwardauth"
 	"github.com/usher-lb/usher/internal/middleware/headers"
+	"github.com/usher-lb/usher/internal/middleware/jwt"
 	"github.com/usher-lb/usher/internal/middleware/redirectregex"
 	"github.com/usher-lb/usher/internal/middleware/redirectscheme"
 	"github.com/usher-lb/usher/internal/middleware/replacepath"
@@ -48,6 +50,8 @@ func init() {
 	register("buffering", buffering.New)
 	register("forwardAuth", forwardauth.New)
 	register("compress", compress.New)
+	register("jwt", jwt.New)
+	register("apiKey", apikey.New)
 }
 
 // register adds the constructor of kind. It panics, at start-up, on a kind that

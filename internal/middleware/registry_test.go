@@ -22,6 +22,8 @@ var valid = map[string]any{
 	"buffering":      &config.Buffering{MaxRequestBodyBytes: 1 << 20},
 	"forwardAuth":    &config.ForwardAuth{Address: "http://127.0.0.1:9/auth"},
 	"compress":       &config.Compress{Encodings: []string{"gzip"}},
+	"jwt":            &config.JWT{Secret: "0123456789abcdef0123456789abcdef"},
+	"apiKey":         &config.APIKey{Keys: []config.APIKeyEntry{{ID: "a", SHA256: "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"}}},
 }
 
 func TestEveryKindIsRegistered(t *testing.T) {
