@@ -38,7 +38,11 @@ func (v *validator) apiKey(p string, a *APIKey) {
 			v.add(p+"."+h.key, "%q is not a header name usher can use", h.val)
 		}
 	}
-	if a.IDHeader != "" && strings.EqualFold(a.IDHeader, a.Header) {
+	header := a.Header
+	if header == "" {
+		header = APIKeyHeader
+	}
+	if a.IDHeader != "" && strings.EqualFold(a.IDHeader, header) {
 		v.add(p+".idHeader", "cannot be the header the key comes in")
 	}
 	if strings.ContainsAny(a.Query, "&=#") {

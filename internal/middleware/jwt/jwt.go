@@ -127,6 +127,7 @@ func New(ctx context.Context, next http.Handler, cfg *config.JWT, name string) (
 	v, err := jwtverify.New(jwtverify.Options{
 		Keys: keys, JWKS: jwks, Algorithms: cfg.Algorithms,
 		Issuer: cfg.Issuer, Audience: cfg.Audience, Leeway: m.leeway,
+		Now: func() time.Time { return m.now() },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("jwt: %w", err)
