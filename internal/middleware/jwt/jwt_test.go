@@ -66,7 +66,7 @@ func claims(extra map[string]any) map[string]any {
 	return c
 }
 
-func pemFile(t *testing.T) string {
+func pemFile(t testing.TB) string {
 	p := filepath.Join(t.TempDir(), "keys.pem")
 	if err := os.WriteFile(p, append(jwttest.PEM(ecKey), jwttest.PEM(rsaKey)...), 0o600); err != nil {
 		t.Fatal(err)
