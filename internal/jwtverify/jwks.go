@@ -203,6 +203,18 @@ func (j *JWKS) current(ctx context.Context) (*keySet, error) {
 	if s := j.set.Load(); s != nil {
 		return s, nil
 	}
+	// Every fetch so far failed: try again now rather than at the next
+	// background attempt, as for an unknown kid (at most every minRefetch),
+	// so that a provider back up is used at once.
+	if ch, ok := j.start(true); ok {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+		}
+	}
+	if s := j.set.Load(); s != nil {
+		return s, nil
+	}
 	return nil, &Error{Reason: "the keys to verify the token could not be fetched", Unavailable: true}
 }
 

@@ -431,3 +431,41 @@ func BenchmarkVerify(b *testing.B) {
 		})
 	}
 }
+
+// TestJWKSBackUp: a provider down at start, then back: the first token
+// after MinRefetch fetches the set and is let through, without waiting for
+// the background retry.
+func TestJWKSBackUp(t *testing.T) {
+	var up atomic.Bool
+	var fetches atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		if !up.Load() {
+			http.Error(w, "down", http.StatusBadGateway)
+			return
+		}
+		w.Write(jwttest.JWKS(jwttest.JWK("k1", "", ecKey)))
+	}))
+	defer srv.Close()
+	clk := &clock{t: t0}
+	j, err := NewJWKS(srv.URL, JWKSOptions{Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Stop()
+	v, _ := New(Options{JWKS: j, Now: clk.now})
+	tok := jwttest.Sign("ES256", "k1", ecKey, claims(nil), nil)
+	for range 10 {
+		if _, err := v.Verify(context.Background(), tok); err == nil {
+			t.Fatal("accepted without keys")
+		}
+	}
+	if n := fetches.Load(); n != 1 {
+		t.Fatalf("%d fetches while down within MinRefetch, want 1", n)
+	}
+	up.Store(true)
+	clk.add(MinRefetch)
+	if _, err := v.Verify(context.Background(), tok); err != nil {
+		t.Fatalf("after the provider came back: %v", err)
+	}
+}

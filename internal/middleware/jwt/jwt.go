@@ -213,7 +213,9 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			var e *jwtverify.Error
 			if errors.As(err, &e) && e.Unavailable {
 				m.dec.Fail()
-				m.log.Warn("jwt: cannot verify tokens: "+e.Reason, "path", r.URL.Path)
+				// The JWK Set's failures are logged at warn where they
+				// happen, once per fetch; not once per request here.
+				m.log.Debug("jwt: cannot verify tokens: "+e.Reason, "path", r.URL.Path)
 				m.refuse(w, http.StatusServiceUnavailable, "")
 				return
 			}
