@@ -30,6 +30,9 @@ func TestValidateJWTAndAPIKey(t *testing.T) {
 			`usher.yaml:5: http.middlewares.m.jwt.tokenFrom[0]: "body:x" is not header:NAME, cookie:NAME or query:NAME`,
 			`usher.yaml:5: http.middlewares.m.jwt.tokenFrom[1]: "cookie:" needs a valid cookie name after the colon`,
 		}},
+		{"a realm that breaks the challenge", `{ jwt: { secret: s, realm: 'a"b' } }`, []string{
+			`usher.yaml:4: http.middlewares.m.jwt.realm: a realm cannot hold a quote, a backslash or a line break`,
+		}},
 		{"HMAC without a secret", `{ jwt: { jwksURL: "https://id.example.com/jwks", algorithms: [HS256] } }`, []string{
 			`usher.yaml:4: http.middlewares.m.jwt.algorithms[0]: HS256 is verified with a secret, and there is none (a public key never serves as an HMAC secret)`,
 		}},

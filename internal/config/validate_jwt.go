@@ -76,6 +76,9 @@ func (v *validator) jwt(p string, j *JWT) {
 		}
 		seen[strings.ToLower(h)] = claim
 	}
+	if strings.ContainsAny(j.Realm, "\"\\\r\n") {
+		v.add(p+".realm", "a realm cannot hold a quote, a backslash or a line break")
+	}
 	for i, src := range j.TokenFrom {
 		where, name, _ := strings.Cut(src, ":")
 		sp := fmt.Sprintf("%s.tokenFrom[%d]", p, i)

@@ -49,6 +49,14 @@ func (c Claims) Time(name string) (time.Time, bool) {
 	if err != nil {
 		return time.Time{}, false
 	}
+	// Beyond what an int64 of seconds holds, a conversion would wrap:
+	// the far future and past are clamped to the ends of time instead.
+	switch {
+	case f >= 1<<62:
+		f = 1 << 62
+	case f <= -(1 << 62):
+		f = -(1 << 62)
+	}
 	sec := int64(f)
 	return time.Unix(sec, int64((f-float64(sec))*1e9)), true
 }
@@ -156,7 +164,8 @@ type header struct {
 	Crit json.RawMessage `json:"crit"`
 }
 
-var b64 = base64.RawURLEncoding
+// Strict: one encoding per value, no stray bits in the last character.
+var b64 = base64.RawURLEncoding.Strict()
 
 // Verify checks token and returns its claims. ctx bounds the wait for a JWK
 // Set fetch, when one is needed (at start, or for a kid not known yet).
