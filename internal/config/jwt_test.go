@@ -33,6 +33,11 @@ func TestValidateJWTAndAPIKey(t *testing.T) {
 		{"a realm that breaks the challenge", `{ jwt: { secret: s, realm: 'a"b' } }`, []string{
 			`usher.yaml:4: http.middlewares.m.jwt.realm: a realm cannot hold a quote, a backslash or a line break`,
 		}},
+		{"jwksTLS without jwksURL", `{ jwt: { secret: s, jwksTLS: { cert: /nonexistent/c.pem } } }`, []string{
+			`usher.yaml:4: http.middlewares.m.jwt.jwksTLS: is for jwksURL, which is not set`,
+			`usher.yaml:4: http.middlewares.m.jwt.jwksTLS.cert: cannot read /nonexistent/c.pem: no such file or directory`,
+			`usher.yaml:4: http.middlewares.m.jwt.jwksTLS: cert and key go together: set both or neither`,
+		}},
 		{"HMAC without a secret", `{ jwt: { jwksURL: "https://id.example.com/jwks", algorithms: [HS256] } }`, []string{
 			`usher.yaml:4: http.middlewares.m.jwt.algorithms[0]: HS256 is verified with a secret, and there is none (a public key never serves as an HMAC secret)`,
 		}},

@@ -9,6 +9,7 @@ type JWT struct {
 	Secret          string                 `json:"secret,omitempty" secret:"true" doc:"HMAC key of HS256/384/512 tokens (secret; secretFile reads it from a file)"`
 	PublicKeyFile   string                 `json:"publicKeyFile,omitempty" doc:"PEM file of one or more public keys or certificates (RSA of 2048 bits or more, EC P-256/P-384/P-521, Ed25519)"`
 	JWKSURL         string                 `json:"jwksURL,omitempty" secret:"userinfo" doc:"URL of a JWK Set: fetched in the background, again as its Cache-Control says (default every 5m) and for an unknown kid at most every 30s"`
+	JWKSTLS         *ClientTLS             `json:"jwksTLS,omitempty" doc:"TLS to an https jwksURL: its CA, a client certificate; default the system's roots"`
 	Algorithms      []string               `json:"algorithms,omitempty" doc:"algorithms accepted, each only with a key of its family: HS256 HS384 HS512 RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA; default all that the keys can verify"`
 	Issuer          string                 `json:"issuer,omitempty" doc:"the iss the token must have"`
 	Audience        Strings                `json:"audience,omitempty" doc:"a string or a list: the token's aud must hold one of them"`

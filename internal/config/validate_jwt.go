@@ -33,6 +33,17 @@ func (v *validator) jwt(p string, j *JWT) {
 			v.add(p+".jwksURL", "%q has no host", shown)
 		}
 	}
+	if ct := j.JWKSTLS; ct != nil {
+		if j.JWKSURL == "" {
+			v.add(p+".jwksTLS", "is for jwksURL, which is not set")
+		}
+		v.fileExists(p+".jwksTLS.ca", ct.CA)
+		v.fileExists(p+".jwksTLS.cert", ct.Cert)
+		v.fileExists(p+".jwksTLS.key", ct.Key)
+		if (ct.Cert == "") != (ct.Key == "") {
+			v.add(p+".jwksTLS", "cert and key go together: set both or neither")
+		}
+	}
 	for i, a := range j.Algorithms {
 		ap := fmt.Sprintf("%s.algorithms[%d]", p, i)
 		switch {

@@ -2,6 +2,7 @@ package jwtverify
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -94,10 +95,7 @@ func NewJWKS(rawURL string, o JWKSOptions) (*JWKS, error) {
 		ready: make(chan struct{}), done: make(chan struct{}),
 	}
 	if j.client == nil {
-		j.client = &http.Client{Timeout: FetchTimeout, Transport: &http.Transport{
-			Proxy: http.ProxyFromEnvironment, MaxIdleConns: 2, IdleConnTimeout: time.Minute,
-			TLSHandshakeTimeout: FetchTimeout, ResponseHeaderTimeout: FetchTimeout,
-		}}
+		j.client = Client(nil)
 	}
 	if j.log == nil {
 		j.log = slog.New(slog.DiscardHandler)
@@ -114,6 +112,17 @@ func NewJWKS(rawURL string, o JWKSOptions) (*JWKS, error) {
 	j.ctx, j.cancel = context.WithCancel(context.Background())
 	go j.loop()
 	return j, nil
+}
+
+// Client is an HTTP client fit to fetch a JWK Set: bounded by
+// FetchTimeout, few idle connections, the environment's proxy, tc for TLS
+// (nil: the system's roots).
+func Client(tc *tls.Config) *http.Client {
+	return &http.Client{Timeout: FetchTimeout, Transport: &http.Transport{
+		Proxy: http.ProxyFromEnvironment, TLSClientConfig: tc, ForceAttemptHTTP2: true,
+		MaxIdleConns: 2, IdleConnTimeout: time.Minute,
+		TLSHandshakeTimeout: FetchTimeout, ResponseHeaderTimeout: FetchTimeout,
+	}}
 }
 
 // Stop ends the background refresh and any fetch under way, and waits for

@@ -158,6 +158,14 @@ func (v *Verifier) Generation() uint64 {
 	return v.jwks.generation()
 }
 
+// StopJWKS stops the verifier's JWKS, when it has one (tests; a
+// middleware's is stopped by its owner).
+func (v *Verifier) StopJWKS() {
+	if v.jwks != nil {
+		v.jwks.Stop()
+	}
+}
+
 type header struct {
 	Alg  string          `json:"alg"`
 	Kid  string          `json:"kid"`

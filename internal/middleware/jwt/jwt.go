@@ -18,6 +18,8 @@ package jwt
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,6 +32,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/usher-lb/usher/internal/clienttls"
 	"github.com/usher-lb/usher/internal/config"
 	"github.com/usher-lb/usher/internal/jwtverify"
 	"github.com/usher-lb/usher/internal/middleware/env"
@@ -113,9 +116,24 @@ func New(ctx context.Context, next http.Handler, cfg *config.JWT, name string) (
 	}
 	var jwks *jwtverify.JWKS
 	if cfg.JWKSURL != "" {
+		var tc *tls.Config
+		keepKey := "jwks " + cfg.JWKSURL
+		if cfg.JWKSTLS != nil {
+			var digest [sha256.Size]byte
+			var err error
+			if tc, digest, err = clienttls.Load(cfg.JWKSTLS); err != nil {
+				return nil, fmt.Errorf("jwt: jwksTLS.%s", strings.TrimPrefix(err.Error(), "tls."))
+			}
+			// A rotated CA or certificate makes a new client, and so a new set.
+			keepKey += " " + hex.EncodeToString(digest[:])
+		}
 		var err error
-		jwks, err = env.Keep(e, kind, name, "jwks "+cfg.JWKSURL, func() (*jwtverify.JWKS, func(), error) {
-			j, err := jwtverify.NewJWKS(cfg.JWKSURL, jwtverify.JWKSOptions{Log: m.log})
+		jwks, err = env.Keep(e, kind, name, keepKey, func() (*jwtverify.JWKS, func(), error) {
+			o := jwtverify.JWKSOptions{Log: m.log}
+			if tc != nil {
+				o.Client = jwtverify.Client(tc)
+			}
+			j, err := jwtverify.NewJWKS(cfg.JWKSURL, o)
 			if err != nil {
 				return nil, nil, err
 			}

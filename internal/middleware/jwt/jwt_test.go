@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/elliptic"
+	"encoding/pem"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -272,5 +273,32 @@ func TestNewRefuses(t *testing.T) {
 		if _, err := New(context.Background(), http.NotFoundHandler(), cfg, "m"); err == nil {
 			t.Errorf("%+v accepted", cfg)
 		}
+	}
+}
+
+// TestJWKSOverTLS: a JWK Set on https with a private CA, trusted through
+// jwksTLS.ca; without it, the set cannot be had and requests get 503.
+func TestJWKSOverTLS(t *testing.T) {
+	idp := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(jwttest.JWKS(jwttest.JWK("k1", "ES256", ecKey)))
+	}))
+	defer idp.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: idp.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tok := "Bearer " + jwttest.Sign("ES256", "k1", ecKey, claims(nil), nil)
+	h, _ := build(t, &config.JWT{JWKSURL: idp.URL, JWKSTLS: &config.ClientTLS{CA: ca}}, nil)
+	defer h.(*middleware).v.StopJWKS()
+	if w, _ := do(h, "/", map[string]string{"Authorization": tok}); w.Code != 200 {
+		t.Fatalf("with the CA: %d", w.Code)
+	}
+	h, _ = build(t, &config.JWT{JWKSURL: idp.URL}, nil)
+	defer h.(*middleware).v.StopJWKS()
+	if w, _ := do(h, "/", map[string]string{"Authorization": tok}); w.Code != 503 {
+		t.Fatalf("without the CA: %d, want 503", w.Code)
+	}
+	if _, err := New(context.Background(), http.NotFoundHandler(), &config.JWT{JWKSURL: idp.URL, JWKSTLS: &config.ClientTLS{CA: "/nonexistent"}}, "m"); err == nil || !strings.HasPrefix(err.Error(), "jwt: jwksTLS.ca: ") {
+		t.Fatalf("a missing CA: %v", err)
 	}
 }
