@@ -2,6 +2,7 @@ package jwtverify
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -79,6 +80,7 @@ type keySet struct {
 	keys []Key
 	kids map[string]bool
 	gen  uint64
+	sum  [sha256.Size]byte // of the set as fetched
 }
 
 func (s *keySet) has(kid string) bool { return s.kids[kid] }
@@ -252,7 +254,7 @@ func (j *JWKS) refetch(ctx context.Context, seen *keySet) *keySet {
 
 // fetch gets the set once and returns when to fetch it next.
 func (j *JWKS) fetch() time.Duration {
-	keys, maxAge, err := j.get()
+	keys, sum, maxAge, err := j.get()
 	if err != nil {
 		j.mu.Lock()
 		j.failures++
@@ -267,13 +269,17 @@ func (j *JWKS) fetch() time.Duration {
 	j.mu.Lock()
 	j.failures = 0
 	j.mu.Unlock()
-	s := &keySet{keys: keys, kids: map[string]bool{}, gen: j.gen.Add(1)}
-	for _, k := range keys {
-		if k.ID != "" {
-			s.kids[k.ID] = true
+	// The same set again keeps its generation: what callers kept for it
+	// (the jwt middleware's verifications) stays good.
+	if old := j.set.Load(); old == nil || old.sum != sum {
+		s := &keySet{keys: keys, kids: map[string]bool{}, gen: j.gen.Add(1), sum: sum}
+		for _, k := range keys {
+			if k.ID != "" {
+				s.kids[k.ID] = true
+			}
 		}
+		j.set.Store(s)
 	}
-	j.set.Store(s)
 	next := j.refresh
 	if maxAge >= 0 {
 		next = time.Duration(maxAge) * time.Second
@@ -281,12 +287,13 @@ func (j *JWKS) fetch() time.Duration {
 	return min(max(next, j.minRefetch), MaxRefresh)
 }
 
-func (j *JWKS) get() ([]Key, int64, error) {
+func (j *JWKS) get() ([]Key, [sha256.Size]byte, int64, error) {
+	var sum [sha256.Size]byte
 	ctx, cancel := context.WithTimeout(j.ctx, FetchTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, j.url, nil)
 	if err != nil {
-		return nil, 0, errors.New("bad URL")
+		return nil, sum, 0, errors.New("bad URL")
 	}
 	req.Header.Set("Accept", "application/jwk-set+json, application/json")
 	resp, err := j.client.Do(req)
@@ -295,28 +302,28 @@ func (j *JWKS) get() ([]Key, int64, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err // the URL is in the log line already, redacted
 		}
-		return nil, 0, err
+		return nil, sum, 0, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-		return nil, 0, fmt.Errorf("status %d", resp.StatusCode)
+		return nil, sum, 0, fmt.Errorf("status %d", resp.StatusCode)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxJWKSBytes+1))
 	if err != nil {
-		return nil, 0, fmt.Errorf("reading the answer: %w", err)
+		return nil, sum, 0, fmt.Errorf("reading the answer: %w", err)
 	}
 	if len(body) > MaxJWKSBytes {
-		return nil, 0, fmt.Errorf("the answer is over %d bytes", MaxJWKSBytes)
+		return nil, sum, 0, fmt.Errorf("the answer is over %d bytes", MaxJWKSBytes)
 	}
 	keys, skipped, err := ParseJWKS(body)
 	if err != nil {
-		return nil, 0, err
+		return nil, sum, 0, err
 	}
 	if skipped > 0 {
 		j.log.Debug("jwt: keys of the JWK Set skipped (not signing keys, or of a kind not supported)", "url", j.shown, "skipped", skipped)
 	}
-	return keys, maxAge(resp.Header.Values("Cache-Control")), nil
+	return keys, sha256.Sum256(body), maxAge(resp.Header.Values("Cache-Control")), nil
 }
 
 // maxAge is the max-age of Cache-Control in seconds; 0 for no-store or

@@ -472,3 +472,35 @@ func TestJWKSBackUp(t *testing.T) {
 		t.Fatalf("after the provider came back: %v", err)
 	}
 }
+
+// TestJWKSSameSetKeepsGeneration: fetching the same set again leaves the
+// generation as it was (kept verifications stay good); a changed set moves
+// it.
+func TestJWKSSameSetKeepsGeneration(t *testing.T) {
+	srv := newJWKSServer(t, jwttest.JWKS(jwttest.JWK("k1", "", ecKey)))
+	clk := &clock{t: t0}
+	j, err := NewJWKS(srv.URL, JWKSOptions{Now: clk.now, Refresh: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Stop()
+	v, _ := New(Options{JWKS: j, Now: clk.now})
+	ctx := context.Background()
+	if _, err := v.Verify(ctx, jwttest.Sign("ES256", "k1", ecKey, claims(nil), nil)); err != nil {
+		t.Fatal(err)
+	}
+	g := v.Generation()
+	clk.add(MinRefetch)
+	v.Verify(ctx, jwttest.Sign("ES256", "k9", ecKey, claims(nil), nil)) // an unknown kid: a refetch
+	if n := srv.fetches.Load(); n != 2 || v.Generation() != g {
+		t.Fatalf("%d fetches, generation %d → %d; want 2 and the same", n, g, v.Generation())
+	}
+	srv.set(jwttest.JWKS(jwttest.JWK("k1", "", ecKey), jwttest.JWK("k9", "", otherEC)))
+	clk.add(MinRefetch)
+	if _, err := v.Verify(ctx, jwttest.Sign("ES256", "k9", otherEC, claims(map[string]any{"exp": t0.Unix() + 3600}), nil)); err != nil {
+		t.Fatalf("k9 after the rotation: %v", err)
+	}
+	if v.Generation() == g {
+		t.Fatal("a new set kept the generation")
+	}
+}
