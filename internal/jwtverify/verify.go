@@ -8,6 +8,9 @@
 // confusion), use a key the token carries (jwk, jku, x5u, x5c are ignored),
 // or accept a token with "crit" extensions it does not understand.
 //
+// What is the caller's: claims beyond the registered ones (an OpenID
+// Connect ID token's nonce and azp, a role), and keeping verifications.
+//
 // A Verifier is safe for concurrent use. Its errors are *Error: a Reason
 // fit to show the client (it names no key, no secret, no part of the
 // token), and whether the verifier could not decide (its JWK Set could not
