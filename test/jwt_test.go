@@ -147,6 +147,7 @@ func TestJWTThroughUsher(t *testing.T) {
 	}{
 		{"no token", "/jwks/x", "", 401, `Bearer realm="usher"`},
 		{"alg none", "/jwks/x", jwttest.Sign("none", "k1", nil, good, nil), 401, `Bearer realm="usher", error="invalid_token", error_description="unsigned tokens (alg none) are not accepted"`},
+		{"HS256 signed with the JWK Set's RSA key, as PEM", "/jwks/x", jwttest.Sign("HS256", "k2", jwttest.PEM(rsaKey), good, nil), 401, `error_description="no key known for the token's kid and algorithm"`},
 		{"HS256 signed with the RSA public key", "/pem/x", jwttest.Sign("HS256", "", jwttest.PEM(rsaKey), good, nil), 401, `error="invalid_token"`},
 		{"expired", "/jwks/x", jwttest.Sign("ES256", "k1", ecKey, with("exp", now.Add(-time.Minute).Unix()), nil), 401, `error_description="the token has expired"`},
 		{"not yet valid", "/jwks/x", jwttest.Sign("ES256", "k1", ecKey, with("nbf", now.Add(time.Hour).Unix()), nil), 401, `error="invalid_token"`},
@@ -247,6 +248,7 @@ func TestJWTThroughUsher(t *testing.T) {
 		_, metrics := get(t, "http://"+u.addrs["admin"]+"/metrics")
 		for _, want := range []string{
 			`usher_middleware_decisions_total{kind="jwt",middleware="idp",result="allow"} 5`,
+			`usher_middleware_decisions_total{kind="jwt",middleware="idp",result="deny"} 49`,
 			`usher_middleware_decisions_total{kind="jwt",middleware="pem",result="deny"} 2`,
 			`usher_middleware_decisions_total{kind="apiKey",middleware="keys",result="allow"} 2`,
 			`usher_middleware_decisions_total{kind="apiKey",middleware="keys",result="deny"} 3`,
