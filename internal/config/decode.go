@@ -29,6 +29,7 @@ var (
 	durationType   = reflect.TypeFor[Duration]()
 	byteSizeType   = reflect.TypeFor[ByteSize]()
 	middlewareType = reflect.TypeFor[Middleware]()
+	stringsType    = reflect.TypeFor[Strings]()
 )
 
 func (d *decoder) problem(pos Pos, path, format string, args ...any) {
@@ -51,6 +52,13 @@ func (d *decoder) decode(n *node, v reflect.Value, path string) {
 	case middlewareType:
 		d.middleware(n, v, path)
 		return
+	case stringsType:
+		if n.kind == kindScalar {
+			if s, ok := d.scalar(n, path, "a string"); ok {
+				v.Set(reflect.ValueOf(Strings{s}))
+			}
+			return
+		}
 	}
 	switch t.Kind() {
 	case reflect.Pointer:

@@ -58,6 +58,12 @@ func (c *Config) ApplyDefaults() {
 			if f, ok := m.spec().(*ForwardAuth); ok {
 				f.applyDefaults()
 			}
+			if j, ok := m.spec().(*JWT); ok {
+				j.applyDefaults()
+			}
+			if a, ok := m.spec().(*APIKey); ok {
+				a.applyDefaults()
+			}
 		}
 	}
 	if t := c.TCP; t != nil {

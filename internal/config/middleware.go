@@ -35,6 +35,8 @@ var MiddlewareKinds = map[string]reflect.Type{
 	"inFlightReq":    reflect.TypeFor[InFlightReq](),
 	"errors":         reflect.TypeFor[Errors](),
 	"circuitBreaker": reflect.TypeFor[CircuitBreaker](),
+	"jwt":            reflect.TypeFor[JWT](),
+	"apiKey":         reflect.TypeFor[APIKey](),
 }
 
 // StripPrefix removes a path prefix before forwarding.

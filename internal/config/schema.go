@@ -50,6 +50,8 @@ func (g *schemaGen) ref(name string, build func() map[string]any) map[string]any
 
 func (g *schemaGen) schema(t reflect.Type) map[string]any {
 	switch t {
+	case stringsType:
+		return map[string]any{"anyOf": []any{map[string]any{"type": "string"}, map[string]any{"type": "array", "items": map[string]any{"type": "string"}}}}
 	case durationType:
 		return g.ref("Duration", func() map[string]any {
 			return map[string]any{

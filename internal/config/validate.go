@@ -811,6 +811,10 @@ func (v *validator) middleware(p string, spec any) {
 		v.errors(p, s)
 	case *CircuitBreaker:
 		v.circuitBreaker(p, s)
+	case *JWT:
+		v.jwt(p, s)
+	case *APIKey:
+		v.apiKey(p, s)
 	case *Chain:
 		if len(s.Middlewares) == 0 {
 			v.add(p+".middlewares", "a chain needs at least one middleware")

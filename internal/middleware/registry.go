@@ -16,6 +16,7 @@ import (
 
 	"github.com/usher-lb/usher/internal/config"
 	"github.com/usher-lb/usher/internal/middleware/addprefix"
+	"github.com/usher-lb/usher/internal/middleware/apikey"
 	"github.com/usher-lb/usher/internal/middleware/buffering"
 	"github.com/usher-lb/usher/internal/middleware/circuitbreaker"
 	"github.com/usher-lb/usher/internal/middleware/compress"
@@ -26,6 +27,7 @@ import (
 	"github.com/usher-lb/usher/internal/middleware/headers"
 	"github.com/usher-lb/usher/internal/middleware/inflightreq"
 	"github.com/usher-lb/usher/internal/middleware/ipfilter"
+	"github.com/usher-lb/usher/internal/middleware/jwt"
 	"github.com/usher-lb/usher/internal/middleware/ratelimit"
 	"github.com/usher-lb/usher/internal/middleware/redirectregex"
 	"github.com/usher-lb/usher/internal/middleware/redirectscheme"
@@ -63,6 +65,8 @@ func init() {
 	register("inFlightReq", inflightreq.New)
 	register("errors", errorpages.New)
 	register("circuitBreaker", circuitbreaker.New)
+	register("jwt", jwt.New)
+	register("apiKey", apikey.New)
 }
 
 // register adds the constructor of kind. It panics, at start-up, on a kind that

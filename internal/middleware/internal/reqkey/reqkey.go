@@ -43,8 +43,15 @@ func Identity(w http.ResponseWriter, r *http.Request) *observe.Identity {
 	if rec := observe.From(w); rec != nil && rec.Identity != nil {
 		return rec.Identity
 	}
-	id, _ := r.Context().Value(identityKey{}).(*observe.Identity)
-	return id
+	if id, _ := r.Context().Value(identityKey{}).(*observe.Identity); id != nil {
+		return id
+	}
+	// A request that went through jwt or apiKey without a Record.
+	claims, keyID := Claims(r), APIKeyID(r)
+	if claims == nil && keyID == "" {
+		return nil
+	}
+	return &observe.Identity{Claims: claims, KeyID: keyID}
 }
 
 // ClientIP returns the client's address as usher knows it: the entrypoint's
@@ -192,4 +199,35 @@ func claimString(v any) string {
 		return ""
 	}
 	return string(b)
+}
+
+// The context values of jwt and apiKey, for later middlewares of a request
+// that has no Record (a handler called in code).
+
+type claimsKey struct{}
+
+type apiKeyIDKey struct{}
+
+// WithClaims returns r with claims on its context. claims must not change
+// afterwards: they may be shared by many requests.
+func WithClaims(r *http.Request, claims map[string]any) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), claimsKey{}, claims))
+}
+
+// Claims returns the claims set by WithClaims, nil when none were.
+func Claims(r *http.Request) map[string]any {
+	c, _ := r.Context().Value(claimsKey{}).(map[string]any)
+	return c
+}
+
+// WithAPIKeyID returns r with the id of the API key it presented (never the
+// key itself) on its context.
+func WithAPIKeyID(r *http.Request, id string) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), apiKeyIDKey{}, id))
+}
+
+// APIKeyID returns the id set by WithAPIKeyID, "" when none was.
+func APIKeyID(r *http.Request) string {
+	id, _ := r.Context().Value(apiKeyIDKey{}).(string)
+	return id
 }
