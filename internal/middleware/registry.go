@@ -24,6 +24,7 @@ import (
 	"github.com/usher-lb/usher/internal/middleware/redirectscheme"
 	"github.com/usher-lb/usher/internal/middleware/replacepath"
 	"github.com/usher-lb/usher/internal/middleware/stripprefix"
+	"github.com/usher-lb/usher/internal/middleware/waf"
 )
 
 // Constructor builds a middleware around next from its config spec (a pointer to
@@ -48,6 +49,7 @@ func init() {
 	register("buffering", buffering.New)
 	register("forwardAuth", forwardauth.New)
 	register("compress", compress.New)
+	register("waf", waf.New)
 }
 
 // register adds the constructor of kind. It panics, at start-up, on a kind that
