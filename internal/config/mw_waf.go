@@ -14,6 +14,7 @@ type WAF struct {
 	ResponseInspection       bool      `json:"responseInspection,omitempty" doc:"inspect responses (headers, and bodies of the types of responseBodyTypes) for data leaks; default false"`
 	ResponseBodyLimit        *ByteSize `json:"responseBodyLimit,omitempty" doc:"response body bytes held and inspected before they are sent; the rest is sent uninspected; default 512KiB, at least 1"`
 	ResponseBodyTypes        []string  `json:"responseBodyTypes,omitempty" doc:"media types of the response bodies inspected; default [text/html, text/plain, text/xml, application/json]"`
+	AllowedMethods           []string  `json:"allowedMethods,omitempty" doc:"methods the CRS lets through (others score as an attack); default [GET, HEAD, POST, OPTIONS, PUT, PATCH, DELETE]"`
 	ExcludeRules             []int     `json:"excludeRules,omitempty" doc:"ids of CRS (or own) rules that do not run for the routers of this middleware, e.g. 942100"`
 	ExcludeTags              []string  `json:"excludeTags,omitempty" doc:"tags of rules that do not run, e.g. attack-sqli or paranoia-level/2"`
 	Rules                    []string  `json:"rules,omitempty" doc:"own directives in Coraza's SecLang (SecRule ..., SecAction ...), one per entry; run before the CRS, but SecRuleRemove* and SecRuleUpdate* apply after it"`
@@ -30,6 +31,10 @@ const (
 	// WAFMaxBodyLimit bounds both body limits: bodies are held in memory.
 	WAFMaxBodyLimit = 64 << 20
 )
+
+// WAFAllowedMethods is the default of allowedMethods: the CRS's own (GET,
+// HEAD, POST, OPTIONS) and those of APIs.
+var WAFAllowedMethods = []string{"GET", "HEAD", "POST", "OPTIONS", "PUT", "PATCH", "DELETE"}
 
 // WAFResponseBodyTypes is the default of responseBodyTypes.
 var WAFResponseBodyTypes = []string{"text/html", "text/plain", "text/xml", "application/json"}

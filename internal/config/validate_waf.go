@@ -33,6 +33,11 @@ func (v *validator) waf(p string, s *WAF) {
 			v.add(fmt.Sprintf("%s.responseBodyTypes[%d]", p, i), "%q is not a media type: write type/subtype (text/html), without parameters", t)
 		}
 	}
+	for i, m := range s.AllowedMethods {
+		if !isToken(m) {
+			v.add(fmt.Sprintf("%s.allowedMethods[%d]", p, i), "%q is not a method", m)
+		}
+	}
 	for i, id := range s.ExcludeRules {
 		if id <= 0 {
 			v.add(fmt.Sprintf("%s.excludeRules[%d]", p, i), "a rule id is a positive number, got %d", id)

@@ -27,6 +27,7 @@ type settings struct {
 	respInspect                 bool
 	respLimit                   int64
 	respTypes                   []string
+	methods                     []string
 	user                        []directive // own directives, in order
 }
 
@@ -127,6 +128,7 @@ func (s *settings) directives(n int) string {
 	line("Include @crs-setup.conf.example")
 	line(`SecAction "id:900000,phase:1,pass,t:none,nolog,setvar:tx.blocking_paranoia_level=%d"`, s.paranoia)
 	line(`SecAction "id:900110,phase:1,pass,t:none,nolog,setvar:tx.inbound_anomaly_score_threshold=%d,setvar:tx.outbound_anomaly_score_threshold=%d"`, s.inbound, s.outbound)
+	line(`SecAction "id:900200,phase:1,pass,t:none,nolog,setvar:'tx.allowed_methods=%s'"`, strings.Join(s.methods, " "))
 	user := s.user
 	if n >= 0 {
 		user = user[:n]

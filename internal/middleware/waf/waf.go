@@ -43,6 +43,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -128,6 +129,15 @@ func settingsOf(cfg *config.WAF) (*settings, error) {
 		reqLimit:  config.WAFRequestBodyLimit,
 		respLimit: config.WAFResponseBodyLimit,
 		respTypes: cfg.ResponseBodyTypes,
+		methods:   cfg.AllowedMethods,
+	}
+	if len(s.methods) == 0 {
+		s.methods = config.WAFAllowedMethods
+	}
+	for i, m := range s.methods {
+		if m == "" || strings.ContainsAny(m, " \t'\"\\,") {
+			return nil, fmt.Errorf("allowedMethods[%d]: %q is not a method", i, m)
+		}
 	}
 	switch {
 	case s.paranoia == 0:
@@ -299,6 +309,11 @@ func (h *handler) request(tx types.Transaction, r *http.Request, client string) 
 	}
 	for _, te := range r.TransferEncoding {
 		tx.AddRequestHeader("Transfer-Encoding", te)
+	}
+	// A body of known length whose header an earlier hop dropped (a
+	// buffering middleware, a request made in code) still has one.
+	if r.ContentLength > 0 && len(r.Header["Content-Length"]) == 0 {
+		tx.AddRequestHeader("Content-Length", strconv.FormatInt(r.ContentLength, 10))
 	}
 	if it := tx.ProcessRequestHeaders(); it != nil {
 		return it, nil, nil
