@@ -525,3 +525,30 @@ func containsInt(list []int, n int) bool {
 	}
 	return false
 }
+
+// TestConfigDocExample: the api-waf of docs/CONFIG.md compiles, and its
+// runtime exclusion takes ?q= of /api/search out of libinjection's rule
+// (942100) only.
+func TestConfigDocExample(t *testing.T) {
+	limit := config.ByteSize(256 << 10)
+	f := newFixture(t, &config.WAF{
+		ParanoiaLevel: 2, InboundAnomalyThreshold: 10, RequestBodyLimit: &limit,
+		ExcludeRules: []int{920420}, ExcludeTags: []string{"attack-php"},
+		Rules: []string{`SecRule REQUEST_URI "@beginsWith /api/search" "id:1001,phase:1,pass,nolog,ctl:ruleRemoveTargetById=942100;ARGS:q"`},
+	})
+	q := "?q=" + url.QueryEscape("1 or 1=1")
+	for _, c := range []struct {
+		path   string
+		has100 bool
+	}{{"/api/items", true}, {"/api/search", false}} {
+		f.log.mu.Lock()
+		f.log.b.Reset()
+		f.log.mu.Unlock()
+		if w := f.do(t, req{target: c.path + q}); w.Code != 403 {
+			t.Errorf("%s: %d", c.path, w.Code)
+		}
+		if ids := ruleIDs(f.log.lines(t, "waf: request blocked")[0]); containsInt(ids, 942100) != c.has100 {
+			t.Errorf("%s: rules %v, 942100 among them: want %v", c.path, ids, c.has100)
+		}
+	}
+}
