@@ -14,10 +14,11 @@ import (
 	"time"
 )
 
-// wafTpl puts three routers before one server: /guarded behind the CRS in
-// block mode, /watched in detect mode, /search with the SQL injection rules
-// excluded (its queries are SQL by design) and an own rule. The three share
-// one compiled rule set.
+// wafTpl puts routers before one server: /guarded behind the CRS in block
+// mode, /watched in detect mode (the two share one compiled rule set),
+// /search with the SQL injection rules excluded (its queries are SQL by
+// design) and an own rule, /upload with a small body limit, /leaky with
+// response inspection.
 const wafTpl = `
 entrypoints:
   web: { address: "127.0.0.1:0" }
@@ -28,7 +29,11 @@ http:
     guarded: { rule: "PathPrefix(` + "`/guarded`" + `)", middlewares: [waf], service: app }
     watched: { rule: "PathPrefix(` + "`/watched`" + `)", middlewares: [watch], service: app }
     search:  { rule: "PathPrefix(` + "`/search`" + `)", middlewares: [sqlok], service: app }
+    upload:  { rule: "PathPrefix(` + "`/upload`" + `)", middlewares: [small], service: app }
+    leaky:   { rule: "PathPrefix(` + "`/leaky`" + `)", middlewares: [outbound], service: app }
   middlewares:
+    small:    { waf: { requestBodyLimit: 1KiB } }
+    outbound: { waf: { responseInspection: true } }
     waf:   { waf: { paranoiaLevel: 1, mode: block } }
     watch: { waf: { paranoiaLevel: 1, mode: detect } }
     sqlok: { waf: { paranoiaLevel: 1, mode: block, excludeTags: [attack-sqli],
@@ -206,15 +211,68 @@ func TestWAFThroughUsher(t *testing.T) {
 		}
 	}
 
-	// A reload that changes nothing of the rule set keeps it: the new
-	// snapshot is applied without compiling the CRS again, and still blocks.
-	start := time.Now()
-	if v := u.rewrite(config(wafTpl, "be", be.URL) + "\n# touched\n"); v.msg() != "configuration applied" {
+	// Five middlewares, four distinct settings (waf and watch differ in
+	// their mode only): four compiles.
+	if n := strings.Count(u.logText(), `"msg":"waf: rule set compiled"`); n != 4 {
+		t.Errorf("%d rule sets compiled at start, want 4", n)
+	}
+	// A reload that changes nothing of the rule sets (a router added, a
+	// middleware renamed) keeps them: nothing is compiled, and it blocks.
+	next := strings.Replace(config(wafTpl, "be", be.URL), "watch: { waf:", "watching: { waf:", 1)
+	next = strings.Replace(next, "middlewares: [watch]", "middlewares: [watching]", 1)
+	next = strings.Replace(next, "  middlewares:\n", "    more: { rule: \"PathPrefix(`/more`)\", middlewares: [waf], service: app }\n  middlewares:\n", 1)
+	if v := u.rewrite(next); v.msg() != "configuration applied" {
 		t.Fatalf("reload: %v", v)
 	}
-	t.Logf("reload with the rule set kept: %v", time.Since(start))
-	if st, _ := wafAttacks[0].send(t, u.url("web")+"/guarded"); st != 403 {
-		t.Errorf("after the reload: %d", st)
+	if n := strings.Count(u.logText(), `"msg":"waf: rule set compiled"`); n != 4 {
+		t.Errorf("%d rule sets compiled after the reload, want still 4", n)
+	}
+	for _, p := range []string{"/guarded", "/more"} {
+		if st, _ := wafAttacks[0].send(t, u.url("web")+p); st != 403 {
+			t.Errorf("%s after the reload: %d", p, st)
+		}
+	}
+	if st, _ := wafAttacks[0].send(t, u.url("web")+"/watched"); st != 200 {
+		t.Errorf("the renamed detect middleware after the reload: %d", st)
+	}
+}
+
+// TestWAFBodiesThroughUsher: a body over requestBodyLimit gets 413 and
+// never reaches the server, one under it passes whole; with
+// responseInspection a page that leaks SQL errors is replaced by a 403,
+// and a clean page passes.
+func TestWAFBodiesThroughUsher(t *testing.T) {
+	var hits atomic.Int64
+	be := backendFunc(t, func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if r.URL.Query().Get("leak") == "yes" {
+			io.WriteString(w, "<html><body>Warning: mysql_fetch_array() expects parameter 1 to be resource, boolean given in /var/www/html/index.php on line 12<br>You have an error in your SQL syntax; check the manual that corresponds to your MySQL server version</body></html>")
+			return
+		}
+		io.WriteString(w, "got "+string(b))
+	})
+	u := startUsher(t, config(wafTpl, "be", be.URL))
+	form := "application/x-www-form-urlencoded"
+	long := wafCase{name: "long", ctype: form, body: "notes=" + strings.Repeat("x", 2048)}
+	short := wafCase{name: "short", ctype: form, body: "notes=" + strings.Repeat("x", 512)}
+	before := hits.Load()
+	if st, _ := long.send(t, u.url("web")+"/upload"); st != 413 || hits.Load() != before {
+		t.Errorf("a body over the limit: %d (server reached: %v)", st, hits.Load() != before)
+	}
+	if st, body := short.send(t, u.url("web")+"/upload"); st != 200 || body != "got "+short.body {
+		t.Errorf("a body under the limit: %d", st)
+	}
+	if st, body := (wafCase{name: "leak"}).send(t, u.url("web")+"/leaky?leak=yes"); st != 403 || strings.Contains(body, "mysql") {
+		t.Errorf("a leaking page: %d %q", st, body)
+	}
+	if st, body := (wafCase{name: "page"}).send(t, u.url("web")+"/leaky"); st != 200 || body != "got " {
+		t.Errorf("a clean page: %d %q", st, body)
+	}
+	// The same leak on a router without response inspection passes.
+	if st, _ := (wafCase{name: "leak"}).send(t, u.url("web")+"/guarded?leak=yes"); st != 200 {
+		t.Errorf("response inspection is off by default: %d", st)
 	}
 }
 

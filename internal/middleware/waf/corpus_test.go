@@ -119,6 +119,9 @@ func newCorpusWAF(t testing.TB, cfg *config.WAF) http.Handler {
 // requests reach Coraza that costs detections, or refuses more traffic,
 // fails here.
 func TestCorpora(t *testing.T) {
+	if raceEnabled {
+		t.Skip("measures rates, not concurrency: run without -race (bench/waf.sh)")
+	}
 	attacks, benign := loadCorpus(t, "attacks.jsonl"), loadCorpus(t, "benign.jsonl")
 	if len(attacks) < 100 || len(benign) < 200 {
 		t.Fatalf("corpora of %d attacks and %d benign requests: too small", len(attacks), len(benign))

@@ -5,10 +5,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	coreruleset "github.com/corazawaf/coraza-coreruleset/v4"
 	"github.com/corazawaf/coraza/v3"
@@ -225,7 +227,7 @@ type cached struct {
 
 // acquire returns the rule set of s, compiling it when no middleware holds
 // one, and the function that lets go of it.
-func acquire(s *settings) (*ruleSet, func(), error) {
+func acquire(s *settings, log *slog.Logger) (*ruleSet, func(), error) {
 	key := s.key()
 	cache.Lock()
 	c, ok := cache.m[key]
@@ -236,8 +238,12 @@ func acquire(s *settings) (*ruleSet, func(), error) {
 	c.refs++
 	cache.Unlock()
 	if !ok {
+		start := time.Now()
 		c.rs, c.err = compile(s)
 		close(c.ready)
+		if c.err == nil {
+			log.Info("waf: rule set compiled", "rules", len(c.rs.ids), "paranoiaLevel", s.paranoia, "took", time.Since(start).Round(time.Millisecond).String(), "key", key[:12])
+		}
 	}
 	<-c.ready
 	var once sync.Once

@@ -80,7 +80,7 @@ func New(ctx context.Context, next http.Handler, cfg *config.WAF, name string) (
 	}
 	e := env.From(ctx)
 	rs, err := env.Keep(e, "waf", name, s.key(), func() (*ruleSet, func(), error) {
-		return acquire(s)
+		return acquire(s, e.Log)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("waf: %w", err)
@@ -89,7 +89,10 @@ func New(ctx context.Context, next http.Handler, cfg *config.WAF, name string) (
 	if !ok {
 		return nil, errors.New("waf: this Coraza cannot make transactions with options")
 	}
-	if _, ok := newTx.NewTransactionWithOptions(experimental.Options{}).(excluder); !ok && (len(cfg.ExcludeRules) > 0 || len(cfg.ExcludeTags) > 0) {
+	probe := newTx.NewTransactionWithOptions(experimental.Options{ID: "probe"})
+	_, canExclude := probe.(excluder)
+	probe.Close()
+	if !canExclude && (len(cfg.ExcludeRules) > 0 || len(cfg.ExcludeTags) > 0) {
 		return nil, errors.New("waf: this Coraza cannot exclude rules per transaction")
 	}
 	h := &handler{
