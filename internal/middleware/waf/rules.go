@@ -195,16 +195,25 @@ func blame(s *settings, err error) error {
 	if len(s.user) == 0 {
 		return fmt.Errorf("rule set: %s", msg)
 	}
+	// A probe that compiles is closed at once: it lets go of its share of
+	// Coraza's pattern cache.
+	fails := func(n int) error {
+		w, e := newWAF(s.directives(n), nil)
+		if cl, ok := w.(experimental.WAFCloser); ok && e == nil {
+			cl.Close()
+		}
+		return e
+	}
 	lo, hi := 1, len(s.user) // the answer is in [lo, hi]
 	for lo < hi {
 		mid := (lo + hi) / 2
-		if _, e := newWAF(s.directives(mid), nil); e != nil {
+		if fails(mid) != nil {
 			hi = mid
 		} else {
 			lo = mid + 1
 		}
 	}
-	if _, e := newWAF(s.directives(lo), nil); e != nil {
+	if e := fails(lo); e != nil {
 		msg = strings.TrimPrefix(e.Error(), "invalid WAF config from string: ")
 	}
 	return fmt.Errorf("%s: %s", s.user[lo-1].where, msg)
