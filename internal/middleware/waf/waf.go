@@ -333,7 +333,7 @@ func (h *handler) request(tx types.Transaction, r *http.Request, client string) 
 		}
 		// What was read, then what is left past the limit (inspectPart,
 		// or a request over it in detect mode).
-		body = &bodyReader{r: io.MultiReader(rbr, r.Body), orig: r.Body}
+		body = &bodyReader{buf: rbr, orig: r.Body}
 		r.Body = body
 		if it != nil {
 			return it, body, nil
@@ -344,10 +344,12 @@ func (h *handler) request(tx types.Transaction, r *http.Request, client string) 
 }
 
 // bodyReader is the request body once inspected: its first part from the
-// transaction's buffer, the rest from the client. Reads after detach fail.
+// transaction's buffer, then the rest from the client. Reading the buffer
+// after detach fails; the client's part is read without the lock, so that
+// a slow client never holds up the end of the request.
 type bodyReader struct {
 	mu       sync.Mutex
-	r        io.Reader
+	buf      io.Reader // the transaction's buffer; nil once read
 	orig     io.ReadCloser
 	detached bool
 }
@@ -356,11 +358,23 @@ var errBodyGone = errors.New("waf: request body read after the request ended")
 
 func (b *bodyReader) Read(p []byte) (int, error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.detached {
-		return 0, errBodyGone
+	if b.buf != nil {
+		if b.detached {
+			b.mu.Unlock()
+			return 0, errBodyGone
+		}
+		n, err := b.buf.Read(p)
+		if err == io.EOF {
+			b.buf, err = nil, nil
+		}
+		b.mu.Unlock()
+		if n > 0 || err != nil {
+			return n, err
+		}
+	} else {
+		b.mu.Unlock()
 	}
-	return b.r.Read(p)
+	return b.orig.Read(p)
 }
 
 func (b *bodyReader) Close() error { return b.orig.Close() }

@@ -552,3 +552,16 @@ func TestConfigDocExample(t *testing.T) {
 		}
 	}
 }
+
+func TestBodyReader(t *testing.T) {
+	b := &bodyReader{buf: strings.NewReader("inspected|"), orig: io.NopCloser(strings.NewReader("rest"))}
+	got, err := io.ReadAll(b)
+	if err != nil || string(got) != "inspected|rest" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+	b = &bodyReader{buf: strings.NewReader("inspected"), orig: io.NopCloser(strings.NewReader("rest"))}
+	b.detach()
+	if _, err := b.Read(make([]byte, 4)); err != errBodyGone {
+		t.Fatalf("a read of the buffer after detach: %v", err)
+	}
+}
