@@ -1,11 +1,13 @@
 package waf
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -563,5 +565,46 @@ func TestBodyReader(t *testing.T) {
 	b.detach()
 	if _, err := b.Read(make([]byte, 4)); err != errBodyGone {
 		t.Fatalf("a read of the buffer after detach: %v", err)
+	}
+}
+
+// TestUpgradePassesInspection: with responseInspection, a handler that
+// answers 101 and hijacks the connection (a WebSocket) gets it.
+func TestUpgradePassesInspection(t *testing.T) {
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "Upgrade")
+		w.Header().Set("Upgrade", "echo")
+		w.WriteHeader(http.StatusSwitchingProtocols)
+		c, rw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Errorf("hijack: %v", err)
+			return
+		}
+		defer c.Close()
+		rw.Flush()
+		line, _ := rw.ReadString('\n')
+		rw.WriteString("echo " + line)
+		rw.Flush()
+	})
+	h, err := New(context.Background(), next, &config.WAF{ResponseInspection: true}, "guard")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: shop.example.com\r\nUser-Agent: test/1.0\r\nAccept: */*\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 101 {
+		t.Fatalf("response %v, %v", resp, err)
+	}
+	io.WriteString(c, "hello\n")
+	if line, _ := br.ReadString('\n'); line != "echo hello\n" {
+		t.Fatalf("got %q over the upgraded connection", line)
 	}
 }
