@@ -37,6 +37,7 @@ var MiddlewareKinds = map[string]reflect.Type{
 	"circuitBreaker": reflect.TypeFor[CircuitBreaker](),
 	"jwt":            reflect.TypeFor[JWT](),
 	"apiKey":         reflect.TypeFor[APIKey](),
+	"waf":            reflect.TypeFor[WAF](),
 }
 
 // StripPrefix removes a path prefix before forwarding.

@@ -793,6 +793,8 @@ func (v *validator) middleware(p string, spec any) {
 		}
 	case *ForwardAuth:
 		v.forwardAuth(p, s)
+	case *WAF:
+		v.waf(p, s)
 	case *Compress:
 		v.compress(p, s)
 	case *IPAllowList:

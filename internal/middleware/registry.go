@@ -33,6 +33,7 @@ import (
 	"github.com/usher-lb/usher/internal/middleware/redirectscheme"
 	"github.com/usher-lb/usher/internal/middleware/replacepath"
 	"github.com/usher-lb/usher/internal/middleware/stripprefix"
+	"github.com/usher-lb/usher/internal/middleware/waf"
 )
 
 // Constructor builds a middleware around next from its config spec (a pointer to
@@ -67,6 +68,7 @@ func init() {
 	register("circuitBreaker", circuitbreaker.New)
 	register("jwt", jwt.New)
 	register("apiKey", apikey.New)
+	register("waf", waf.New)
 }
 
 // register adds the constructor of kind. It panics, at start-up, on a kind that

@@ -193,7 +193,7 @@ func New(c Config, build *Build) *Env {
 // usher_middleware_decisions_total{middleware, kind, result}. Its methods are
 // safe on the request path: the counters are resolved here, once.
 type Decisions struct {
-	allow, deny, fail observe.Counter
+	allow, deny, fail, detect observe.Counter
 }
 
 // Decisions returns the counters of middleware name, of kind (e.g.
@@ -203,9 +203,10 @@ func (e *Env) Decisions(kind, name string) *Decisions {
 		return &Decisions{}
 	}
 	return &Decisions{
-		allow: e.metrics.Decision(kind, name, "allow"),
-		deny:  e.metrics.Decision(kind, name, "deny"),
-		fail:  e.metrics.Decision(kind, name, "error"),
+		allow:  e.metrics.Decision(kind, name, "allow"),
+		deny:   e.metrics.Decision(kind, name, "deny"),
+		fail:   e.metrics.Decision(kind, name, "error"),
+		detect: e.metrics.Decision(kind, name, "detect"),
 	}
 }
 
@@ -215,6 +216,10 @@ func (d *Decisions) Allow() { d.allow.Inc() }
 // Deny counts a request refused because of what the client sent (no or bad
 // credentials, over a limit, a forbidden origin).
 func (d *Decisions) Deny() { d.deny.Inc() }
+
+// Detect counts a request let through that the middleware would have
+// refused were it not told only to report (a WAF in detect mode).
+func (d *Decisions) Detect() { d.detect.Inc() }
 
 // Fail counts a request refused because the middleware could not decide (an
 // auth server or a store down): usher's or a peer's failure, not the
