@@ -27,6 +27,8 @@ var MiddlewareKinds = map[string]reflect.Type{
 	"forwardAuth":    reflect.TypeFor[ForwardAuth](),
 	"chain":          reflect.TypeFor[Chain](),
 	"compress":       reflect.TypeFor[Compress](),
+	"basicAuth":      reflect.TypeFor[BasicAuth](),
+	"digestAuth":     reflect.TypeFor[DigestAuth](),
 }
 
 // StripPrefix removes a path prefix before forwarding.

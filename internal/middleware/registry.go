@@ -16,8 +16,10 @@ import (
 
 	"github.com/usher-lb/usher/internal/config"
 	"github.com/usher-lb/usher/internal/middleware/addprefix"
+	"github.com/usher-lb/usher/internal/middleware/basicauth"
 	"github.com/usher-lb/usher/internal/middleware/buffering"
 	"github.com/usher-lb/usher/internal/middleware/compress"
+	"github.com/usher-lb/usher/internal/middleware/digestauth"
 	"github.com/usher-lb/usher/internal/middleware/forwardauth"
 	"github.com/usher-lb/usher/internal/middleware/headers"
 	"github.com/usher-lb/usher/internal/middleware/redirectregex"
@@ -48,6 +50,8 @@ func init() {
 	register("buffering", buffering.New)
 	register("forwardAuth", forwardauth.New)
 	register("compress", compress.New)
+	register("basicAuth", basicauth.New)
+	register("digestAuth", digestauth.New)
 }
 
 // register adds the constructor of kind. It panics, at start-up, on a kind that

@@ -28,10 +28,10 @@ const (
 )
 
 type shaCrypt struct {
-	sum     string // the hash part as written, compared with the one computed
-	magic   string // "$5$" or "$6$"
-	rounds  int
-	salt    []byte
+	sum    string // the hash part as written, compared with the one computed
+	magic  string // "$5$" or "$6$"
+	rounds int
+	salt   []byte
 }
 
 func parseSHACrypt(h string) (verifier, error) {
@@ -197,9 +197,9 @@ func stretch(d []byte, n int) []byte {
 }
 
 type md5Crypt struct {
-	sum     string // the hash part
-	magic   string // "$apr1$" or "$1$"
-	salt    []byte
+	sum   string // the hash part
+	magic string // "$apr1$" or "$1$"
+	salt  []byte
 }
 
 func parseMD5Crypt(h string) (verifier, error) {
