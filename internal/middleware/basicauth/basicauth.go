@@ -248,6 +248,11 @@ func (b *basicAuth) allow(w http.ResponseWriter, r *http.Request, id *observe.Id
 
 // fail answers a failed check; never logs what was sent.
 func (b *basicAuth) fail(w http.ResponseWriter, ip netip.Addr, why string) {
+	// Logged when the waits begin, not at each failure: an attack must not
+	// flood the log.
+	if b.clients.Fail(ip) == backoff.First {
+		b.log.Warn("failed logins in a row: the client waits before its next tries are checked", "client", ip.String(), "failures", backoff.Free+1)
+	}
 	b.log.Debug("authentication failed", "reason", why, "client", ip.String())
 	b.unauthorized(w)
 }
