@@ -27,7 +27,7 @@ import (
 // argon2 somesalt -id -t 1 -m 10 -p 1).
 const (
 	aliceLine = "alice:$2y$04$OPhjE.JmJ1OQU7.k7Jeiseu4aNDZKB7YSoQ17HuTq7MaDZlIr62nm" // "wonderland"
-	bobLine   = "bob:$apr1$r31.....$ARC3pREO82RIm0aQ2zszC0"                         // "password"
+	bobLine   = "bob:$apr1$r31.....$ARC3pREO82RIm0aQ2zszC0"                          // "password"
 	carolLine = "carol:$argon2id$v=19$m=1024,t=1,p=1$c29tZXNhbHQ$yOmu3JVvan3/Ck1ClA32KGI/Mo6hI1AFq6yTPFcJPiM"
 )
 
