@@ -91,6 +91,12 @@ http:
 	req := httptest.NewRequest("GET", "http://last.example.com/some/path", nil)
 	req.RemoteAddr = "203.0.113.5:4000"
 	w := &discardWriter{h: http.Header{}}
+	// One request before the timer: filling a cache (an auth server's
+	// answer, a password hash) once is not what is measured.
+	for k, v := range fields {
+		req.Header[k] = v
+	}
+	ep.ServeHTTP(w, req)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {

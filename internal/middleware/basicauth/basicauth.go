@@ -278,7 +278,7 @@ type cache struct {
 	m    map[[sha256.Size]byte]cached
 	max  int
 	ttl  time.Duration
-	macs sync.Pool // of hash.Hash: hmac.New per request costs more than the lookup
+	macs sync.Pool // of *mac: hmac.New per request costs more than the lookup
 	now  func() time.Time
 }
 
@@ -290,15 +290,24 @@ type cached struct {
 func newCache(key []byte, max int, ttl time.Duration) *cache {
 	c := &cache{m: map[[sha256.Size]byte]cached{}, max: max, ttl: ttl, now: time.Now}
 	key = append([]byte(nil), key...)
-	c.macs.New = func() any { return hmac.New(sha256.New, key) }
+	c.macs.New = func() any { return &mac{h: hmac.New(sha256.New, key)} }
 	return c
 }
 
+// mac is an HMAC with a buffer for its input and output, so that a sum
+// does not allocate.
+type mac struct {
+	h   hash.Hash
+	buf []byte
+}
+
 func (c *cache) sum(raw string) (s [sha256.Size]byte) {
-	m := c.macs.Get().(hash.Hash)
-	m.Reset()
-	io.WriteString(m, raw)
-	m.Sum(s[:0])
+	m := c.macs.Get().(*mac)
+	m.h.Reset()
+	m.buf = append(m.buf[:0], raw...)
+	m.h.Write(m.buf)
+	m.buf = m.h.Sum(m.buf[:0])
+	copy(s[:], m.buf)
 	c.macs.Put(m)
 	return s
 }
