@@ -31,7 +31,8 @@ type Users struct {
 	legacy []string
 	// dummy is checked for a user who is not there, so that an unknown user
 	// costs as much time as a known one with a wrong password: the first
-	// user's hash, whose answer is thrown away.
+	// user's hash (the first not kept for migration, when there is one:
+	// those are the cheap ones), whose answer is thrown away.
 	dummy verifier
 }
 
@@ -83,7 +84,7 @@ func Parse(lines []string) (*Users, error) {
 		if v.legacy() {
 			u.legacy = append(u.legacy, name)
 		}
-		if u.dummy == nil {
+		if u.dummy == nil || u.dummy.legacy() && !v.legacy() {
 			u.dummy = v
 		}
 	}

@@ -99,6 +99,7 @@ http:
 	ep.ServeHTTP(w, req)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := cpuTime()
 	for b.Loop() {
 		clear(w.h)
 		clear(req.Header)
@@ -111,4 +112,5 @@ http:
 			b.Fatalf("status %d", w.status)
 		}
 	}
+	reportCPU(b, cpu)
 }
