@@ -367,3 +367,40 @@ func TestMalformedHeaders(t *testing.T) {
 		t.Errorf("MD5 users only: challenges %v, want MD5 alone", ch)
 	}
 }
+
+// TestFailuresSlowDown: wrong digests count toward the client's wait, as
+// basicAuth's wrong passwords do; a stale nonce with a right digest does not.
+func TestFailuresSlowDown(t *testing.T) {
+	s := newSetup(t, &config.DigestAuth{Users: []string{"bob:usher:" + md5HA1("bob", "usher", "pw")}})
+	_, ch := challenges(t, s.do("GET", "/", ""))
+	p := ch["MD5"]
+	c := &client{user: "bob", realm: "usher", pw: "guess", alg: "MD5", nonce: p["nonce"], opaque: p["opaque"]}
+	for i := range 6 {
+		if w := s.do("GET", "/", c.header("GET", "/", nil)); w.Code != 401 {
+			t.Fatalf("failure %d: %d", i+1, w.Code)
+		}
+	}
+	c.pw = "pw"
+	if w := s.do("GET", "/", c.header("GET", "/", nil)); w.Code != 429 || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("after 6 failures: %d, want 429 with Retry-After", w.Code)
+	}
+}
+
+// TestUserhashOff: a hashed user name is not taken when userhash is off,
+// and the challenge does not offer it.
+func TestUserhashOff(t *testing.T) {
+	s := newSetup(t, &config.DigestAuth{Users: []string{"bob:usher:" + sha256HA1("bob", "usher", "pw")}})
+	_, ch := challenges(t, s.do("GET", "/", ""))
+	p := ch["SHA-256"]
+	if p["userhash"] != "" {
+		t.Errorf("userhash offered: %v", p)
+	}
+	c := &client{user: "bob", realm: "usher", pw: "pw", alg: "SHA-256", nonce: p["nonce"], opaque: p["opaque"], userhash: true}
+	if w := s.do("GET", "/", c.header("GET", "/", nil)); w.Code != 401 {
+		t.Errorf("hashed user name with userhash off: %d", w.Code)
+	}
+	c.userhash = false
+	if w := s.do("GET", "/", c.header("GET", "/", nil)); w.Code != 200 {
+		t.Errorf("plain user name: %d", w.Code)
+	}
+}
