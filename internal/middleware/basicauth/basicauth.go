@@ -28,6 +28,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/usher-lb/usher/internal/config"
@@ -55,6 +56,8 @@ type basicAuth struct {
 	cache        *cache
 	clients      *backoff.Clients
 	slots        chan struct{} // checks at once: each may take argon2id's memory
+	checks       atomic.Int64 // password hashes computed (for the tests)
+	joined       atomic.Int64 // requests that waited for another's check (for the tests)
 	removeHeader bool
 	headerField  string // canonical; "" when none
 	dec          *env.Decisions
@@ -191,24 +194,62 @@ func (b *basicAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.fail(w, ip, "malformed Basic credentials")
 		return
 	}
-	select {
-	case b.slots <- struct{}{}:
-	case <-r.Context().Done():
+	id, ok := b.check(r.Context(), sum, user, password)
+	switch {
+	case !ok:
 		if rec := observe.From(w); rec != nil && rec.Error == "" {
 			rec.Error = observe.ErrClientGone
 		}
-		return
-	}
-	good := b.users.Verify(user, password)
-	<-b.slots
-	if !good {
+	case id == nil:
 		b.fail(w, ip, "wrong user name or password")
-		return
+	default:
+		b.clients.Succeed(ip)
+		b.allow(w, r, id)
 	}
-	b.clients.Succeed(ip)
-	id := &observe.Identity{Middleware: b.name, User: user}
-	b.cache.put(sum, id)
-	b.allow(w, r, id)
+}
+
+// flight is one check under way; requests with the same credentials that
+// come meanwhile (a browser opening connections in parallel) wait for its
+// answer instead of hashing again.
+type flight struct {
+	done      chan struct{}
+	id        *observe.Identity // nil: the password is wrong
+	abandoned bool              // its client went away before the check: ask again
+}
+
+// check verifies user and password, or waits for the check of the same
+// credentials already under way. It returns the identity (nil for wrong
+// credentials), and false when ctx ended first.
+func (b *basicAuth) check(ctx context.Context, sum [sha256.Size]byte, user, password string) (*observe.Identity, bool) {
+	for {
+		f, first := b.cache.join(sum)
+		if !first {
+			b.joined.Add(1)
+			select {
+			case <-f.done:
+			case <-ctx.Done():
+				return nil, false
+			}
+			if f.abandoned {
+				continue
+			}
+			return f.id, true
+		}
+		select {
+		case b.slots <- struct{}{}:
+		case <-ctx.Done():
+			b.cache.land(sum, f, nil, true)
+			return nil, false
+		}
+		b.checks.Add(1)
+		var id *observe.Identity
+		if b.users.Verify(user, password) {
+			id = &observe.Identity{Middleware: b.name, User: user}
+		}
+		<-b.slots
+		b.cache.land(sum, f, id, false)
+		return id, true
+	}
 }
 
 // credentials returns the base64 of the one Authorization: Basic field.
@@ -279,6 +320,9 @@ type cache struct {
 	max  int
 	ttl  time.Duration
 	macs sync.Pool // of *mac: hmac.New per request costs more than the lookup
+
+	flightMu sync.Mutex
+	flights  map[[sha256.Size]byte]*flight // checks under way; never longer than one hash
 	now  func() time.Time
 }
 
@@ -288,7 +332,7 @@ type cached struct {
 }
 
 func newCache(key []byte, max int, ttl time.Duration) *cache {
-	c := &cache{m: map[[sha256.Size]byte]cached{}, max: max, ttl: ttl, now: time.Now}
+	c := &cache{m: map[[sha256.Size]byte]cached{}, max: max, ttl: ttl, now: time.Now, flights: map[[sha256.Size]byte]*flight{}}
 	key = append([]byte(nil), key...)
 	c.macs.New = func() any { return &mac{h: hmac.New(sha256.New, key)} }
 	return c
@@ -342,6 +386,31 @@ func (c *cache) put(s [sha256.Size]byte, id *observe.Identity) {
 		}
 	}
 	c.m[s] = cached{id: id, expires: now + int64(c.ttl)}
+}
+
+// join returns the check under way for s, or starts one (first).
+func (c *cache) join(s [sha256.Size]byte) (f *flight, first bool) {
+	c.flightMu.Lock()
+	defer c.flightMu.Unlock()
+	if f := c.flights[s]; f != nil {
+		return f, false
+	}
+	f = &flight{done: make(chan struct{})}
+	c.flights[s] = f
+	return f, true
+}
+
+// land ends the check f of s: a success is remembered, and whoever waits
+// for f is told.
+func (c *cache) land(s [sha256.Size]byte, f *flight, id *observe.Identity, abandoned bool) {
+	if id != nil {
+		c.put(s, id)
+	}
+	c.flightMu.Lock()
+	delete(c.flights, s)
+	c.flightMu.Unlock()
+	f.id, f.abandoned = id, abandoned
+	close(f.done)
 }
 
 func (c *cache) len() int {

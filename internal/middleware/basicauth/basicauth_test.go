@@ -378,3 +378,52 @@ func TestCacheEndsWithTheUsers(t *testing.T) {
 		t.Error("other users: the old cache must go")
 	}
 }
+
+// TestOneCheckForParallelRequests: requests with the same credentials that
+// come while they are being checked (a browser's parallel connections)
+// wait for that check: one hash for all.
+func TestOneCheckForParallelRequests(t *testing.T) {
+	h, err := New(context.Background(), http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), &config.BasicAuth{Users: []string{aliceLine}}, "basic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &setup{b: h.(*basicAuth)}
+	for range cap(s.b.slots) {
+		s.b.slots <- struct{}{}
+	}
+	codes := make(chan int, 5)
+	for i := range 5 {
+		go func() {
+			r := httptest.NewRequest("GET", "http://shop/", nil)
+			r.RemoteAddr = "198.51.100." + strconv.Itoa(i+1) + ":4000"
+			r.Header.Set("Authorization", basic("alice", "wonderland"))
+			w := httptest.NewRecorder()
+			s.b.ServeHTTP(observe.NewRecorder(w), r)
+			codes <- w.Code
+		}()
+	}
+	// The first waits for a slot, the four others for its check.
+	waitUntil(t, func() bool { return s.b.joined.Load() == 4 })
+	for range cap(s.b.slots) {
+		<-s.b.slots
+	}
+	for range 5 {
+		if c := <-codes; c != 200 {
+			t.Errorf("status %d", c)
+		}
+	}
+	if n := s.b.checks.Load(); n != 1 {
+		t.Errorf("%d hashes for 5 requests with the same credentials, want 1", n)
+	}
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
