@@ -56,8 +56,8 @@ type basicAuth struct {
 	cache        *cache
 	clients      *backoff.Clients
 	slots        chan struct{} // checks at once: each may take argon2id's memory
-	checks       atomic.Int64 // password hashes computed (for the tests)
-	joined       atomic.Int64 // requests that waited for another's check (for the tests)
+	checks       atomic.Int64  // password hashes computed (for the tests)
+	joined       atomic.Int64  // requests that waited for another's check (for the tests)
 	removeHeader bool
 	headerField  string // canonical; "" when none
 	dec          *env.Decisions
@@ -323,7 +323,7 @@ type cache struct {
 
 	flightMu sync.Mutex
 	flights  map[[sha256.Size]byte]*flight // checks under way; never longer than one hash
-	now  func() time.Time
+	now      func() time.Time
 }
 
 type cached struct {
