@@ -27,6 +27,7 @@ func commands() []command {
 		{"schema", "print the JSON Schema of the config file", cmdSchema},
 		{"sim", "simulate the balancing algorithms on a synthetic workload", cmdSim},
 		{"explain", "show which entrypoint, router, middlewares and service take a request", cmdExplain},
+		{"hash-password", "print a password's hash for basicAuth's users (read from standard input)", cmdHashPassword},
 		{"version", "print usher's version", cmdVersion},
 	}
 }
@@ -68,7 +69,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usher: a load balancer and reverse proxy\n\nUsage: usher <command> [flags]\n\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'usher <command> --help' for a command's flags.")
 }

@@ -158,7 +158,8 @@ func shiftIndex(path, list string, by int) string {
 // Redacted returns a deep copy without its secrets, for showing a config
 // (admin API, dashboard, logs): every non-empty field tagged `secret:"true"`
 // reads "********", so does every non-empty value of a map tagged
-// `secret:"values"` (header values: the names stay), and the userinfo of a
+// `secret:"values"` (header values: the names stay), so does every element
+// of a list of strings tagged `secret:"values"` (password lines), and the userinfo of a
 // URL tagged `secret:"userinfo"` (see RedactURL). An empty secret stays
 // empty: that it is unset gives nothing away and helps whoever reads the
 // copy (an empty header value means "remove the header").
@@ -250,6 +251,12 @@ func redactField(f reflect.Value, tag string) {
 		f.SetString(Redaction)
 	case tag == "userinfo" && f.Kind() == reflect.String:
 		f.SetString(RedactURL(f.String()))
+	case tag == "values" && f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:
+		for i := range f.Len() {
+			if f.Index(i).Len() > 0 {
+				f.Index(i).SetString(Redaction)
+			}
+		}
 	case tag == "values" && f.Kind() == reflect.Map && f.Type().Elem().Kind() == reflect.String:
 		it := f.MapRange()
 		for it.Next() {

@@ -38,6 +38,8 @@ var MiddlewareKinds = map[string]reflect.Type{
 	"jwt":            reflect.TypeFor[JWT](),
 	"apiKey":         reflect.TypeFor[APIKey](),
 	"waf":            reflect.TypeFor[WAF](),
+	"basicAuth":      reflect.TypeFor[BasicAuth](),
+	"digestAuth":     reflect.TypeFor[DigestAuth](),
 }
 
 // StripPrefix removes a path prefix before forwarding.

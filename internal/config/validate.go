@@ -817,6 +817,10 @@ func (v *validator) middleware(p string, spec any) {
 		v.jwt(p, s)
 	case *APIKey:
 		v.apiKey(p, s)
+	case *BasicAuth:
+		v.basicAuth(p, s)
+	case *DigestAuth:
+		v.digestAuth(p, s)
 	case *Chain:
 		if len(s.Middlewares) == 0 {
 			v.add(p+".middlewares", "a chain needs at least one middleware")

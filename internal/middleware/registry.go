@@ -17,12 +17,14 @@ import (
 	"github.com/usher-lb/usher/internal/config"
 	"github.com/usher-lb/usher/internal/middleware/addprefix"
 	"github.com/usher-lb/usher/internal/middleware/apikey"
+	"github.com/usher-lb/usher/internal/middleware/basicauth"
 	"github.com/usher-lb/usher/internal/middleware/buffering"
 	"github.com/usher-lb/usher/internal/middleware/circuitbreaker"
 	"github.com/usher-lb/usher/internal/middleware/compress"
 	"github.com/usher-lb/usher/internal/middleware/cors"
 	"github.com/usher-lb/usher/internal/middleware/csrf"
 	"github.com/usher-lb/usher/internal/middleware/errorpages"
+	"github.com/usher-lb/usher/internal/middleware/digestauth"
 	"github.com/usher-lb/usher/internal/middleware/forwardauth"
 	"github.com/usher-lb/usher/internal/middleware/headers"
 	"github.com/usher-lb/usher/internal/middleware/inflightreq"
@@ -69,6 +71,8 @@ func init() {
 	register("jwt", jwt.New)
 	register("apiKey", apikey.New)
 	register("waf", waf.New)
+	register("basicAuth", basicauth.New)
+	register("digestAuth", digestauth.New)
 }
 
 // register adds the constructor of kind. It panics, at start-up, on a kind that

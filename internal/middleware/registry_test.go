@@ -22,6 +22,8 @@ var valid = map[string]any{
 	"headers":        &config.Headers{FrameDeny: true},
 	"buffering":      &config.Buffering{MaxRequestBodyBytes: 1 << 20},
 	"forwardAuth":    &config.ForwardAuth{Address: "http://127.0.0.1:9/auth"},
+	"basicAuth":      &config.BasicAuth{Users: []string{"alice:$apr1$r31.....$ARC3pREO82RIm0aQ2zszC0"}},
+	"digestAuth":     &config.DigestAuth{Users: []string{"alice:usher:939e7578ed9e3c518a452acee763bce9"}},
 	"compress":       &config.Compress{Encodings: []string{"gzip"}},
 	"ipAllowList":    &config.IPAllowList{SourceRange: []string{"192.0.2.0/24"}},
 	"ipDenyList":     &config.IPDenyList{SourceRange: []string{"192.0.2.0/24"}},

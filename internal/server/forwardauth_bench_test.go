@@ -91,8 +91,15 @@ http:
 	req := httptest.NewRequest("GET", "http://last.example.com/some/path", nil)
 	req.RemoteAddr = "203.0.113.5:4000"
 	w := &discardWriter{h: http.Header{}}
+	// One request before the timer: filling a cache (an auth server's
+	// answer, a password hash) once is not what is measured.
+	for k, v := range fields {
+		req.Header[k] = v
+	}
+	ep.ServeHTTP(w, req)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := cpuTime()
 	for b.Loop() {
 		clear(w.h)
 		clear(req.Header)
@@ -105,4 +112,5 @@ http:
 			b.Fatalf("status %d", w.status)
 		}
 	}
+	reportCPU(b, cpu)
 }

@@ -63,6 +63,7 @@ http:
 	w := &discardWriter{h: http.Header{}}
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := cpuTime()
 	for b.Loop() {
 		clear(w.h)
 		clear(req.Header)
@@ -75,6 +76,7 @@ http:
 			b.Fatalf("status %d", w.status)
 		}
 	}
+	reportCPU(b, cpu)
 }
 
 // BenchmarkRequestBrowser is BenchmarkRequest with the fields a browser
