@@ -765,6 +765,8 @@ func (v *validator) middleware(p string, spec any) {
 		v.forwardAuth(p, s)
 	case *Compress:
 		v.compress(p, s)
+	case *Cache:
+		v.cache(p, s)
 	case *Chain:
 		if len(s.Middlewares) == 0 {
 			v.add(p+".middlewares", "a chain needs at least one middleware")

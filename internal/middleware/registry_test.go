@@ -22,6 +22,7 @@ var valid = map[string]any{
 	"buffering":      &config.Buffering{MaxRequestBodyBytes: 1 << 20},
 	"forwardAuth":    &config.ForwardAuth{Address: "http://127.0.0.1:9/auth"},
 	"compress":       &config.Compress{Encodings: []string{"gzip"}},
+	"cache":          &config.Cache{Store: "memory"},
 }
 
 func TestEveryKindIsRegistered(t *testing.T) {
