@@ -89,11 +89,11 @@ func (s *Redis) Delete(ctx context.Context, url, variant string) error {
 func (s *Redis) Purge(ctx context.Context, sel Selector) (int, error) {
 	switch {
 	case sel.URL != "" && !strings.HasPrefix(sel.URL, "/"):
-		n, err := s.rc.HLen(ctx, s.ekey(sel.URL)).Result()
+		es, err := s.Get(ctx, sel.URL)
 		if err != nil {
-			return 0, fmt.Errorf("redis: %w", err)
+			return 0, err
 		}
-		return int(n), s.rc.Del(ctx, s.ekey(sel.URL)).Err()
+		return len(es), s.rc.Del(ctx, s.ekey(sel.URL)).Err()
 	case sel.Tag != "":
 		urls, err := s.rc.SMembers(ctx, s.tkey(sel.Tag)).Result()
 		if err != nil {
@@ -130,14 +130,14 @@ func (s *Redis) Purge(ctx context.Context, sel Selector) (int, error) {
 		if !sel.matches(url, nil) {
 			continue
 		}
-		n, err := s.rc.HLen(ctx, k).Result()
+		es, err := s.Get(ctx, url)
 		if err != nil {
-			return count, fmt.Errorf("redis: %w", err)
+			return count, err
 		}
 		if err := s.rc.Del(ctx, k).Err(); err != nil {
 			return count, fmt.Errorf("redis: %w", err)
 		}
-		count += int(n)
+		count += len(es)
 	}
 	if err := it.Err(); err != nil {
 		return count, fmt.Errorf("redis: %w", err)
