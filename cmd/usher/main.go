@@ -27,6 +27,7 @@ func commands() []command {
 		{"schema", "print the JSON Schema of the config file", cmdSchema},
 		{"sim", "simulate the balancing algorithms on a synthetic workload", cmdSim},
 		{"explain", "show which entrypoint, router, middlewares and service take a request", cmdExplain},
+		{"cache", "purge a running usher's cache, or show its figures (through the admin API)", cmdCache},
 		{"version", "print usher's version", cmdVersion},
 	}
 }
