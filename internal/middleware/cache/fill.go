@@ -62,15 +62,13 @@ func (f *filler) WriteHeader(code int) {
 	}
 	f.status = code
 	f.respTime = f.h.now()
-	if f.j != nil && f.revalidating {
-		switch {
-		case code == http.StatusNotModified:
-			f.mode = mode304
-			return
-		case code >= 500 && f.j.staleOK:
-			f.mode = modeFailure
-			return
-		}
+	switch {
+	case f.j != nil && f.revalidating && code == http.StatusNotModified:
+		f.mode = mode304
+		return
+	case f.j != nil && code >= 500 && f.j.staleOK && !f.noStore:
+		f.mode = modeFailure
+		return
 	}
 	f.mode = modePass
 	status := "usher; " + f.fwd
@@ -79,9 +77,9 @@ func (f *filler) WriteHeader(code int) {
 	}
 	if reason := f.storable(); reason == "" {
 		status += "; stored; ttl=" + strconv.FormatInt(int64((f.entryLifetime()-f.entryAge())/time.Second), 10)
-	} else if f.j != nil && code < 500 {
-		// The server's new answer is not storable: the old one must not
-		// be served in its place any more.
+	} else if f.j != nil && replaces(reason) {
+		// The server's new answer says it is not to be kept: the old one
+		// must not be served in its place any more.
 		_ = f.h.st.store.Delete(f.r.Context(), f.key, f.j.e.Variant)
 	}
 	dst := f.w.Header()
@@ -96,6 +94,18 @@ func (f *filler) WriteHeader(code int) {
 		return
 	}
 	f.w.WriteHeader(code)
+}
+
+// replaces tells whether a response not stored for reason takes the place
+// of the stale entry it was forwarded for: it does when the server's
+// directives say so, not when only this request (a range, a HEAD, its
+// Authorization) or this body (too large) kept it out.
+func replaces(reason string) bool {
+	switch reason {
+	case rfc9111.NoStore, rfc9111.Private, rfc9111.VaryStar, rfc9111.SetCookie, rfc9111.NoFreshness:
+		return true
+	}
+	return false
 }
 
 // storable prepares the entry being filled when the response may be
