@@ -587,3 +587,115 @@ func TestMustUnderstand(t *testing.T) {
 	c.do("GET", "/")
 	expect(t, c.do("GET", "/"), 200, "body 1", "usher; hit")
 }
+
+// TestConformance runs cases in the manner of the HTTP cache tests
+// (cache-tests.fyi): a response, a second request some seconds later, and
+// whether the second one may be answered from the store.
+func TestConformance(t *testing.T) {
+	past := func(c *clock, d time.Duration) string { return c.Now().Add(-d).Format(http.TimeFormat) }
+	future := func(c *clock, d time.Duration) string { return c.Now().Add(d).Format(http.TimeFormat) }
+	for _, tt := range []struct {
+		name   string
+		resp   func(c *clock) []string
+		status int
+		req2   []string
+		wait   time.Duration
+		reuse  bool
+	}{
+		{"max-age", func(*clock) []string { return []string{"Cache-Control", "max-age=3600"} }, 200, nil, 0, true},
+		{"max-age=0", func(*clock) []string { return []string{"Cache-Control", "max-age=0"} }, 200, nil, 0, false},
+		{"max-age with a large Age", func(*clock) []string { return []string{"Cache-Control", "max-age=3600", "Age", "12000"} }, 200, nil, 0, false},
+		{"max-age, leading zeros", func(*clock) []string { return []string{"Cache-Control", "max-age=0003600"} }, 200, nil, 0, true},
+		{"max-age at the max", func(*clock) []string { return []string{"Cache-Control", "max-age=2147483648"} }, 200, nil, 0, true},
+		{"max-age past the max", func(*clock) []string { return []string{"Cache-Control", "max-age=99999999999"} }, 200, nil, 0, true},
+		{"negative max-age", func(*clock) []string { return []string{"Cache-Control", "max-age=-3600"} }, 200, nil, 0, false},
+		{"single-quoted max-age", func(*clock) []string { return []string{"Cache-Control", "max-age='3600'"} }, 200, nil, 0, false},
+		{"s-maxage=0 over max-age", func(*clock) []string { return []string{"Cache-Control", "max-age=3600, s-maxage=0"} }, 200, nil, 0, false},
+		{"s-maxage over max-age=0", func(*clock) []string { return []string{"Cache-Control", "max-age=0, s-maxage=3600"} }, 200, nil, 0, true},
+		{"Expires in the future", func(c *clock) []string { return []string{"Expires", future(c, time.Hour)} }, 200, nil, 0, true},
+		{"Expires in the past", func(c *clock) []string { return []string{"Expires", past(c, time.Hour)} }, 200, nil, 0, false},
+		{"Expires: 0", func(*clock) []string { return []string{"Expires", "0"} }, 200, nil, 0, false},
+		{"Expires in RFC 850 form", func(c *clock) []string {
+			return []string{"Expires", c.Now().Add(time.Hour).Format("Monday, 02-Jan-06 15:04:05 GMT")}
+		}, 200, nil, 0, true},
+		{"Expires in asctime form", func(c *clock) []string { return []string{"Expires", c.Now().Add(time.Hour).Format(time.ANSIC)} }, 200, nil, 0, true},
+		{"max-age over an invalid Expires", func(*clock) []string { return []string{"Cache-Control", "max-age=3600", "Expires", "0"} }, 200, nil, 0, true},
+		{"max-age=0 over Expires", func(c *clock) []string { return []string{"Cache-Control", "max-age=0", "Expires", future(c, time.Hour)} }, 200, nil, 0, false},
+		{"no freshness, no validator", func(*clock) []string { return nil }, 200, nil, 0, false},
+		{"heuristic 200", func(c *clock) []string { return []string{"Last-Modified", past(c, 100*time.Hour)} }, 200, nil, 0, true},
+		{"no heuristic for 201", func(c *clock) []string { return []string{"Last-Modified", past(c, 100*time.Hour)} }, 201, nil, 0, false},
+		{"no heuristic for 403", func(c *clock) []string { return []string{"Last-Modified", past(c, 100*time.Hour)} }, 403, nil, 0, false},
+		{"heuristic 404", func(c *clock) []string { return []string{"Last-Modified", past(c, 100*time.Hour)} }, 404, nil, 0, true},
+		{"explicit 302", func(*clock) []string { return []string{"Cache-Control", "max-age=3600"} }, 302, nil, 0, true},
+		{"explicit 500", func(*clock) []string { return []string{"Cache-Control", "max-age=3600"} }, 500, nil, 0, true},
+		{"explicit unknown status", func(*clock) []string { return []string{"Cache-Control", "max-age=3600"} }, 299, nil, 0, true},
+		{"no-store", func(*clock) []string { return []string{"Cache-Control", "No-Store, max-age=3600"} }, 200, nil, 0, false},
+		{"private", func(*clock) []string { return []string{"Cache-Control", "private, max-age=3600"} }, 200, nil, 0, false},
+		{"no-cache", func(*clock) []string { return []string{"Cache-Control", "no-cache, max-age=3600", "Etag", `"a"`} }, 200, nil, 0, false},
+		{"request max-age=0", func(*clock) []string { return []string{"Cache-Control", "max-age=3600"} }, 200, []string{"Cache-Control", "max-age=0"}, 0, false},
+		{"request max-age older", func(*clock) []string { return []string{"Cache-Control", "max-age=3600", "Age", "2"} }, 200, []string{"Cache-Control", "max-age=1"}, 0, false},
+		{"request max-age younger", func(*clock) []string { return []string{"Cache-Control", "max-age=3600"} }, 200, []string{"Cache-Control", "max-age=10"}, 5 * time.Second, true},
+		{"request no-cache", func(*clock) []string { return []string{"Cache-Control", "max-age=3600"} }, 200, []string{"Cache-Control", "no-cache"}, 0, false},
+		{"request no-store does not forbid reuse", func(*clock) []string { return []string{"Cache-Control", "max-age=3600"} }, 200, []string{"Cache-Control", "no-store"}, 0, true},
+		{"stale", func(*clock) []string { return []string{"Cache-Control", "max-age=2", "Etag", `"a"`} }, 200, nil, 3 * time.Second, false},
+		{"max-stale", func(*clock) []string { return []string{"Cache-Control", "max-age=2", "Etag", `"a"`} }, 200, []string{"Cache-Control", "max-stale=5"}, 3 * time.Second, true},
+		{"max-stale, must-revalidate", func(*clock) []string { return []string{"Cache-Control", "max-age=2, must-revalidate", "Etag", `"a"`} }, 200, []string{"Cache-Control", "max-stale=5"}, 3 * time.Second, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var c *tc
+			c = newTC(t, func(w http.ResponseWriter, r *http.Request, n int) {
+				h := tt.resp(c.clk)
+				for i := 0; i+1 < len(h); i += 2 {
+					w.Header().Add(h[i], h[i+1])
+				}
+				w.Header().Set("Date", c.clk.Now().Format(http.TimeFormat))
+				w.WriteHeader(tt.status)
+				w.Write([]byte("body " + strconv.Itoa(n)))
+			})
+			c.do("GET", "/t")
+			c.clk.Add(tt.wait)
+			w := c.do("GET", "/t", tt.req2...)
+			reused := c.o.count() == 1
+			if reused != tt.reuse {
+				t.Fatalf("reused = %v, want %v (Cache-Status %q)", reused, tt.reuse, status(w))
+			}
+			if reused && w.Header().Get("Age") == "" {
+				t.Fatal("no Age on an answer from the store")
+			}
+		})
+	}
+}
+
+func TestUnknownMethodInvalidates(t *testing.T) {
+	c := newFixed(t, "Cache-Control", "max-age=60")
+	c.do("GET", "/u")
+	c.do("M-SEARCH", "/u")
+	c.do("GET", "/u")
+	if c.o.count() != 3 {
+		t.Fatalf("origin saw %d, want 3", c.o.count())
+	}
+	c.do("OPTIONS", "/u")
+	c.do("GET", "/u")
+	if c.o.count() != 4 {
+		t.Fatalf("OPTIONS invalidated: origin saw %d", c.o.count())
+	}
+}
+
+func TestNoStoreResponseReplacesStale(t *testing.T) {
+	c := newTC(t, nil)
+	c.o.serve = func(w http.ResponseWriter, r *http.Request, n int) {
+		if n == 1 {
+			w.Header().Set("Cache-Control", "max-age=1")
+			w.Header().Set("Etag", `"a"`)
+		} else {
+			w.Header().Set("Cache-Control", "no-store")
+		}
+		w.Write([]byte("b" + strconv.Itoa(n)))
+	}
+	c.do("GET", "/")
+	c.clk.Add(2 * time.Second)
+	c.do("GET", "/")
+	if w := c.do("GET", "/", "Cache-Control", "max-stale"); w.Body.String() != "b3" {
+		t.Fatalf("the stale entry was still served after a no-store answer: %q", w.Body.String())
+	}
+}
