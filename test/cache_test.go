@@ -325,3 +325,19 @@ func TestCacheRedisSharedByTwoUshers(t *testing.T) {
 		t.Fatalf("after a purge through the other usher: %q", b)
 	}
 }
+
+// TestCacheKeptAcrossReload: entries survive a reload that keeps the cache
+// middleware's name and store settings.
+func TestCacheKeptAcrossReload(t *testing.T) {
+	s, be := cacheBackend(t, nil)
+	cfg := config(cacheTpl, "be", be, "store", "memory", "redis", "")
+	u := startUsher(t, cfg)
+	cacheGet(t, u.url("web")+"/page")
+	if l := u.rewrite(strings.Replace(cfg, "gz: { compress: { encodings: [gzip] } }", "gz: { compress: { encodings: [gzip, zstd] } }", 1)); l.msg() != "configuration applied" {
+		t.Fatalf("reload: %v", l)
+	}
+	r, b := cacheGet(t, u.url("web")+"/page")
+	if b != "page 1" || s.n("/page") != 1 || !strings.HasPrefix(cacheStatusOf(r), "usher; hit") {
+		t.Fatalf("after a reload: %q %q, server saw %d", b, cacheStatusOf(r), s.n("/page"))
+	}
+}

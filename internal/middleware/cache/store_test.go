@@ -156,3 +156,20 @@ func TestEncodeRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisDownFailsOpen: with its store unreachable the cache forwards
+// every request, as if it had nothing stored.
+func TestRedisDownFailsOpen(t *testing.T) {
+	rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+	t.Cleanup(func() { rc.Close() })
+	c := newFixed(t, "Cache-Control", "max-age=60")
+	c.h.st.store = NewRedis(rc, "x:", c.clk.Now)
+	for range 2 {
+		if w := c.do("GET", "/"); w.Code != 200 {
+			t.Fatalf("status %d", w.Code)
+		}
+	}
+	if c.o.count() != 2 {
+		t.Fatalf("origin saw %d", c.o.count())
+	}
+}
