@@ -620,7 +620,9 @@ func TestConformance(t *testing.T) {
 		}, 200, nil, 0, true},
 		{"Expires in asctime form", func(c *clock) []string { return []string{"Expires", c.Now().Add(time.Hour).Format(time.ANSIC)} }, 200, nil, 0, true},
 		{"max-age over an invalid Expires", func(*clock) []string { return []string{"Cache-Control", "max-age=3600", "Expires", "0"} }, 200, nil, 0, true},
-		{"max-age=0 over Expires", func(c *clock) []string { return []string{"Cache-Control", "max-age=0", "Expires", future(c, time.Hour)} }, 200, nil, 0, false},
+		{"max-age=0 over Expires", func(c *clock) []string {
+			return []string{"Cache-Control", "max-age=0", "Expires", future(c, time.Hour)}
+		}, 200, nil, 0, false},
 		{"no freshness, no validator", func(*clock) []string { return nil }, 200, nil, 0, false},
 		{"heuristic 200", func(c *clock) []string { return []string{"Last-Modified", past(c, 100*time.Hour)} }, 200, nil, 0, true},
 		{"no heuristic for 201", func(c *clock) []string { return []string{"Last-Modified", past(c, 100*time.Hour)} }, 201, nil, 0, false},
