@@ -326,7 +326,9 @@ func (h *handler) lookup(w http.ResponseWriter, r *http.Request, key string, req
 		f.finish()
 		return
 	}
-	if coalesce && !ranged && h.coalesceTimeout > 0 {
+	// An event stream never ends: nobody should wait for its fetch.
+	stream := strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+	if coalesce && !ranged && !stream && h.coalesceTimeout > 0 {
 		fl, leader := h.join(key)
 		if !leader {
 			h.st.c.Coalesced.Add(1)

@@ -701,3 +701,20 @@ func TestNoStoreResponseReplacesStale(t *testing.T) {
 		t.Fatalf("the stale entry was still served after a no-store answer: %q", w.Body.String())
 	}
 }
+
+func TestTrailersPass(t *testing.T) {
+	c := newTC(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		w.Header().Set("Trailer", "X-Sum")
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Write([]byte("data"))
+		w.Header().Set("X-Sum", "42")
+	})
+	w := c.do("GET", "/")
+	if got := w.Result().Trailer.Get("X-Sum"); got != "42" {
+		t.Fatalf("trailer %q", got)
+	}
+	c.do("GET", "/")
+	if c.o.count() != 2 {
+		t.Fatal("a response with trailers was stored")
+	}
+}

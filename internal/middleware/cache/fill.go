@@ -52,7 +52,15 @@ func (h *handler) newFiller(w http.ResponseWriter, r *http.Request, key string, 
 	return &filler{h: h, w: w, r: r, key: key, req: req, j: j, fwd: fwd, header: http.Header{}, reqTime: h.now()}
 }
 
-func (f *filler) Header() http.Header { return f.header }
+// Header is the handler's own header until the response is decided; once
+// passing to the client it is the client's, so that trailers set after the
+// body reach it.
+func (f *filler) Header() http.Header {
+	if f.mode == modePass {
+		return f.w.Header()
+	}
+	return f.header
+}
 
 func (f *filler) Unwrap() http.ResponseWriter { return f.w }
 
