@@ -55,6 +55,7 @@ import (
 	"github.com/usher-lb/usher/internal/config"
 	"github.com/usher-lb/usher/internal/middleware/cache/rfc9111"
 	"github.com/usher-lb/usher/internal/middleware/env"
+	"github.com/usher-lb/usher/internal/observe"
 	"github.com/usher-lb/usher/internal/wire"
 )
 
@@ -81,9 +82,35 @@ type state struct {
 	store Store
 	c     Counters
 
+	routers sync.Map // router name → *routerCounters: names come from the config
+
 	mu      sync.Mutex
 	flights map[string]*flight
 	reval   map[string]bool // URLs with a background revalidation running
+}
+
+// routerCounters are the answers a cache gave to the GETs and HEADs of one
+// router, for the dashboard's hit ratio.
+type routerCounters struct {
+	requests, hits atomic.Int64
+}
+
+// count adds a GET or HEAD of the router of w (when there is one) to its
+// counters; hit: answered from the store.
+func (st *state) count(w http.ResponseWriter, hit bool) {
+	rec := observe.From(w)
+	if rec == nil || rec.Router == "" {
+		return
+	}
+	v, ok := st.routers.Load(rec.Router)
+	if !ok {
+		v, _ = st.routers.LoadOrStore(rec.Router, new(routerCounters))
+	}
+	rc := v.(*routerCounters)
+	rc.requests.Add(1)
+	if hit {
+		rc.hits.Add(1)
+	}
 }
 
 type flight struct {
@@ -292,14 +319,17 @@ func (h *handler) lookup(w http.ResponseWriter, r *http.Request, key string, req
 		switch j.v {
 		case useFresh:
 			h.st.c.Hits.Add(1)
+			h.st.count(w, true)
 			h.serve(w, r, e, j.age, cacheStatus("hit", j.ttl()), j.stripped)
 			return
 		case useStale:
 			h.st.c.Stale.Add(1)
+			h.st.count(w, true)
 			h.serve(w, r, e, j.age, cacheStatus("hit", j.ttl()), j.stripped)
 			return
 		case useSWR:
 			h.st.c.Stale.Add(1)
+			h.st.count(w, true)
 			h.serve(w, r, e, j.age, cacheStatus("hit", j.ttl())+"; detail=stale-while-revalidate", j.stripped)
 			h.revalidateInBackground(r, key, e)
 			return
@@ -311,6 +341,7 @@ func (h *handler) lookup(w http.ResponseWriter, r *http.Request, key string, req
 	}
 	if req.OnlyIfCached {
 		h.st.c.Misses.Add(1)
+		h.st.count(w, false)
 		w.Header()["Cache-Status"] = append(w.Header()["Cache-Status"], "usher; "+fwd+"; detail=only-if-cached")
 		http.Error(w, "Gateway Timeout: not in the cache", http.StatusGatewayTimeout)
 		return
@@ -320,6 +351,7 @@ func (h *handler) lookup(w http.ResponseWriter, r *http.Request, key string, req
 		// A HEAD that the store cannot answer goes as it is, and fills
 		// nothing: it has no body to keep.
 		h.st.c.Misses.Add(1)
+		h.st.count(w, false)
 		f := h.newFiller(w, r, key, req, nil, fwd)
 		f.noStore = true
 		h.next.ServeHTTP(f, r)
@@ -366,6 +398,7 @@ func (h *handler) lookupAfterWait(w http.ResponseWriter, r *http.Request, key st
 		req.NoCache, req.MaxAge, req.MinFresh = false, rfc9111.Absent, rfc9111.Absent
 		if j := h.judge(e, req, h.now()); j.v == useFresh {
 			h.st.c.Hits.Add(1)
+			h.st.count(w, true)
 			h.serve(w, r, e, j.age, cacheStatus("hit", j.ttl())+"; collapsed", j.stripped)
 			return
 		}
@@ -397,6 +430,7 @@ func (h *handler) leave(key string, fl *flight) {
 // one with validators, else a plain fetch that fills the store.
 func (h *handler) forward(w http.ResponseWriter, r *http.Request, key string, req rfc9111.Directives, j *judged, fwd string, fl *flight) {
 	f := h.newFiller(w, r, key, req, j, fwd)
+	h.st.count(w, false)
 	out := r
 	if len(r.Header["Range"]) == 0 {
 		// The store wants the whole representation, not the client's 304:

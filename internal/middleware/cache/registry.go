@@ -67,6 +67,15 @@ type Stats struct {
 	Coalesced     int64  `json:"coalesced"`
 	Bypass        int64  `json:"bypass"`
 	StoredBytes   int64  `json:"storedBytes"`
+	// Routers are the GETs and HEADs of each router this cache saw, and how
+	// many it answered from its store (fresh or stale).
+	Routers map[string]RouterStats `json:"routers"`
+}
+
+// RouterStats are one router's figures in a cache.
+type RouterStats struct {
+	Requests int64 `json:"requests"`
+	Hits     int64 `json:"hits"`
 }
 
 // AllStats returns the figures of the caches called name ("": all).
@@ -81,6 +90,12 @@ func AllStats(ctx context.Context, name string) ([]Stats, error) {
 			Hits: st.c.Hits.Load(), Misses: st.c.Misses.Load(), Stale: st.c.Stale.Load(),
 			Revalidations: st.c.Revalidations.Load(), Coalesced: st.c.Coalesced.Load(),
 			Bypass: st.c.Bypass.Load(), StoredBytes: st.c.StoredBytes.Load()}
+		s.Routers = map[string]RouterStats{}
+		st.routers.Range(func(k, v any) bool {
+			rc := v.(*routerCounters)
+			s.Routers[k.(string)] = RouterStats{Requests: rc.requests.Load(), Hits: rc.hits.Load()}
+			return true
+		})
 		ss, err := st.store.Stats(ctx)
 		if err != nil {
 			return nil, err
