@@ -59,6 +59,11 @@ import (
 	"github.com/usher-lb/usher/internal/wire"
 )
 
+// maxBackground bounds the background revalidations running at once: past
+// it, stale-while-revalidate serves the stale entry and leaves the
+// revalidation to a later request.
+const maxBackground = 256
+
 // backgroundTimeout bounds a stale-while-revalidate revalidation, which no
 // client waits for.
 const backgroundTimeout = 30 * time.Second
@@ -470,7 +475,7 @@ var conditionalHeaders = []string{"If-None-Match", "If-Modified-Since", "If-Rang
 // key, with no client waiting: what it gets updates or replaces the entry.
 func (h *handler) revalidateInBackground(r *http.Request, key string, e *Entry) {
 	h.st.mu.Lock()
-	if h.st.reval[key] {
+	if h.st.reval[key] || len(h.st.reval) >= maxBackground {
 		h.st.mu.Unlock()
 		return
 	}

@@ -220,6 +220,9 @@ func tagsOf(h http.Header) []string {
 	for _, v := range h["Surrogate-Key"] {
 		tags = append(tags, strings.Fields(v)...)
 	}
+	if len(tags) > maxTags {
+		tags = tags[:maxTags]
+	}
 	return tags
 }
 

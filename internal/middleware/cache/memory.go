@@ -88,6 +88,16 @@ func (m *Memory) Put(_ context.Context, e *Entry) error {
 	vs := m.urls[e.URL]
 	if old := vs[e.Variant]; old != nil {
 		m.remove(old)
+	} else if len(vs) >= maxVariants {
+		// A client making up header values must not make one URL take
+		// the store: the oldest variant goes.
+		var oldest *node
+		for _, n := range vs {
+			if oldest == nil || n.e.ResponseTime.Before(oldest.e.ResponseTime) {
+				oldest = n
+			}
+		}
+		m.remove(oldest)
 	}
 	for m.bytes+n.size > m.maxBytes && m.head.prev != &m.head {
 		m.remove(m.head.prev)

@@ -49,10 +49,14 @@ func (s *Redis) Get(ctx context.Context, url string) ([]*Entry, error) {
 	return out, nil
 }
 
-// putScript sets one variant and stretches the TTL of the hash and of the
+// putScript sets one variant (dropping the URL's others when it has
+// maxVariants already) and stretches the TTL of the hash and of the
 // tag sets to that of the entry when theirs is shorter.
 var putScript = redis.NewScript(`
 local ttl = tonumber(ARGV[3])
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[5]) then
+  redis.call('DEL', KEYS[1])
+end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
 for i = 2, #KEYS do
@@ -71,7 +75,7 @@ func (s *Redis) Put(ctx context.Context, e *Entry) error {
 	for _, t := range e.Tags {
 		keys = append(keys, s.tkey(t))
 	}
-	if err := putScript.Run(ctx, s.rc, keys, e.Variant, encodeEntry(e), ttl.Milliseconds()+1, e.URL).Err(); err != nil {
+	if err := putScript.Run(ctx, s.rc, keys, e.Variant, encodeEntry(e), ttl.Milliseconds()+1, e.URL, maxVariants).Err(); err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
 	return nil

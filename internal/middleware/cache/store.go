@@ -41,6 +41,14 @@ func (e *Entry) size() int64 {
 	return int64(n)
 }
 
+// maxVariants is the most variants a URL keeps, and maxTags the most tags
+// an entry is found by: bounds against requests and responses that make up
+// header values.
+const (
+	maxVariants = 32
+	maxTags     = 64
+)
+
 // Selector picks the entries a purge removes: those of one URL (every
 // variant), those whose URL starts with Prefix, those tagged Tag, or all.
 // A URL or prefix that starts with "/" matches that path on every host.

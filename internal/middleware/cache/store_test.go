@@ -173,3 +173,22 @@ func TestRedisDownFailsOpen(t *testing.T) {
 		t.Fatalf("origin saw %d", c.o.count())
 	}
 }
+
+func TestVariantsBounded(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	srv := redistest.Start(t)
+	rc := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { rc.Close() })
+	for name, s := range map[string]Store{"memory": NewMemory(1<<20, clk.Now), "redis": NewRedis(rc, "v:", clk.Now)} {
+		ctx := context.Background()
+		for i := range maxVariants + 5 {
+			e := entry("http://a/v", "lang:"+string(rune('a'+i)), "x", clk.Now().Add(time.Hour))
+			e.ResponseTime = clk.Now().Add(time.Duration(i) * time.Second)
+			s.Put(ctx, e)
+		}
+		es, _ := s.Get(ctx, "http://a/v")
+		if len(es) == 0 || len(es) > maxVariants {
+			t.Errorf("%s: %d variants kept, want 1 to %d", name, len(es), maxVariants)
+		}
+	}
+}
