@@ -400,8 +400,9 @@ func (h *handler) lookupAfterWait(w http.ResponseWriter, r *http.Request, key st
 		// The entry was fetched after this request came: it is as fresh as
 		// a forwarded request would get, whatever the request's no-cache
 		// or max-age said.
-		req.NoCache, req.MaxAge, req.MinFresh = false, rfc9111.Absent, rfc9111.Absent
-		if j := h.judge(e, req, h.now()); j.v == useFresh {
+		relaxed := req
+		relaxed.NoCache, relaxed.MaxAge, relaxed.MinFresh = false, rfc9111.Absent, rfc9111.Absent
+		if j := h.judge(e, relaxed, h.now()); j.v == useFresh {
 			h.st.c.Hits.Add(1)
 			h.st.count(w, true)
 			h.serve(w, r, e, j.age, cacheStatus("hit", j.ttl())+"; collapsed", j.stripped)
