@@ -341,3 +341,38 @@ func TestCacheKeptAcrossReload(t *testing.T) {
 		t.Fatalf("after a reload: %q %q, server saw %d", b, cacheStatusOf(r), s.n("/page"))
 	}
 }
+
+// TestCacheStaleIfErrorServerDown: with stale-if-error, a stale entry is
+// served when its server is gone; without it, the client gets the 502.
+func TestCacheStaleIfErrorServerDown(t *testing.T) {
+	be := backendFunc(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/sie" {
+			w.Header().Set("Cache-Control", "max-age=0, stale-if-error=600")
+		} else {
+			w.Header().Set("Cache-Control", "max-age=0")
+		}
+		w.Header().Set("Etag", `"e"`)
+		io.WriteString(w, "still here")
+	})
+	u := startUsher(t, config(`
+entrypoints:
+  web: { address: "127.0.0.1:0" }
+http:
+  routers:
+    all: { rule: "PathPrefix(`+"`/`"+`)", middlewares: [c], service: app }
+  middlewares:
+    c: { cache: {} }
+  services:
+    app: { loadBalancer: { servers: [ { url: "{{be}}" } ] } }
+`, "be", be.URL))
+	cacheGet(t, u.url("web")+"/sie")
+	cacheGet(t, u.url("web")+"/plain")
+	be.Close()
+	r, b := cacheGet(t, u.url("web")+"/sie")
+	if r.StatusCode != 200 || b != "still here" || !strings.Contains(cacheStatusOf(r), "detail=stale-if-error") {
+		t.Fatalf("server down: %d %q %q", r.StatusCode, b, cacheStatusOf(r))
+	}
+	if r, _ := cacheGet(t, u.url("web")+"/plain"); r.StatusCode != http.StatusBadGateway {
+		t.Fatalf("without stale-if-error: %d, want 502", r.StatusCode)
+	}
+}
