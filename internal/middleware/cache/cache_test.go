@@ -718,3 +718,22 @@ func TestTrailersPass(t *testing.T) {
 		t.Fatal("a response with trailers was stored")
 	}
 }
+
+func TestMismatched304Refetches(t *testing.T) {
+	c := newTC(t, nil)
+	c.o.serve = func(w http.ResponseWriter, r *http.Request, n int) {
+		w.Header().Set("Cache-Control", "max-age=0")
+		if r.Header.Get("If-None-Match") != "" {
+			w.Header().Set("Etag", `"other"`)
+			w.WriteHeader(304)
+			return
+		}
+		w.Header().Set("Etag", `"v`+strconv.Itoa(n)+`"`)
+		w.Write([]byte("b" + strconv.Itoa(n)))
+	}
+	c.do("GET", "/")
+	w := c.do("GET", "/")
+	if w.Code != 200 || w.Body.String() != "b3" || c.o.count() != 3 || c.o.last().Header.Get("If-None-Match") != "" {
+		t.Fatalf("got %d %q after %d requests", w.Code, w.Body.String(), c.o.count())
+	}
+}

@@ -267,6 +267,15 @@ func (f *filler) finish() {
 	}
 	switch f.mode {
 	case mode304:
+		if et := f.header["Etag"]; len(et) > 0 && !strings.HasPrefix(et[0], "W/") {
+			if old := f.j.e.Header["Etag"]; len(old) > 0 && old[0] != et[0] {
+				// The 304 names another representation than the one
+				// stored (RFC 9111 §4.3.4): it updates nothing, and the
+				// whole response is asked for.
+				f.refetch()
+				return
+			}
+		}
 		e := f.h.update(f.j.e, f.header, f.r, f.reqTime, f.respTime)
 		status := "usher; " + f.fwd + "; fwd-status=304"
 		if e != nil {
@@ -310,6 +319,20 @@ func (f *filler) finish() {
 	}
 	f.h.st.c.StoredBytes.Add(int64(len(f.buf)))
 	f.stored = true
+}
+
+// refetch asks the server again, unconditionally, for a revalidation whose
+// 304 did not match the stored entry.
+func (f *filler) refetch() {
+	out := f.r.Clone(f.r.Context())
+	for _, k := range append(conditionalHeaders, "Range") {
+		delete(out.Header, k)
+	}
+	g := f.h.newFiller(f.w, f.r, f.key, f.req, f.j, f.fwd)
+	g.judgeConditions = true
+	f.h.next.ServeHTTP(g, out)
+	g.finish()
+	f.stored = g.stored
 }
 
 // merged is old with the header of a 304 that validated it (RFC 9111 §3.2):
