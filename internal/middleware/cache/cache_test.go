@@ -223,7 +223,8 @@ func TestConditionalFromCache(t *testing.T) {
 			t.Errorf("%q: %d %v", h, w.Code, w.Header())
 		}
 	}
-	for _, h := range [][]string{{"If-None-Match", `"y"`}, {"If-Modified-Since", "Mon, 01 Dec 2025 00:00:00 GMT"}} {
+	for _, h := range [][]string{{"If-None-Match", `"y"`}, {"If-Modified-Since", "Mon, 01 Dec 2025 00:00:00 GMT"},
+		{"If-Modified-Since", c.clk.Now().Add(time.Hour).Format(http.TimeFormat)}, {"If-Modified-Since", "yesterday"}} {
 		if w := c.do("GET", "/c", h...); w.Code != 200 {
 			t.Errorf("%q: %d, want 200", h, w.Code)
 		}

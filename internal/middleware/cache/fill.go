@@ -95,7 +95,7 @@ func (f *filler) WriteHeader(code int) {
 		dst[k] = vv
 	}
 	dst["Cache-Status"] = append(dst["Cache-Status"], status)
-	if f.judgeConditions && code == http.StatusOK && notModified(f.r, f.header) {
+	if f.judgeConditions && code == http.StatusOK && notModified(f.r, f.header, f.respTime) {
 		f.notModified = true
 		strip304(dst)
 		f.w.WriteHeader(http.StatusNotModified)
@@ -404,7 +404,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, e *Entry, age ti
 	}
 	dst["Age"] = []string{strconv.FormatInt(int64(age/time.Second), 10)}
 	dst["Cache-Status"] = append(dst["Cache-Status"], status)
-	if e.Status >= 200 && e.Status < 300 && notModified(r, e.Header) {
+	if e.Status >= 200 && e.Status < 300 && notModified(r, e.Header, h.now()) {
 		strip304(dst)
 		w.WriteHeader(http.StatusNotModified)
 		return
@@ -445,7 +445,10 @@ func strip304(h http.Header) {
 // notModified evaluates the client's If-None-Match, or else its
 // If-Modified-Since, against a response's header (RFC 9110 §13.1.2,
 // §13.1.3; RFC 9111 §4.3.2).
-func notModified(r *http.Request, h http.Header) bool {
+//
+// An If-Modified-Since later than now is not a date the resource could have
+// been modified at, and is ignored (RFC 9110 §13.1.3).
+func notModified(r *http.Request, h http.Header, now time.Time) bool {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return false
 	}
@@ -469,7 +472,7 @@ func notModified(r *http.Request, h http.Header) bool {
 		return false
 	}
 	since, err := http.ParseTime(strings.TrimSpace(ims[0]))
-	if err != nil {
+	if err != nil || since.After(now) {
 		return false
 	}
 	lmv := h["Last-Modified"]
