@@ -87,7 +87,8 @@ type state struct {
 	store Store
 	c     Counters
 
-	routers sync.Map // router name → *routerCounters: names come from the config
+	routers  sync.Map     // router name → *routerCounters: names come from the config
+	lastWarn atomic.Int64 // unix ns of the last store failure logged
 
 	mu      sync.Mutex
 	flights map[string]*flight
@@ -314,7 +315,7 @@ func (h *handler) judge(e *Entry, req rfc9111.Directives, now time.Time) *judged
 func (h *handler) lookup(w http.ResponseWriter, r *http.Request, key string, req rfc9111.Directives, coalesce bool) {
 	entries, err := h.st.store.Get(r.Context(), key)
 	if err != nil {
-		h.log.Debug("cache: store lookup failed", "middleware", h.st.name, "error", err.Error())
+		h.storeFailed("lookup", err)
 	}
 	e, fwd := selectEntry(entries, r)
 	now := h.now()
@@ -410,6 +411,17 @@ func (h *handler) lookupAfterWait(w http.ResponseWriter, r *http.Request, key st
 		}
 	}
 	h.lookup(w, r, key, req, false)
+}
+
+// storeFailed logs a store failure at warn, at most every 10 seconds per
+// cache: an operator must know that Redis is away, but not once a request.
+func (h *handler) storeFailed(op string, err error) {
+	now := h.now().UnixNano()
+	last := h.st.lastWarn.Load()
+	if now-last < int64(10*time.Second) || !h.st.lastWarn.CompareAndSwap(last, now) {
+		return
+	}
+	h.log.Warn("cache: store failed; requests go to the server", "middleware", h.st.name, "op", op, "error", err.Error())
 }
 
 func (h *handler) join(key string) (*flight, bool) {

@@ -314,7 +314,7 @@ func (f *filler) finish() {
 	}
 	f.entry.Body = f.buf
 	if err := f.h.st.store.Put(f.r.Context(), f.entry); err != nil {
-		f.h.log.Debug("cache: store failed", "middleware", f.h.st.name, "error", err.Error())
+		f.h.storeFailed("put", err)
 		return
 	}
 	f.h.st.c.StoredBytes.Add(int64(len(f.buf)))
