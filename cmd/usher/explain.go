@@ -72,9 +72,23 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 	if e.Router != "" {
 		mws := "(none)"
 		if len(e.Middlewares) > 0 {
-			mws = strings.Join(e.Middlewares, " -> ")
+			named := make([]string, len(e.Middlewares))
+			for i, n := range e.Middlewares {
+				named[i] = n
+				if i < len(e.Kinds) {
+					named[i] += " (" + e.Kinds[i] + ")"
+				}
+			}
+			mws = strings.Join(named, " -> ")
 		}
 		line("middlewares", mws)
+		for i, g := range e.Guards {
+			k := ""
+			if i == 0 {
+				k = "guards"
+			}
+			fmt.Fprintf(stdout, "  %-12s %s: %s\n", k, g.Middleware, g.Answers)
+		}
 	}
 	line("service", e.Service)
 	line("server", e.Server)

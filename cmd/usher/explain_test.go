@@ -15,13 +15,14 @@ func TestExplainCommand(t *testing.T) {
 		"  alt: { address: \"127.0.0.1:9000\" }\n" +
 		"http:\n" +
 		"  routers:\n" +
-		"    api:  { rule: \"Host(`example.com`) && PathPrefix(`/api`)\", middlewares: [strip, sec], service: app }\n" +
+		"    api:  { rule: \"Host(`example.com`) && PathPrefix(`/api`)\", middlewares: [strip, sec, fwdauth], service: app }\n" +
 		"    team: { rule: \"Header(`X-Team`, `ops`)\", service: app }\n" +
 		"    fwd:  { rule: \"Header(`X-Forwarded-Proto`, `https`)\", service: app, entrypoints: [web] }\n" +
 		"  middlewares:\n" +
 		"    strip: { stripPrefix: { prefixes: [/api] } }\n" +
 		"    hdr:   { headers: { frameDeny: true } }\n" +
 		"    sec:   { chain: { middlewares: [hdr] } }\n" +
+		"    fwdauth: { forwardAuth: { address: \"http://127.0.0.1:1/auth\" } }\n" +
 		"  services:\n" +
 		"    app: { loadBalancer: { servers: [ { url: \"http://127.0.0.1:1\" } ] } }\n"
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
@@ -38,7 +39,8 @@ func TestExplainCommand(t *testing.T) {
 			"  client       0.0.0.0",
 			"  router       api",
 			"  rule         Host(`example.com`) && PathPrefix(`/api`)",
-			"  middlewares  strip -> hdr",
+			"  middlewares  strip (stripPrefix) -> hdr (headers) -> fwdauth (forwardAuth)",
+			"  guards       fwdauth: the auth server's answer when it is not 2xx; 503 when it fails",
 			"  service      app",
 			"  server       http://127.0.0.1:1",
 		}},

@@ -177,6 +177,7 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(srv *s
 			Stats:       obs.stats,
 			Events:      obs.bus,
 			Metrics:     obs.metrics.Handler(),
+			Decisions:   obs.metrics.DecisionCounts,
 			Entrypoints: srv.Entrypoints,
 			Token:       cfg.Admin.Token,
 			Dashboard:   cfg.Admin.Dashboard,

@@ -59,6 +59,9 @@ type Deps struct {
 	Stats    *observe.Stats           // traffic figures per service and server
 	Events   *observe.Bus             // health transitions, reloads, drains
 	Metrics  http.Handler             // served at /metrics
+	// Decisions are the guarding middlewares' decision counts by name
+	// (observe.Metrics.DecisionCounts), shown with each middleware.
+	Decisions func() map[string]observe.Decisions
 
 	// Entrypoints are the entrypoints as routing sees them, on the ports they
 	// listen on, for explain; when nil, those of the running config's

@@ -19,6 +19,8 @@ import (
 func TestEndpoints(t *testing.T) {
 	f := newFixture(t, fixtureOpts{dashboard: true})
 	f.traffic(6, "example.com", "/api/users")
+	f.decide("headers", "frame", 3, 2, 1)
+	f.decide("basicAuth", "strip-api", 1, 0, 0)
 	f.bus.Publish(observe.Event{Type: "health", Service: "app", Server: f.serverURL(0), From: "healthy", To: "unhealthy"})
 
 	tests := []struct {
@@ -80,6 +82,15 @@ func TestEndpoints(t *testing.T) {
 			}
 			if chain := byName(t, ms, "secured"); chain["type"] != "chain" {
 				t.Errorf("secured: %v", chain)
+			}
+			// Counted as the fixture's start counted them: frame as a
+			// headers middleware, and a strip-api of another kind, which
+			// is not this strip-api's.
+			if d := frame["decisions"]; !equalJSON(d, map[string]int{"allow": 3, "deny": 2, "error": 1}) {
+				t.Errorf("frame's decisions: %v", d)
+			}
+			if d, ok := byName(t, ms, "strip-api")["decisions"]; ok {
+				t.Errorf("strip-api shows the decisions of another kind: %v", d)
 			}
 		}},
 		{"/api/http/services", func(t *testing.T, body []byte) {
@@ -266,7 +277,7 @@ func TestExplain(t *testing.T) {
 		reason string   // in the reason
 	}{
 		{"url=https://example.com/api/users&entrypoint=web", 200, Explanation{Entrypoint: "web", ClientIP: "0.0.0.0", Router: "api", Rule: "Host(`example.com`) && PathPrefix(`/api`)",
-			Middlewares: []string{"strip-api", "frame"}, Service: "app"}, appServers, "in plain HTTP, as entrypoint web serves it"},
+			Middlewares: []string{"strip-api", "frame"}, Kinds: []string{"stripPrefix", "headers"}, Guards: []Guard{}, Service: "app"}, appServers, "in plain HTTP, as entrypoint web serves it"},
 		{"url=http://EXAMPLE.com:" + other + "/", 200, Explanation{Entrypoint: "other", ClientIP: "0.0.0.0", Router: "site", Rule: "Host(`example.com`)",
 			Middlewares: []string{}, Service: "canary"}, append(appServers, otherServer), "of the weighted services (app 90, other 10"},
 		{"url=http://example.com:" + web + "/", 200, Explanation{Entrypoint: "web", ClientIP: "0.0.0.0", Router: "site", Rule: "Host(`example.com`)",
@@ -303,6 +314,9 @@ func TestExplain(t *testing.T) {
 				t.Errorf("server %q, want one of %q", got.Server, tt.server)
 			}
 			got.Reason, got.Server = "", ""
+			if len(got.Kinds) == 0 && len(got.Guards) == 0 && len(tt.want.Kinds) == 0 {
+				got.Kinds, got.Guards = nil, nil // a router without middlewares
+			}
 			if !equalJSON(got, tt.want) {
 				t.Errorf("got  %+v\nwant %+v", got, tt.want)
 			}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/usher-lb/usher/internal/config"
+	"github.com/usher-lb/usher/internal/observe"
 	"github.com/usher-lb/usher/internal/pool"
 	"github.com/usher-lb/usher/internal/runtime"
 )
@@ -238,11 +239,15 @@ func (a *admin) middlewares(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	var counts map[string]observe.Decisions
+	if a.d.Decisions != nil {
+		counts = a.d.Decisions()
+	}
 	out := []map[string]any{}
 	for _, name := range keys(v.http.Middlewares) {
 		mw := v.http.Middlewares[name]
 		st, msg := v.refuse.of("http.middlewares.", name)
-		out = append(out, map[string]any{
+		m := map[string]any{
 			"name":    name,
 			"type":    mw.Kind,
 			"config":  plain(mw.Spec),
@@ -250,7 +255,13 @@ func (a *admin) middlewares(w http.ResponseWriter, r *http.Request) {
 			"status":  st,
 			"error":   msg,
 			"running": true,
-		})
+		}
+		// A middleware that decides (auth, limits, filters) shows what it
+		// decided; one of another kind under the same name does not.
+		if d, ok := counts[name]; ok && d.Kind == mw.Kind {
+			m["decisions"] = map[string]uint64{"allow": d.Allow, "deny": d.Deny, "error": d.Error}
+		}
+		out = append(out, m)
 	}
 	out = appendMissing(out, v.refuse, "http.middlewares.", func(n string) bool { return v.http.Middlewares[n] != nil })
 	writeJSON(w, http.StatusOK, out)

@@ -168,6 +168,13 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#conn[data-state="live"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#events li.event[data-type="reload"]`)),
 	)
+	// A guard's refusals show beside it, and move with traffic.
+	f.decide("headers", "frame", 5, 7, 0)
+	step("see frame's decisions", 5*time.Second,
+		chromedp.WaitVisible(chromedp.CSS(`#middlewares tr[data-middleware="frame"] .d-deny[data-denied="7"]`)))
+	if got := text(`#middlewares tr[data-middleware="frame"] td.decisions`); got != "5 allowed · 7 refused" {
+		t.Errorf("frame's decisions read %q", got)
+	}
 	if rule := text(`#routers tr[data-router="api"] code.rule`); rule != "Host(`example.com`) && PathPrefix(`/api`)" {
 		t.Errorf("api's rule shows as %q", rule)
 	}

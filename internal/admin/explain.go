@@ -23,9 +23,15 @@ type Explanation struct {
 	Router      string   `json:"router"`
 	Rule        string   `json:"rule"`
 	Middlewares []string `json:"middlewares"`
-	Service     string   `json:"service"`
-	Server      string   `json:"server"`
-	Reason      string   `json:"reason"`
+	// Kinds is the kind of each of Middlewares.
+	Kinds []string `json:"middlewareKinds"`
+	// Guards are the middlewares of Middlewares that may answer the request
+	// themselves instead of passing it on (auth, limits, filters), in order,
+	// with what they answer.
+	Guards  []Guard `json:"guards"`
+	Service string  `json:"service"`
+	Server  string  `json:"server"`
+	Reason  string  `json:"reason"`
 }
 
 // ExplainRequest finds how snap routes r, through the function that serves
@@ -39,7 +45,7 @@ type Explanation struct {
 // would pick now, and why. Route sets r's forwarded headers.
 func ExplainRequest(snap *runtime.Snapshot, eps []*runtime.Entrypoint, r *http.Request, entrypoint string) Explanation {
 	no := func(ep, why string) Explanation {
-		return Explanation{Entrypoint: ep, Middlewares: []string{}, Reason: why}
+		return Explanation{Entrypoint: ep, Middlewares: []string{}, Kinds: []string{}, Guards: []Guard{}, Reason: why}
 	}
 	var ep *runtime.Entrypoint
 	note := ""
@@ -113,6 +119,8 @@ func ExplainRequest(snap *runtime.Snapshot, eps []*runtime.Entrypoint, r *http.R
 		Router:      rt.Name,
 		Rule:        rt.Rule.String(),
 		Middlewares: orEmpty(append([]string(nil), rt.Middlewares...)),
+		Kinds:       orEmpty(append([]string(nil), rt.Kinds...)),
+		Guards:      guards(rt.Middlewares, rt.Kinds),
 		Service:     rt.Service,
 		Reason:      "router " + rt.Name + " is the first of entrypoint " + ep.Name + note + " whose rule matches",
 	}
@@ -215,4 +223,46 @@ func (a *admin) explain(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, ExplainRequest(snap, eps, req, ep))
+}
+
+// Guard is a middleware that may answer a request itself.
+type Guard struct {
+	Middleware string `json:"middleware"`
+	Kind       string `json:"kind"`
+	// Answers is what the client gets when the guard refuses the request.
+	Answers string `json:"answers"`
+}
+
+// guardAnswers says, for each kind that may refuse a request, what it
+// answers then. Its decisions are counted in
+// usher_middleware_decisions_total{middleware, kind, result}.
+var guardAnswers = map[string]string{
+	"basicAuth":      "401 without valid credentials",
+	"digestAuth":     "401 without valid credentials",
+	"jwt":            "401 without a valid token",
+	"apiKey":         "401 without a known key",
+	"forwardAuth":    "the auth server's answer when it is not 2xx; 503 when it fails",
+	"oidc":           "a redirect to the identity provider (401 to API clients) without a session",
+	"portal":         "a redirect to the login page (401 to API clients) without a session",
+	"rateLimit":      "429 over its rate",
+	"inFlightReq":    "429 when its requests in flight are at the limit",
+	"ipAllowList":    "403 to clients outside its ranges",
+	"ipDenyList":     "403 to clients inside its ranges",
+	"cors":           "preflights itself, without the server",
+	"csrf":           "403 to cross-origin unsafe requests",
+	"waf":            "403 to requests its rules block",
+	"circuitBreaker": "503 while its circuit is open",
+	"buffering":      "413 to bodies over its limit",
+}
+
+func guards(names, kinds []string) []Guard {
+	g := []Guard{}
+	for i, n := range names {
+		if i < len(kinds) {
+			if a, ok := guardAnswers[kinds[i]]; ok {
+				g = append(g, Guard{Middleware: n, Kind: kinds[i], Answers: a})
+			}
+		}
+	}
+	return g
 }

@@ -83,6 +83,7 @@ type fixture struct {
 	web      string            // base URL of usher's web entrypoint
 	ports    map[string]string // entrypoint → the port it listens on
 	admin    *httptest.Server
+	metrics  *observe.Metrics // its decision counters are the API's
 
 	mu     sync.Mutex
 	status runtime.Status
@@ -134,7 +135,7 @@ func compile(t *testing.T, yaml string, st *runtime.State) (*runtime.Snapshot, *
 
 func newFixture(t *testing.T, o fixtureOpts) *fixture {
 	t.Helper()
-	f := &fixture{t: t, state: runtime.NewState(), stats: observe.NewStats(), bus: observe.NewBus(100)}
+	f := &fixture{t: t, state: runtime.NewState(), stats: observe.NewStats(), bus: observe.NewBus(100), metrics: observe.NewMetrics()}
 	for _, name := range []string{"app-1", "app-2", "other-1"} {
 		f.backends = append(f.backends, backend(t, name, o.lifelike))
 	}
@@ -171,6 +172,7 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 		Stats:       f.stats,
 		Events:      f.bus,
 		Metrics:     metrics,
+		Decisions:   f.metrics.DecisionCounts,
 		Entrypoints: srv.Entrypoints,
 		Token:       o.token,
 		Dashboard:   o.dashboard,
@@ -179,6 +181,20 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 	}))
 	t.Cleanup(f.admin.Close)
 	return f
+}
+
+// decide counts decisions of the middleware called name, as a middleware of
+// kind counts them.
+func (f *fixture) decide(kind, name string, allow, deny, fail int) {
+	for range allow {
+		f.metrics.Decision(kind, name, "allow").Inc()
+	}
+	for range deny {
+		f.metrics.Decision(kind, name, "deny").Inc()
+	}
+	for range fail {
+		f.metrics.Decision(kind, name, "error").Inc()
+	}
 }
 
 func (f *fixture) getStatus() runtime.Status {

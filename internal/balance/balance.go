@@ -214,13 +214,16 @@ func newBase(opts Options, servers []*pool.Server) base {
 }
 
 // eligible tells whether server k may be picked: weight above 0 when the picker
-// was built and available, or in panic mode not drained (by an operator, a reload
+// was built, not at its limit (pool.Server.Full), and available, or in panic mode not drained (by an operator, a reload
 // or its agent) and of weight above 0.
 func (b *base) eligible(k int, panicMode bool) bool {
 	if b.weights[k] == 0 {
 		return false
 	}
 	s := b.servers[k]
+	if s.Full() { // at its maxConns, healthy or not: the request waits or is refused
+		return false
+	}
 	if panicMode {
 		return !s.Draining() && !s.AgentDraining() && s.Weight() > 0
 	}

@@ -144,8 +144,11 @@ func (lb *LoadBalancer) applyDefaults(service string) {
 	}
 	lb.Sticky.applyDefaults(service)
 	if hc := lb.HealthCheck; hc != nil {
-		orStr(&hc.Mode, "http")
-		if hc.Mode == "http" {
+		if hc.Kind == "" {
+			hc.Kind = hc.Mode
+		}
+		orStr(&hc.Kind, "http")
+		if hc.Kind == "http" {
 			orStr(&hc.Path, "/")
 			orStr(&hc.Method, "GET")
 			orStr(&hc.ExpectStatus, "200-399")
@@ -175,6 +178,7 @@ func (lb *LoadBalancer) applyDefaults(service string) {
 		lb.Retry.Methods = []string{"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
 	}
 	orStr(&lb.WhenNoHealthy, "503")
+	lb.Queue.applyDefaults()
 	if lb.Transport == nil {
 		lb.Transport = &Transport{}
 	}

@@ -71,7 +71,7 @@ tls:
 		Servers:           []Server{{URL: "http://a", Weight: &one}, {URL: "http://b", Weight: &zero}},
 		PassHostHeader:    &yes,
 		Sticky:            &Sticky{Cookie: &StickyCookie{Name: "usher_api", Path: "/"}},
-		HealthCheck: &HealthCheck{Mode: "http", Path: "/", Method: "GET", Interval: Duration(3 * time.Second),
+		HealthCheck: &HealthCheck{Kind: "http", Path: "/", Method: "GET", Interval: Duration(3 * time.Second),
 			Timeout: Duration(time.Second), ExpectStatus: "200-399", HealthyAfter: 2, UnhealthyAfter: 3},
 		PassiveHealthCheck: &PassiveHealthCheck{MaxFailures: 5, Window: Duration(10 * time.Second),
 			EjectFor: Duration(30 * time.Second), MaxEjectedPercent: 50},
@@ -82,7 +82,7 @@ tls:
 			IdleConnTimeout: Duration(90 * time.Second), MaxIdleConnsPerHost: 256},
 	})
 	check("tcp health check", *cfg.HTTP.Services["tcpcheck"].LoadBalancer.HealthCheck, HealthCheck{
-		Mode: "tcp", Interval: Duration(3 * time.Second), Timeout: Duration(time.Second), HealthyAfter: 2, UnhealthyAfter: 3})
+		Kind: "tcp", Mode: "tcp", Interval: Duration(3 * time.Second), Timeout: Duration(time.Second), HealthyAfter: 2, UnhealthyAfter: 3})
 	check("absent retry", *cfg.HTTP.Services["tcpcheck"].LoadBalancer.Retry, Retry{
 		Attempts: &two, OnStatus: []int{502, 503, 504}, Methods: []string{"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}})
 	five := 5

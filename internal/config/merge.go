@@ -263,7 +263,8 @@ func redactField(f reflect.Value, tag string) {
 // StaticEqual reports whether a and b have the same static half (log,
 // accessLog, admin, tracing, entrypoints, providers, certResolvers, cluster), once
 // defaults are applied: a reload that changes it must say that the change
-// waits for a restart. Writing a default out or leaving it absent is no change.
+// waits for a restart. Writing a default out or leaving it absent is no change;
+// neither is a change of an entrypoint's connection limits, which apply on reload.
 func StaticEqual(a, b *Config) bool {
 	return sameValue(reflect.ValueOf(staticPart(a)).Elem(), reflect.ValueOf(staticPart(b)).Elem())
 }
@@ -271,6 +272,11 @@ func StaticEqual(a, b *Config) bool {
 func staticPart(c *Config) *Config {
 	s := c.clone(false)
 	s.HTTP, s.TCP, s.UDP, s.TLS, s.Source = nil, nil, nil, nil, nil
+	for _, ep := range s.Entrypoints {
+		if ep != nil { // connection limits apply on reload (conn.go)
+			ep.MaxConnections, ep.MaxConnectionsPerIP = 0, 0
+		}
+	}
 	s.ApplyDefaults()
 	return s
 }

@@ -28,6 +28,14 @@ var MiddlewareKinds = map[string]reflect.Type{
 	"chain":          reflect.TypeFor[Chain](),
 	"compress":       reflect.TypeFor[Compress](),
 	"cache":          reflect.TypeFor[Cache](),
+	"ipAllowList":    reflect.TypeFor[IPAllowList](),
+	"ipDenyList":     reflect.TypeFor[IPDenyList](),
+	"cors":           reflect.TypeFor[CORS](),
+	"csrf":           reflect.TypeFor[CSRF](),
+	"rateLimit":      reflect.TypeFor[RateLimit](),
+	"inFlightReq":    reflect.TypeFor[InFlightReq](),
+	"errors":         reflect.TypeFor[Errors](),
+	"circuitBreaker": reflect.TypeFor[CircuitBreaker](),
 }
 
 // StripPrefix removes a path prefix before forwarding.
@@ -64,15 +72,19 @@ type Headers struct {
 	CustomRequestHeaders  map[string]string `json:"customRequestHeaders,omitempty" secret:"values" doc:"set on the request; an empty value removes the header (values are secret: they may carry tokens)"`
 	CustomResponseHeaders map[string]string `json:"customResponseHeaders,omitempty" secret:"values" doc:"set on the response; an empty value removes the header (values are secret: they may carry tokens)"`
 
-	STSSeconds              int    `json:"stsSeconds,omitempty" doc:"Strict-Transport-Security max-age; 0 = no header"`
-	STSIncludeSubdomains    bool   `json:"stsIncludeSubdomains,omitempty" doc:"add includeSubDomains"`
-	STSPreload              bool   `json:"stsPreload,omitempty" doc:"add preload"`
-	ForceSTSHeader          bool   `json:"forceSTSHeader,omitempty" doc:"send HSTS on plain HTTP too"`
-	ContentTypeNosniff      bool   `json:"contentTypeNosniff,omitempty" doc:"X-Content-Type-Options: nosniff"`
-	FrameDeny               bool   `json:"frameDeny,omitempty" doc:"X-Frame-Options: DENY"`
-	CustomFrameOptionsValue string `json:"customFrameOptionsValue,omitempty" doc:"X-Frame-Options value, e.g. SAMEORIGIN"`
-	ReferrerPolicy          string `json:"referrerPolicy,omitempty" doc:"Referrer-Policy value"`
-	ContentSecurityPolicy   string `json:"contentSecurityPolicy,omitempty" doc:"Content-Security-Policy value"`
+	STSSeconds                int    `json:"stsSeconds,omitempty" doc:"Strict-Transport-Security max-age; 0 = no header"`
+	STSIncludeSubdomains      bool   `json:"stsIncludeSubdomains,omitempty" doc:"add includeSubDomains"`
+	STSPreload                bool   `json:"stsPreload,omitempty" doc:"add preload"`
+	ForceSTSHeader            bool   `json:"forceSTSHeader,omitempty" doc:"send HSTS on plain HTTP too"`
+	ContentTypeNosniff        bool   `json:"contentTypeNosniff,omitempty" doc:"X-Content-Type-Options: nosniff"`
+	FrameDeny                 bool   `json:"frameDeny,omitempty" doc:"X-Frame-Options: DENY"`
+	CustomFrameOptionsValue   string `json:"customFrameOptionsValue,omitempty" doc:"X-Frame-Options value, e.g. SAMEORIGIN"`
+	ReferrerPolicy            string `json:"referrerPolicy,omitempty" doc:"Referrer-Policy value"`
+	ContentSecurityPolicy     string `json:"contentSecurityPolicy,omitempty" doc:"Content-Security-Policy value"`
+	PermissionsPolicy         string `json:"permissionsPolicy,omitempty" doc:"Permissions-Policy value, e.g. camera=(), geolocation=(self)"`
+	CrossOriginOpenerPolicy   string `json:"crossOriginOpenerPolicy,omitempty" doc:"Cross-Origin-Opener-Policy: same-origin, same-origin-allow-popups, noopener-allow-popups or unsafe-none"`
+	CrossOriginEmbedderPolicy string `json:"crossOriginEmbedderPolicy,omitempty" doc:"Cross-Origin-Embedder-Policy: require-corp, credentialless or unsafe-none"`
+	CrossOriginResourcePolicy string `json:"crossOriginResourcePolicy,omitempty" doc:"Cross-Origin-Resource-Policy: same-origin, same-site or cross-origin"`
 }
 
 // Buffering reads the whole request body before forwarding, up to a limit.

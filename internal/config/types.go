@@ -83,12 +83,17 @@ type Entrypoint struct {
 	MaxHeaderBytes    ByteSize `json:"maxHeaderBytes,omitempty" doc:"largest request header block; default 64KiB"`
 	TrustedProxies    []string `json:"trustedProxies,omitempty" doc:"CIDRs whose X-Forwarded-* headers are believed"`
 	GracePeriod       Duration `json:"gracePeriod,omitempty" doc:"on shutdown, time given to in-flight requests; default 10s"`
+	H2C               bool     `json:"h2c,omitempty" doc:"on a plain entrypoint, serve HTTP/2 without TLS too: with prior knowledge (the HTTP/2 preface first) and after Upgrade: h2c; default false"`
 
 	// Path and header hygiene at the door (docs/CONFIG.md, entrypoints).
 	SanitizePath      *bool `json:"sanitizePath,omitempty" doc:"put each request's path in normal form before routing (dot segments removed, repeated slashes merged, unreserved escapes decoded) and refuse an encoded slash, backslash or NUL with 400; false passes paths as they came; default true"`
 	AllowEncodedSlash bool  `json:"allowEncodedSlash,omitempty" doc:"with sanitizePath, let %2F and %5C through, kept encoded, instead of refusing them; default false"`
 	// Underscores: CGI-style servers read X_Forwarded_For as X-Forwarded-For.
 	AllowUnderscoresInHeaders bool `json:"allowUnderscoresInHeaders,omitempty" doc:"keep request header fields whose names have an underscore (X_Forwarded_For), which are dropped otherwise, as nginx does; default false"`
+
+	// Connection limits (conn.go): applied on reload, unlike the rest of an entrypoint.
+	MaxConnections      int `json:"maxConnections,omitempty" doc:"most client connections open at once; a connection over it gets a 503 with Retry-After (TLS: is closed) at once; default 0 (no limit); applied on reload"`
+	MaxConnectionsPerIP int `json:"maxConnectionsPerIP,omitempty" doc:"most connections open at once from one client address (IPv6: one /64), the TCP peer's; over it as maxConnections; default 0 (no limit); applied on reload"`
 }
 
 // EntrypointTLS turns on TLS for an entrypoint.
@@ -190,12 +195,16 @@ type LoadBalancer struct {
 	SlowStart          Duration            `json:"slowStart,omitempty" doc:"ramp a new or recovered server's weight up over this time"`
 	WhenNoHealthy      string              `json:"whenNoHealthy,omitempty" doc:"panic (spread over all servers) | 503; default 503"`
 	Transport          *Transport          `json:"transport,omitempty" doc:"how usher talks to servers"`
+	MaxConnsPerServer  int                 `json:"maxConnsPerServer,omitempty" doc:"most requests each server answers at once (servers[].maxConns overrides it); a request finding every server full waits in queue, or gets 503 without one; default 0 (no limit)"`
+	Queue              *Queue              `json:"queue,omitempty" doc:"where requests wait, first come first served, while every server is at its maxConns; absent: no waiting, 503 at once"`
 }
 
 // Server is one upstream of a load balancer.
 type Server struct {
 	URL    string `json:"url" secret:"userinfo" doc:"http://host:port (a path prefix is allowed); a user:password@ is never shown"`
 	Weight *int   `json:"weight,omitempty" doc:"relative weight; default 1; 0 takes no new traffic"`
+	// MaxConns is HAProxy's maxconn of a server: requests, not idle connections.
+	MaxConns int `json:"maxConns,omitempty" doc:"most requests this server answers at once; default the load balancer's maxConnsPerServer"`
 }
 
 // Sticky pins a client to a server with a cookie.
@@ -217,7 +226,9 @@ type StickyCookie struct {
 
 // HealthCheck is the active health check (heartbeat).
 type HealthCheck struct {
-	Mode           string            `json:"mode,omitempty" doc:"http|tcp; default http"`
+	Kind           string            `json:"kind,omitempty" doc:"http|tcp|grpc: an HTTP request, a TCP connect, or grpc.health.v1.Health/Check over HTTP/2; default http"`
+	Mode           string            `json:"mode,omitempty" doc:"the same as kind, under Traefik's name"`
+	GRPCService    string            `json:"grpcService,omitempty" doc:"kind grpc: the service whose health is asked; default \"\", the server as a whole"`
 	Path           string            `json:"path,omitempty" doc:"path probed; default /"`
 	Method         string            `json:"method,omitempty" doc:"default GET"`
 	Hostname       string            `json:"hostname,omitempty" doc:"Host header of probes"`
@@ -254,6 +265,7 @@ type Transport struct {
 	IdleConnTimeout       Duration   `json:"idleConnTimeout,omitempty" doc:"idle pooled connections are closed after this; default 90s"`
 	MaxIdleConnsPerHost   int        `json:"maxIdleConnsPerHost,omitempty" doc:"default 256"`
 	TLS                   *ClientTLS `json:"tls,omitempty" doc:"TLS to servers (https:// URLs)"`
+	Protocol              string     `json:"protocol,omitempty" doc:"http1|h2|h2c|auto: HTTP/1.1; HTTP/2 over TLS (https:// servers); HTTP/2 in the clear with prior knowledge (http:// servers); over TLS what the server picks by ALPN, in the clear HTTP/1.1; default http1"`
 }
 
 // ClientTLS is TLS from usher to servers.

@@ -224,6 +224,9 @@ func (v *validator) entrypoints() {
 		if ep.HTTP3 {
 			v.notSupported(p+".http3", "HTTP/3 is")
 		}
+		if ep.H2C && ep.TLS != nil {
+			v.add(p+".h2c", "h2c is HTTP/2 without TLS: a TLS entrypoint speaks HTTP/2 already (ALPN h2)")
+		}
 		if ep.TLS != nil {
 			if ep.TLS.CertResolver != "" {
 				v.notSupported(p+".tls.certResolver", "certResolvers are")
@@ -241,6 +244,7 @@ func (v *validator) entrypoints() {
 				v.add(p+".redirectTo", "entrypoint %q is not an http entrypoint", to)
 			}
 		}
+		v.entrypointLimits(p, ep)
 		for i, tp := range ep.TrustedProxies {
 			if _, err := netip.ParsePrefix(tp); err == nil {
 				continue
@@ -490,8 +494,22 @@ func (v *validator) loadBalancer(p string, lb *LoadBalancer, drainable bool) {
 		}
 	}
 	v.oneOf(p+".whenNoHealthy", lb.WhenNoHealthy, "503", "panic")
+	v.connLimits(p, lb)
 	if t := lb.Transport; t != nil {
 		v.nonNegative(p+".transport.maxIdleConnsPerHost", t.MaxIdleConnsPerHost)
+		v.oneOf(p+".transport.protocol", t.Protocol, "http1", "h2", "h2c", "auto")
+		for i, srv := range lb.Servers {
+			u, err := url.Parse(srv.URL)
+			if err != nil {
+				continue // serverURL says why
+			}
+			switch {
+			case t.Protocol == "h2" && u.Scheme != "https":
+				v.add(fmt.Sprintf("%s.servers[%d].url", p, i), "transport.protocol h2 is HTTP/2 over TLS: the url must be https:// (h2c is HTTP/2 in the clear)")
+			case t.Protocol == "h2c" && u.Scheme != "http":
+				v.add(fmt.Sprintf("%s.servers[%d].url", p, i), "transport.protocol h2c is HTTP/2 in the clear: the url must be http:// (h2 is HTTP/2 over TLS)")
+			}
+		}
 		if ct := t.TLS; ct != nil {
 			tp := p + ".transport.tls"
 			v.fileExists(tp+".ca", ct.CA)
@@ -548,7 +566,18 @@ func redactedCause(err error, raw string) string {
 var statusRange = regexp.MustCompile(`^([1-5][0-9][0-9])(?:-([1-5][0-9][0-9]))?$`)
 
 func (v *validator) healthCheck(p string, hc *HealthCheck) {
-	v.oneOf(p+".mode", hc.Mode, "http", "tcp")
+	// mode is kind under Traefik's name: defaults copy it to kind, so each
+	// value is judged once, under the key the user wrote.
+	v.oneOf(p+".mode", hc.Mode, "http", "tcp", "grpc")
+	switch {
+	case hc.Mode != "" && hc.Kind != "" && hc.Kind != hc.Mode:
+		v.add(p+".mode", "mode %q and kind %q disagree: they are one key under two names, set one", hc.Mode, hc.Kind)
+	case hc.Mode == "":
+		v.oneOf(p+".kind", hc.Kind, "http", "tcp", "grpc")
+	}
+	if hc.GRPCService != "" && hc.Kind != "grpc" {
+		v.add(p+".grpcService", "grpcService is for kind: grpc")
+	}
 	if hc.Path != "" {
 		u, err := url.Parse(hc.Path)
 		switch {
@@ -757,6 +786,7 @@ func (v *validator) middleware(p string, spec any) {
 			}
 		}
 		v.nonNegative(p+".stsSeconds", s.STSSeconds)
+		v.headerPolicies(p, s)
 	case *Buffering:
 		if s.MaxRequestBodyBytes < 0 || s.MemRequestBodyBytes < 0 {
 			v.add(p, "sizes cannot be negative")
@@ -767,6 +797,22 @@ func (v *validator) middleware(p string, spec any) {
 		v.compress(p, s)
 	case *Cache:
 		v.cache(p, s)
+	case *IPAllowList:
+		v.ipList(p, s)
+	case *IPDenyList:
+		v.ipList(p, (*IPAllowList)(s))
+	case *CORS:
+		v.cors(p, s)
+	case *CSRF:
+		v.csrf(p, s)
+	case *RateLimit:
+		v.rateLimit(p, s)
+	case *InFlightReq:
+		v.inFlightReq(p, s)
+	case *Errors:
+		v.errors(p, s)
+	case *CircuitBreaker:
+		v.circuitBreaker(p, s)
 	case *Chain:
 		if len(s.Middlewares) == 0 {
 			v.add(p+".middlewares", "a chain needs at least one middleware")

@@ -249,7 +249,7 @@ http:
 				`usher.yaml:23: http.services.checks.loadBalancer.sticky.cookie.name: "a b" is not a valid cookie name`,
 				`usher.yaml:23: http.services.checks.loadBalancer.sticky.cookie.sameSite: sameSite none needs secure: true (browsers drop such cookies otherwise)`,
 				`usher.yaml:23: http.services.checks.loadBalancer.sticky.cookie.maxAge: must be 0 or more, got -1`,
-				`usher.yaml:24: http.services.checks.loadBalancer.healthCheck.mode: "udp" is not one of http, tcp`,
+				`usher.yaml:24: http.services.checks.loadBalancer.healthCheck.mode: "udp" is not one of http, tcp, grpc`,
 				`usher.yaml:24: http.services.checks.loadBalancer.healthCheck.path: "healthz" must start with /`,
 				`usher.yaml:24: http.services.checks.loadBalancer.healthCheck.port: port must be 1 to 65535, got 70000`,
 				`usher.yaml:24: http.services.checks.loadBalancer.healthCheck.expectStatus: range "399-200" ends before it starts`,

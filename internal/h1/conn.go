@@ -310,8 +310,16 @@ func (c *conn) serve() {
 				return
 			}
 		}
+		first := false
+		if st, _ := c.getState(); st == http.StateNew {
+			first = true
+			if s.H2C != nil && c.startsWithPreface() {
+				c.handOff(nil, nil)
+				return
+			}
+		}
 		c.setState(http.StateActive)
-		if !c.serveOne() {
+		if !c.serveOne(first) {
 			return
 		}
 		if s.shuttingDown() {
@@ -406,7 +414,7 @@ func (c *conn) releaseBufs() {
 
 // serveOne reads and answers one request; it reports whether the connection
 // may carry another.
-func (c *conn) serveOne() bool {
+func (c *conn) serveOne(first bool) bool {
 	s := c.srv
 	c.hdrArmed = false
 	c.reqDL = time.Time{}
@@ -435,6 +443,17 @@ func (c *conn) serveOne() bool {
 	}
 	r := p.req
 	r.RemoteAddr = c.remoteAddr
+	if first && s.H2C != nil && p.bodyLen == 0 {
+		r.Body = http.NoBody
+		if settings, ok := h2cUpgrade(r); ok && !r.Close {
+			c.bw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
+			if c.bw.Flush() != nil {
+				return false
+			}
+			c.handOff(r, settings)
+			return false
+		}
+	}
 	var b *body
 	if p.bodyLen != 0 {
 		b = &body{c: c, req: r, remain: p.bodyLen, total: p.bodyLen, chunked: p.bodyLen < 0, expect: p.expect}

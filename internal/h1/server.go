@@ -60,8 +60,13 @@ type Server struct {
 	// bounds the buffer a long line is gathered in.
 	MaxHeaderBytes int
 	ConnState      func(net.Conn, http.ConnState)
-	ErrorLog       *log.Logger
-	BaseContext    func(net.Listener) context.Context
+	// H2C, when set, takes the connections that speak HTTP/2 in the clear:
+	// those that start with the HTTP/2 preface, and those whose first
+	// request asks for `Upgrade: h2c`. Without it they are HTTP/1.1's (the
+	// preface gets a 505).
+	H2C         H2C
+	ErrorLog    *log.Logger
+	BaseContext func(net.Listener) context.Context
 
 	inShutdown atomic.Bool
 	mu         sync.Mutex

@@ -41,6 +41,8 @@ const (
 // Manager; a reload that brings an Equal one keeps the probers running.
 type Check struct {
 	TCP         bool   // a connect is the whole probe
+	GRPC        bool   // grpc.health.v1.Health/Check over HTTP/2 (h2c, or h2 for https servers)
+	GRPCService string // GRPC: the service asked about; "" for the server as a whole
 	Method      string // HTTP: the probe's method
 	Path, Query string // HTTP: the target, under the server URL's path
 	// Host is the probe's Host header; "" sends the server URL's host.
@@ -75,7 +77,7 @@ func (c *Check) Validate() error {
 		return fmt.Errorf("healthyAfter and unhealthyAfter must be 1 or more, got %d and %d", c.HealthyAfter, c.UnhealthyAfter)
 	case c.Port < 0 || c.Port > 65535:
 		return fmt.Errorf("port must be 1 to 65535, got %d", c.Port)
-	case c.TCP:
+	case c.TCP, c.GRPC:
 		return nil
 	case c.StatusMin < 100 || c.StatusMax > 599 || c.StatusMax < c.StatusMin:
 		return fmt.Errorf("status range %d-%d is not within 100-599", c.StatusMin, c.StatusMax)
@@ -90,7 +92,7 @@ func (c *Check) Equal(o *Check) bool {
 	if c == nil || o == nil {
 		return c == o
 	}
-	return c.TCP == o.TCP && c.Method == o.Method && c.Path == o.Path && c.Query == o.Query &&
+	return c.TCP == o.TCP && c.GRPC == o.GRPC && c.GRPCService == o.GRPCService && c.Method == o.Method && c.Path == o.Path && c.Query == o.Query &&
 		c.Host == o.Host && c.Port == o.Port && c.Interval == o.Interval && c.Timeout == o.Timeout &&
 		c.StatusMin == o.StatusMin && c.StatusMax == o.StatusMax &&
 		c.HealthyAfter == o.HealthyAfter && c.UnhealthyAfter == o.UnhealthyAfter && c.TLS == o.TLS &&
@@ -155,6 +157,9 @@ func (c *Check) probe(ctx context.Context, u *url.URL, tc *tls.Config, header ht
 		raw.SetDeadline(dl)
 	}
 	conn := raw
+	if c.GRPC {
+		return c.probeGRPC(ctx, raw, u, tc, header, fail)
+	}
 	if u.Scheme == "https" {
 		t := tls.Client(raw, tc)
 		if err := t.HandshakeContext(ctx); err != nil {

@@ -18,9 +18,16 @@ import (
 	"github.com/usher-lb/usher/internal/middleware/addprefix"
 	"github.com/usher-lb/usher/internal/middleware/buffering"
 	"github.com/usher-lb/usher/internal/middleware/cache"
+	"github.com/usher-lb/usher/internal/middleware/circuitbreaker"
 	"github.com/usher-lb/usher/internal/middleware/compress"
+	"github.com/usher-lb/usher/internal/middleware/cors"
+	"github.com/usher-lb/usher/internal/middleware/csrf"
+	"github.com/usher-lb/usher/internal/middleware/errorpages"
 	"github.com/usher-lb/usher/internal/middleware/forwardauth"
 	"github.com/usher-lb/usher/internal/middleware/headers"
+	"github.com/usher-lb/usher/internal/middleware/inflightreq"
+	"github.com/usher-lb/usher/internal/middleware/ipfilter"
+	"github.com/usher-lb/usher/internal/middleware/ratelimit"
 	"github.com/usher-lb/usher/internal/middleware/redirectregex"
 	"github.com/usher-lb/usher/internal/middleware/redirectscheme"
 	"github.com/usher-lb/usher/internal/middleware/replacepath"
@@ -50,6 +57,14 @@ func init() {
 	register("forwardAuth", forwardauth.New)
 	register("compress", compress.New)
 	register("cache", cache.New)
+	register("ipAllowList", ipfilter.NewAllow)
+	register("ipDenyList", ipfilter.NewDeny)
+	register("cors", cors.New)
+	register("csrf", csrf.New)
+	register("rateLimit", ratelimit.New)
+	register("inFlightReq", inflightreq.New)
+	register("errors", errorpages.New)
+	register("circuitBreaker", circuitbreaker.New)
 }
 
 // register adds the constructor of kind. It panics, at start-up, on a kind that

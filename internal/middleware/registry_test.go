@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/usher-lb/usher/internal/config"
+	"github.com/usher-lb/usher/internal/middleware/env"
 )
 
 // valid is a working config of each registered kind.
@@ -23,6 +24,14 @@ var valid = map[string]any{
 	"forwardAuth":    &config.ForwardAuth{Address: "http://127.0.0.1:9/auth"},
 	"compress":       &config.Compress{Encodings: []string{"gzip"}},
 	"cache":          &config.Cache{Store: "memory"},
+	"ipAllowList":    &config.IPAllowList{SourceRange: []string{"192.0.2.0/24"}},
+	"ipDenyList":     &config.IPDenyList{SourceRange: []string{"192.0.2.0/24"}},
+	"cors":           &config.CORS{AllowOrigins: []string{"https://app.example.com"}},
+	"csrf":           &config.CSRF{},
+	"rateLimit":      &config.RateLimit{Average: 10},
+	"inFlightReq":    &config.InFlightReq{Amount: 1},
+	"errors":         &config.Errors{Status: []string{"500-599"}, Service: "pages"},
+	"circuitBreaker": &config.CircuitBreaker{Expression: "NetworkErrorRatio() > 0.5"},
 }
 
 func TestEveryKindIsRegistered(t *testing.T) {
@@ -62,7 +71,9 @@ func TestConstructors(t *testing.T) {
 				t.Fatalf("test config is %T, config.MiddlewareKinds has %v", spec, config.MiddlewareKinds[kind])
 			}
 			c, _ := Lookup(kind)
-			h, err := c(t.Context(), next, spec, "m-"+kind)
+			// Services of the snapshot, for the middlewares that use one (errors).
+			ctx := env.With(t.Context(), env.New(env.Config{Service: func(string) (http.Handler, bool) { return next, true }}, nil))
+			h, err := c(ctx, next, spec, "m-"+kind)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Metrics is usher's Prometheus instrumentation, on a registry of its own (the
@@ -34,6 +35,7 @@ type Metrics struct {
 	retries    *prometheus.CounterVec   // service
 	truncated  *prometheus.CounterVec   // service
 	decisions  *prometheus.CounterVec   // kind, middleware, result
+	states     *prometheus.CounterVec   // kind, middleware, state
 	conns      *prometheus.GaugeVec     // entrypoint
 	connsTotal *prometheus.CounterVec   // entrypoint
 	certExpiry *prometheus.GaugeVec     // name
@@ -45,6 +47,7 @@ type Metrics struct {
 	series   cowMap[seriesKey, *reqSeries]
 	retryBy  cowMap[string, prometheus.Counter]
 	servers  serverCollector
+	limits   limitMetrics // limits.go
 }
 
 // seriesKey names the children one finished request updates.
@@ -129,6 +132,10 @@ func NewMetrics() *Metrics {
 		Name: "usher_middleware_decisions_total",
 		Help: "What guarding middlewares (auth, limits, filters) decided, by kind, middleware name and result: allow, deny (what the client sent), error (the middleware could not decide: a peer or a store failed).",
 	}, []string{"kind", "middleware", "result"})
+	m.states = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "usher_middleware_state_changes_total",
+		Help: "Changes of state of middlewares that have states, by kind, middleware name and the state entered (circuitBreaker: closed, open, recovering).",
+	}, []string{"kind", "middleware", "state"})
 	m.conns = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "usher_open_connections",
 		Help: "Client connections open on an entrypoint (hijacked ones, such as WebSockets, leave the count).",
@@ -157,7 +164,7 @@ func NewMetrics() *Metrics {
 	}, func() float64 { return float64(m.inflight.Load()) })
 	m.servers.init()
 
-	m.reg.MustRegister(m.requests, m.routerDur, m.serviceDur, m.retries, m.truncated, m.decisions, m.conns,
+	m.reg.MustRegister(m.requests, m.routerDur, m.serviceDur, m.retries, m.truncated, m.decisions, m.states, m.conns,
 		m.connsTotal, m.certExpiry, reloads, m.lastReload, inflight, &m.servers,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -257,6 +264,18 @@ func (m *Metrics) ConnState(entrypoint string) func(net.Conn, http.ConnState) {
 	}
 }
 
+// ConnHandedOff counts again, as open, a connection that ConnState saw
+// hijacked but that usher still serves (an h2c connection, served by the
+// HTTP/2 server after the HTTP/1.1 one); the returned func counts it closed.
+func (m *Metrics) ConnHandedOff(entrypoint string) (closed func()) {
+	if m == nil {
+		return func() {}
+	}
+	open := m.conns.WithLabelValues(entrypoint)
+	open.Inc()
+	return open.Dec
+}
+
 // Counter is a counter resolved once, safe to increment on the request path.
 // The zero Counter counts nothing.
 type Counter struct{ c prometheus.Counter }
@@ -278,6 +297,66 @@ func (m *Metrics) Decision(kind, name, result string) Counter {
 		return Counter{}
 	}
 	return Counter{m.decisions.WithLabelValues(kind, name, result)}
+}
+
+// Decisions is what one middleware decided since usher started.
+type Decisions struct {
+	Kind  string `json:"kind"`
+	Allow uint64 `json:"allow"`
+	Deny  uint64 `json:"deny"`
+	Error uint64 `json:"error"`
+}
+
+// DecisionCounts returns the decisions counted so far, by middleware name
+// (the same counters as usher_middleware_decisions_total). It walks the
+// counters: for the admin API, not for the request path.
+func (m *Metrics) DecisionCounts() map[string]Decisions {
+	out := map[string]Decisions{}
+	if m == nil {
+		return out
+	}
+	ch := make(chan prometheus.Metric, 64)
+	go func() { m.decisions.Collect(ch); close(ch) }()
+	for pm := range ch {
+		var d dto.Metric
+		if pm.Write(&d) != nil || d.Counter == nil {
+			continue
+		}
+		var kind, name, result string
+		for _, l := range d.Label {
+			switch l.GetName() {
+			case "kind":
+				kind = l.GetValue()
+			case "middleware":
+				name = l.GetValue()
+			case "result":
+				result = l.GetValue()
+			}
+		}
+		c := out[name]
+		c.Kind = kind
+		n := uint64(d.Counter.GetValue())
+		switch result {
+		case "allow":
+			c.Allow += n
+		case "deny":
+			c.Deny += n
+		case "error":
+			c.Error += n
+		}
+		out[name] = c
+	}
+	return out
+}
+
+// StateChange returns the counter of the middleware name (of kind) entering
+// state. Its labels come from the configuration and the middleware's own
+// fixed set of states.
+func (m *Metrics) StateChange(kind, name, state string) Counter {
+	if m == nil {
+		return Counter{}
+	}
+	return Counter{m.states.WithLabelValues(kind, name, state)}
 }
 
 // SetCertExpiry publishes when the certificate called name expires. A zero

@@ -13,10 +13,13 @@ import (
 type Registry struct {
 	mu      sync.Mutex
 	servers map[string]*Server
+	queues  map[string]*Queue // by service: the waiting line its servers share
 }
 
 // NewRegistry returns an empty registry.
-func NewRegistry() *Registry { return &Registry{servers: map[string]*Server{}} }
+func NewRegistry() *Registry {
+	return &Registry{servers: map[string]*Server{}, queues: map[string]*Queue{}}
+}
 
 // Key is the registry key of a service's server.
 func Key(service, rawURL string) string { return service + "|" + rawURL }
@@ -34,12 +37,23 @@ func (r *Registry) Get(b *Build, service string, u *url.URL, w int) *Server {
 	s, ok := r.servers[k]
 	if !ok {
 		s = NewServer(k, u, w)
+		s.queue = r.queues[service]
+		if s.queue == nil {
+			s.queue = &Queue{}
+			r.queues[service] = s.queue
+		}
 		b.created = append(b.created, s)
 	}
 	b.used[k] = s
 	b.weights[s] = w
+	b.limits[s] = 0
+	b.services[service] = true
 	return s
 }
+
+// SetMaxConns sets the limit (Server.SetMaxConns) s gets when the build is
+// committed.
+func (b *Build) SetMaxConns(s *Server, n int) { b.limits[s] = n }
 
 // Len is the number of servers the registry holds.
 func (r *Registry) Len() int {
@@ -75,14 +89,17 @@ type Build struct {
 	r       *Registry
 	used    map[string]*Server
 	weights map[*Server]int
-	created []*Server
-	removed []*Server
-	done    bool
+	limits  map[*Server]int
+	// services are those the build has servers of (their queues are kept)
+	services map[string]bool
+	created  []*Server
+	removed  []*Server
+	done     bool
 }
 
 // Begin starts collecting the servers of a new snapshot.
 func (r *Registry) Begin() *Build {
-	return &Build{r: r, used: map[string]*Server{}, weights: map[*Server]int{}}
+	return &Build{r: r, used: map[string]*Server{}, weights: map[*Server]int{}, limits: map[*Server]int{}, services: map[string]bool{}}
 }
 
 // Created returns the servers this build made anew.
@@ -107,6 +124,19 @@ func (b *Build) Commit() {
 	defer r.mu.Unlock()
 	for s, w := range b.weights {
 		s.SetWeight(w)
+	}
+	for s, n := range b.limits {
+		s.SetMaxConns(n)
+	}
+	// Waiters try again: a limit raised or a server added frees slots that
+	// no request's end would hand over. A service gone keeps its queue until
+	// its last waiter leaves (the servers drained hand nothing over: they
+	// time out).
+	for name, q := range r.queues {
+		q.Kick()
+		if !b.services[name] {
+			delete(r.queues, name)
+		}
 	}
 	var removed []*Server
 	for k, s := range r.servers {

@@ -46,6 +46,8 @@ type Server struct {
 	agent    atomic.Uint32 // what the server's agent reported, packed (see health.go); 0 = ready, 100%
 	probe    atomic.Pointer[probeResult]
 	ejectEnd atomic.Int64 // unix nanos when a passive ejection ends; 0 = not ejected
+	limit    atomic.Int64 // most requests in flight (maxConns), set by each commit; 0 = none
+	queue    *Queue       // the service's waiting line (see limit.go); nil for a server made by hand
 
 	// Lat is the latency record used by latency-aware pickers (see latency.go).
 	Lat Latency
@@ -90,13 +92,18 @@ func (s *Server) Start() {
 	s.total.Add(1)
 }
 
-// Done ends a request started with Start. failed is true when the server gave no
-// usable response (connect error, reset, timeout).
+// Done ends a request started with Start (or TryStart, or handed a slot by
+// Queue.Wait). failed is true when the server gave no usable response (connect
+// error, reset, timeout). A server at its limit hands the slot to the first
+// request waiting in its service's queue, if any (see limit.go).
 func (s *Server) Done(failed bool) {
-	s.inflight.Add(-1)
 	if failed {
 		s.failures.Add(1)
 	}
+	if s.handoff() {
+		return
+	}
+	s.inflight.Add(-1)
 }
 
 // Available tells whether the server may take a new request.
@@ -143,6 +150,11 @@ func (s *Server) setBits(mask, v uint32) {
 		if old == nw || s.state.CompareAndSwap(old, nw) {
 			if old != 0 && nw == 0 {
 				s.born.Store(time.Now().UnixNano())
+				if s.queue != nil && s.limit.Load() > 0 {
+					// Its free slots are for the requests waiting, which
+					// no request's end on it would hand them.
+					s.queue.Kick()
+				}
 			}
 			return
 		}

@@ -53,6 +53,9 @@ func (resp *Response) bodyless() bool {
 // when the client went away, else the server's body ended before its
 // framing said (IsTruncated). The Response must not be used afterwards.
 func (resp *Response) WriteTo(w http.ResponseWriter) (int64, error) {
+	if resp.h2 != nil {
+		return resp.writeH2(w)
+	}
 	h := w.Header()
 	// One backing array for every value slice: a response costs one allocation
 	// for its header values rather than one per header.
@@ -111,6 +114,10 @@ func (resp *Response) WriteTo(w http.ResponseWriter) (int64, error) {
 // another server follows). The connection is closed rather than drained: a
 // retried response is rare and its body may be large.
 func (resp *Response) Discard() {
+	if resp.h2 != nil {
+		resp.h2.end()
+		return
+	}
 	if !resp.bodyless() {
 		resp.closeAfter = true
 	}

@@ -88,6 +88,8 @@ type Response struct {
 	keys  []string
 	vals  []string
 	clStr string // the Content-Length value as the server sent it
+
+	h2 *h2Response // the response came over HTTP/2 (c is nil)
 }
 
 // newResponse returns the connection's Response, reset for a new exchange. A
@@ -103,10 +105,21 @@ func (c *conn) newResponse(up *Upstream, ctx context.Context, r *http.Request, s
 // all sent: the body is still being written beside the response. Whoever
 // would look at the request's body (to send it again) must end the response
 // first (Discard), which stops the writer.
-func (resp *Response) BodyPending() bool { return resp.writing }
+func (resp *Response) BodyPending() bool {
+	if resp.h2 != nil {
+		return resp.h2.body != nil && !resp.h2.done.Load()
+	}
+	return resp.writing
+}
 
 // Header returns the first value of the response header k (canonical form).
 func (resp *Response) Header(k string) string {
+	if resp.h2 != nil {
+		if vv := resp.h2.hr.Header[k]; len(vv) > 0 {
+			return vv[0]
+		}
+		return ""
+	}
 	for i, kk := range resp.keys {
 		if kk == k {
 			return resp.vals[i]
@@ -123,6 +136,9 @@ func (resp *Response) Header(k string) string {
 // passed on to w at once (when w is not nil), the others are dropped.
 func (up *Upstream) RoundTrip(w http.ResponseWriter, r *http.Request, ro RequestOptions) (*Response, error) {
 	ctx := r.Context()
+	if up.useH2(ctx) {
+		return up.roundTripH2(w, r, ro)
+	}
 	c, err := up.get(ctx)
 	if err != nil {
 		return nil, classify("dial", err, ctx, true)

@@ -46,6 +46,10 @@ type Options struct {
 	IdleConnTimeout       time.Duration
 	MaxIdleConnsPerHost   int
 	TLS                   *tls.Config // for https:// servers; nil = system roots
+	// Protocol is what usher speaks to the server: ProtocolHTTP1 (also ""),
+	// ProtocolH2 (https:// only), ProtocolH2C (http:// only) or
+	// ProtocolAuto (ALPN over TLS; HTTP/1.1 in the clear).
+	Protocol string
 }
 
 // Upstream is one server address with its pool of idle keep-alive connections.
@@ -62,6 +66,10 @@ type Upstream struct {
 
 	mu   sync.Mutex
 	idle []*conn // most recently used last
+
+	h2     *h2client    // HTTP/2, when Protocol asks for it
+	auto   atomic.Int32 // Protocol auto: what the server chose (autoUnknown, autoH1, autoH2)
+	autoMu sync.Mutex   // one auto question at a time
 }
 
 // NewUpstream returns an upstream for the server URL u.
@@ -71,6 +79,19 @@ func NewUpstream(u *url.URL, opts Options) (*Upstream, error) {
 	}
 	if u.Host == "" {
 		return nil, errors.New("server url: no host")
+	}
+	switch opts.Protocol {
+	case "", ProtocolHTTP1, ProtocolAuto:
+	case ProtocolH2:
+		if u.Scheme != "https" {
+			return nil, errors.New("protocol h2 is HTTP/2 over TLS: the server url must be https:// (h2c is HTTP/2 in the clear)")
+		}
+	case ProtocolH2C:
+		if u.Scheme != "http" {
+			return nil, errors.New("protocol h2c is HTTP/2 in the clear: the server url must be http:// (h2 is HTTP/2 over TLS)")
+		}
+	default:
+		return nil, errors.New("protocol: not one of http1, h2, h2c, auto")
 	}
 	port := u.Port()
 	if port == "" {
@@ -100,9 +121,16 @@ func NewUpstream(u *url.URL, opts Options) (*Upstream, error) {
 		if tc.ServerName == "" {
 			tc.ServerName = u.Hostname()
 		}
-		// HTTP/1.1 only: this client speaks nothing else.
+		// HTTP/1.1 only: this client speaks nothing else (the HTTP/2 one
+		// offers h2 on connections of its own).
 		tc.NextProtos = []string{"http/1.1"}
 		up.opts.TLS = tc
+	}
+	switch {
+	case opts.Protocol == ProtocolH2C:
+		up.h2 = newH2Client(up, true)
+	case opts.Protocol == ProtocolH2, opts.Protocol == ProtocolAuto && up.scheme == "https":
+		up.h2 = newH2Client(up, false)
 	}
 	return up, nil
 }
@@ -243,6 +271,9 @@ func (up *Upstream) CloseIdle() {
 	up.mu.Unlock()
 	for _, c := range idle {
 		c.nc.Close()
+	}
+	if up.h2 != nil {
+		up.h2.t.CloseIdleConnections()
 	}
 }
 

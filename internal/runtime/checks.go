@@ -22,7 +22,9 @@ func (c *compiler) healthCheck(path string, hc *config.HealthCheck, tc *tls.Conf
 		return nil, true
 	}
 	ck := &health.Check{
-		TCP:            hc.Mode == "tcp",
+		TCP:            hc.Kind == "tcp",
+		GRPC:           hc.Kind == "grpc",
+		GRPCService:    hc.GRPCService,
 		Method:         hc.Method,
 		Host:           hc.Hostname,
 		Port:           hc.Port,
@@ -33,7 +35,7 @@ func (c *compiler) healthCheck(path string, hc *config.HealthCheck, tc *tls.Conf
 		TLS:            tc,
 	}
 	ok := true
-	if !ck.TCP {
+	if !ck.TCP && !ck.GRPC {
 		u, err := url.Parse(hc.Path)
 		if err != nil {
 			c.problem(path+".path", "%q is not a path: %v", hc.Path, urlCause(err))
@@ -51,6 +53,8 @@ func (c *compiler) healthCheck(path string, hc *config.HealthCheck, tc *tls.Conf
 				ok = false
 			}
 		}
+	}
+	if !ck.TCP {
 		for _, k := range sortedKeys(hc.Headers) {
 			if strings.EqualFold(k, "Host") {
 				ck.Host = hc.Headers[k]

@@ -87,7 +87,13 @@ func Compile(ctx context.Context, checked Checked, st *State) (*Snapshot, *Pendi
 		visiting:   map[string]bool{},
 		transports: map[string]proxy.Options{},
 	}
-	c.mwCtx = env.With(ctx, env.New(env.Config{Log: st.Log, DataDir: st.DataDir, Metrics: st.Metrics, Redis: st.Redis}, c.mw))
+	// Service lets a middleware use a service of this snapshot (the errors
+	// middleware's pages); services compile before routers, so this finds them.
+	lookup := func(name string) (http.Handler, bool) {
+		h := c.service(name)
+		return h, h != nil
+	}
+	c.mwCtx = env.With(ctx, env.New(env.Config{Log: st.Log, DataDir: st.DataDir, Metrics: st.Metrics, Redis: st.Redis, Service: lookup}, c.mw))
 	snap := &Snapshot{
 		Config:       cfg,
 		Compiled:     time.Now(),
@@ -164,8 +170,10 @@ func (c *compiler) router(name string, r *config.Router) *Router {
 		return nil
 	}
 	var handler http.Handler = svc
+	kinds := make([]string, len(names))
 	for i := len(names) - 1; i >= 0; i-- {
 		mw := c.cfg.HTTP.Middlewares[names[i]]
+		kinds[i] = mw.Kind
 		ctor, ok := middleware.Lookup(mw.Kind)
 		if !ok {
 			c.problem("http.middlewares."+names[i], "middleware kind %q is not available", mw.Kind)
@@ -188,6 +196,7 @@ func (c *compiler) router(name string, r *config.Router) *Router {
 		Priority:    prio,
 		Entrypoints: eps,
 		Middlewares: names,
+		Kinds:       kinds,
 		Service:     r.Service,
 		TLSOnly:     r.TLS != nil,
 		Handler:     handler,
@@ -336,6 +345,7 @@ func (c *compiler) loadBalancer(name, path string, lb *config.LoadBalancer) serv
 			w = *s.Weight
 		}
 		srv := c.st.Servers.Get(c.servers, name, u, w)
+		c.servers.SetMaxConns(srv, lb.ServerMaxConns(i))
 		up, err := c.st.upstream(c.ups, upstreamKey{server: srv.Key, transport: tkey}, u, opts)
 		if err != nil {
 			c.problem(fmt.Sprintf("%s.servers[%d].url", path, i), "%v", err)
@@ -358,6 +368,21 @@ func (c *compiler) loadBalancer(name, path string, lb *config.LoadBalancer) serv
 		HashKey:  lb.HashKey,
 		Panic:    lb.WhenNoHealthy == "panic",
 		Log:      c.st.Log,
+	}
+	for i := range lb.Servers {
+		o.Limited = o.Limited || lb.ServerMaxConns(i) > 0
+	}
+	if o.Limited {
+		o.Metrics = c.st.Metrics
+		if q := lb.Queue; q != nil {
+			o.Queue = &service.QueueOptions{MaxSize: q.MaxSize, Timeout: q.Timeout.D()}
+			if o.Queue.MaxSize <= 0 {
+				o.Queue.MaxSize = config.DefaultQueueMaxSize
+			}
+			if o.Queue.Timeout <= 0 {
+				o.Queue.Timeout = config.DefaultQueueTimeout
+			}
+		}
 	}
 	if r := lb.Retry; r != nil {
 		if r.Attempts != nil {

@@ -28,7 +28,7 @@ func dropConnectionFields(h http.Header) {
 		return
 	}
 	up := h["Upgrade"]
-	upgrade := len(up) > 0 && up[0] != "" && wire.HasToken(conn, "upgrade")
+	upgrade := len(up) > 0 && up[0] != "" && wire.HasToken(conn, "upgrade") && !onlyH2C(up)
 	for _, v := range conn {
 		for v != "" {
 			var tok string
@@ -52,6 +52,21 @@ func dropConnectionFields(h http.Header) {
 	} else {
 		delete(h, "Connection")
 	}
+}
+
+// onlyH2C reports whether an Upgrade field asks for h2c alone: that is an
+// upgrade of the client's connection to usher (served by an entrypoint with
+// h2c, or ignored), never one to pass on to a server, which would make the
+// connection a tunnel that usher no longer routes.
+func onlyH2C(up []string) bool {
+	for _, v := range up {
+		for tok := range strings.SplitSeq(v, ",") {
+			if tok = wire.TrimOWSString(tok); tok != "" && !strings.EqualFold(tok, "h2c") {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Clean readies r's header for usher's own fields, before usher or a

@@ -19,6 +19,8 @@ func TestDropConnectionFields(t *testing.T) {
 		{"upgrade keeps its pair", http.Header{"Connection": {"keep-alive, Upgrade, X-Forwarded-For"}, "Upgrade": {"websocket"}, "X-Forwarded-For": {"1.2.3.4"}}, http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"}}},
 		{"upgrade token without Upgrade", http.Header{"Connection": {"upgrade"}, "A": {"1"}}, http.Header{"A": {"1"}}},
 		{"Upgrade not in Connection", http.Header{"Connection": {"close"}, "Upgrade": {"h2c"}}, http.Header{"Upgrade": {"h2c"}}},
+		{"an upgrade to h2c is the client's with usher, never the server's", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Upgrade": {"h2c"}, "Http2-Settings": {"AAMAAABkAAQCAAAAAAIAAAAA"}}, http.Header{}},
+		{"h2c beside another protocol", http.Header{"Connection": {"Upgrade"}, "Upgrade": {"H2C, websocket"}}, http.Header{"Connection": {"Upgrade"}, "Upgrade": {"H2C, websocket"}}},
 		{"empty Upgrade is no upgrade", http.Header{"Connection": {"upgrade"}, "Upgrade": {""}}, http.Header{}},
 	}
 	for _, tc := range tests {

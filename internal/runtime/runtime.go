@@ -67,6 +67,7 @@ type Router struct {
 	Priority    int
 	Entrypoints []string
 	Middlewares []string // flattened: chains expanded
+	Kinds       []string // the kind of each of Middlewares ("basicAuth")
 	Service     string
 	TLSOnly     bool
 	Handler     http.Handler // middlewares, then the service

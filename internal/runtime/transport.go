@@ -18,6 +18,7 @@ type transportKey struct {
 	dial, responseHeader, idle time.Duration
 	maxIdle                    int
 	tls                        tlsKey
+	protocol                   string
 }
 
 // tlsKey is a transport.tls by value, with a digest of what its files held:
@@ -42,6 +43,7 @@ func (c *compiler) transport(path string, t *config.Transport) (proxy.Options, t
 		IdleConnTimeout:       t.IdleConnTimeout.D(),
 		MaxIdleConnsPerHost:   t.MaxIdleConnsPerHost,
 		TLS:                   tc,
+		Protocol:              t.Protocol,
 	}
 	key := transportKey{
 		dial:           opts.DialTimeout,
@@ -49,6 +51,7 @@ func (c *compiler) transport(path string, t *config.Transport) (proxy.Options, t
 		idle:           opts.IdleConnTimeout,
 		maxIdle:        opts.MaxIdleConnsPerHost,
 		tls:            tk,
+		protocol:       t.Protocol,
 	}
 	return opts, key, ok
 }

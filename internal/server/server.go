@@ -67,6 +67,7 @@ type entrypoint struct {
 	s        *Server
 	grace    time.Duration
 	conns    connSet // closed when the grace period ends; tunnels are not in it
+	limits   *connLimiter
 }
 
 // New listens on every HTTP entrypoint of the static config. Listening happens
@@ -120,10 +121,13 @@ func (s *Server) newEntrypoint(name string, ec *config.Entrypoint, cfg *config.C
 			ep.rport = ":" + port // port 0 is resolved once the target listens, in New
 		}
 	}
-	ln, err := net.Listen("tcp", ec.Address)
+	raw, err := net.Listen("tcp", ec.Address)
 	if err != nil {
 		return nil, err
 	}
+	ep.limits = &connLimiter{plain: ec.TLS == nil, entrypoint: name, metrics: s.metrics, log: s.log}
+	ep.limits.set(ec.MaxConnections, ec.MaxConnectionsPerIP)
+	ln := &limitListener{Listener: raw, l: ep.limits}
 	ep.ln = ln
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	ep.rt.SetPort(port)
@@ -147,6 +151,14 @@ func (s *Server) newEntrypoint(name string, ec *config.Entrypoint, cfg *config.C
 			ErrorLog:          errLog,
 		}
 		ep.srv, ep.serve = hs, func() error { return hs.Serve(ln) }
+		if ec.H2C {
+			h2c, err := newH2C(hs, ep, bodyIdle(ep, ec.BodyIdleTimeout.D(), ec.ReadTimeout.D()))
+			if err != nil {
+				ln.Close()
+				return nil, err
+			}
+			ep.srv = h2c
+		}
 		return ep, nil
 	}
 	opts := ec.TLS.Options
@@ -194,8 +206,19 @@ func (s *Server) Entrypoints() []*runtime.Entrypoint {
 	return out
 }
 
-// Swap makes snap the snapshot new requests are served from.
-func (s *Server) Swap(snap *runtime.Snapshot) { s.snap.Store(snap) }
+// Swap makes snap the snapshot new requests are served from, and applies its
+// entrypoints' connection limits (the one part of an entrypoint a reload
+// changes).
+func (s *Server) Swap(snap *runtime.Snapshot) {
+	if snap != nil && snap.Config != nil {
+		for _, ep := range s.eps {
+			if ec := snap.Config.Entrypoints[ep.name]; ec != nil {
+				ep.limits.set(ec.MaxConnections, ec.MaxConnectionsPerIP)
+			}
+		}
+	}
+	s.snap.Store(snap)
+}
 
 // Snapshot returns the running snapshot.
 func (s *Server) Snapshot() *runtime.Snapshot { return s.snap.Load() }
@@ -286,6 +309,14 @@ func (ep *entrypoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.RequestStarted()
 		defer m.RequestDone()
 	}
+	var gw *grpcWriter
+	if isGRPC(r) {
+		gw = &grpcWriter{ResponseWriter: w}
+		w = gw
+		var cancel context.CancelFunc
+		r, cancel = withGRPCDeadline(r)
+		defer cancel()
+	}
 	rw := observe.NewRecorder(w)
 	rec := &rw.Rec
 	rec.Start = time.Now()
@@ -302,6 +333,12 @@ func (ep *entrypoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ep.route(rw, r, rec, p)
 	}
 	rec.Duration = time.Since(rec.Start)
+	if rec.Abort && gw != nil && !gw.wrote && errors.Is(context.Cause(r.Context()), errGRPCDeadline) {
+		// The call's own deadline passed before the server answered: the
+		// client gets DEADLINE_EXCEEDED, not a reset stream.
+		gw.WriteHeader(http.StatusGatewayTimeout)
+		rec.Abort, rec.Status = false, http.StatusGatewayTimeout
+	}
 	if o := ep.s.observer.Load(); o != nil {
 		(*o).Observe(r, rec)
 	}

@@ -2,6 +2,7 @@ package service
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -66,6 +67,13 @@ type LoadBalancerOptions struct {
 	// Log gets, at debug level, why a server failed a request (the cause of
 	// each 502 and 504, of each body cut short, of each retry). nil: nowhere.
 	Log *slog.Logger
+	// Limited is set when servers have a limit of requests in flight
+	// (pool.Server.SetMaxConns): a request finding them all full waits in
+	// Queue, or gets 503 at once when Queue is nil.
+	Limited bool
+	Queue   *QueueOptions
+	// Metrics, when set, counts requests refused for overload, and queued.
+	Metrics *observe.Metrics
 }
 
 // LoadBalancer sends each request to one server chosen by its picker, and to
@@ -84,6 +92,7 @@ type LoadBalancer struct {
 	retrying atomic.Int64
 	retries  atomic.Uint64
 	log      *slog.Logger
+	over     overload
 }
 
 // NewLoadBalancer returns a load balancer over targets.
@@ -94,6 +103,9 @@ func NewLoadBalancer(name string, targets []Target, opts LoadBalancerOptions) (*
 		ro:      proxy.RequestOptions{PassHost: opts.PassHost},
 		opts:    opts,
 		log:     opts.Log,
+	}
+	if opts.Limited {
+		lb.over = newOverload(opts.Metrics, name)
 	}
 	if lb.log == nil {
 		lb.log = slog.New(slog.DiscardHandler)
@@ -157,6 +169,14 @@ func (lb *LoadBalancer) Explain(r *http.Request) (*pool.Server, string) {
 		}
 	}
 	s := lb.pick(nil, r, nil)
+	if s == nil && lb.opts.Limited && lb.saturated() {
+		q := lb.servers[0].Queue()
+		if lb.opts.Queue == nil || q == nil {
+			return nil, "every server is at its maxConns: the request would get 503"
+		}
+		return nil, fmt.Sprintf("every server is at its maxConns: the request would wait in the queue (%d waiting, at most %d, for %s)",
+			q.Len(), lb.opts.Queue.MaxSize, lb.opts.Queue.Timeout)
+	}
 	if s == nil {
 		return nil, "no server is available"
 	}
@@ -190,24 +210,23 @@ func (lb *LoadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var s *pool.Server
 	pinned := false
 	if lb.sticky != nil {
-		if s = lb.sticky.pinned(r); s != nil {
+		// A pinned server at its limit is left for another: the limit is
+		// a promise to the server, the pin a preference.
+		if s = lb.sticky.pinned(r); s != nil && s.TryStart() {
 			pinned = true
+		} else {
+			s = nil
 		}
 	}
 	if s == nil {
-		s = lb.pick(w, r, nil)
-		if s == nil && lb.opts.Panic {
-			s = lb.picker.PickAny(0)
+		// From here on, s's slot is taken (Start): each attempt ends it with Done.
+		if s = lb.acquire(w, r); s == nil {
+			return
 		}
-	}
-	if s == nil {
-		noServer(w, "1")
-		return
 	}
 	if proxy.IsUpgrade(r) {
 		lb.stick(w, s, pinned)
 		lb.note(rec, s)
-		s.Start()
 		out := lb.targets[s].ServeUpgrade(w, r, lb.ro)
 		failed := out.Err != nil && !clientSide(out.Err)
 		s.Done(failed)
@@ -239,7 +258,6 @@ func (lb *LoadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		tried = append(tried, s)
 		lb.note(rec, s)
 		up := lb.targets[s]
-		s.Start()
 		resp, err := up.RoundTrip(w, r, lb.ro)
 		if held {
 			lb.retrying.Add(-1) // this retry is no longer waiting on a server
@@ -453,7 +471,8 @@ func (lb *LoadBalancer) retryTo(w http.ResponseWriter, r *http.Request, tried []
 		}
 	}
 	next := lb.pick(w, r, tried)
-	if next == nil || slices.Contains(tried, next) {
+	// A retry takes a slot like a first try; it does not wait for one.
+	if next == nil || slices.Contains(tried, next) || !next.TryStart() {
 		if budgeted {
 			lb.retrying.Add(-1)
 		}
@@ -466,6 +485,7 @@ func (lb *LoadBalancer) retryTo(w http.ResponseWriter, r *http.Request, tried []
 		// A body buffered upstream of us (buffering, mirror) replays itself.
 		body, err := r.GetBody()
 		if err != nil {
+			next.Done(false)
 			if budgeted {
 				lb.retrying.Add(-1)
 			}

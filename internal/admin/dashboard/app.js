@@ -165,6 +165,8 @@
       if (state.totals.length > SERIES_SECONDS) state.totals.shift();
       renderOverview();
       renderServices();
+      // Decision counts move with traffic: the middlewares are read each poll.
+      getJSON('http/middlewares').then(renderMiddlewares).catch(() => {});
       getJSON('cache').then((c) => { state.caches = c; renderCacheRatios(); }).catch(() => {});
       const key = `${o.configLoaded}|${o.reload && o.reload.error}`;
       if (key !== state.configKey || Date.now() - state.configAt > CONFIG_MS) {
@@ -463,7 +465,7 @@
   function renderMiddlewares(mws) {
     const body = $('middlewares-body');
     if (!mws.length) {
-      body.replaceChildren(h('tr', {}, h('td', {colspan: 5, class: 'muted'}, 'No middleware.')));
+      body.replaceChildren(h('tr', {}, h('td', {colspan: 6, class: 'muted'}, 'No middleware.')));
       return;
     }
     body.replaceChildren(...mws.map((m) => h('tr', {'data-middleware': m.name},
@@ -472,7 +474,19 @@
       h('td', {class: 'mono muted'}, summarize(m.config).slice(0, 6).map((line) => h('div', {}, line)),
         m.error ? h('div', {class: 'err-text'}, m.error) : null),
       h('td', {}, (m.usedBy || []).length ? m.usedBy.join(', ') : h('span', {class: 'faint'}, 'unused')),
+      h('td', {class: 'decisions'}, decisionsCell(m.decisions)),
       h('td', {}, statusBadge(m)))));
+  }
+
+  // What a guarding middleware decided since usher started: requests let
+  // through, refused (limited, blocked, unauthenticated) and undecided.
+  function decisionsCell(d) {
+    if (!d) return h('span', {class: 'faint'}, '—');
+    const n = (v) => Number(v || 0).toLocaleString('en-US');
+    return h('span', {class: 'mono'},
+      h('span', {class: 'd-allow', title: 'allowed'}, `${n(d.allow)} allowed`), ' · ',
+      h('span', {class: 'd-deny', 'data-denied': String(d.deny || 0), title: 'limited, blocked or refused'}, `${n(d.deny)} refused`),
+      d.error ? [' · ', h('span', {class: 'd-fail', title: 'could not decide'}, `${n(d.error)} failed`)] : []);
   }
 
   // ---- events

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,6 +49,21 @@ type Env struct {
 	metrics *observe.Metrics // nil: decisions are not counted
 	redis   *redis.Client    // nil: no redis section
 	build   *Build           // nil: Keep makes a value that nothing stops
+	service func(name string) (http.Handler, bool)
+}
+
+// Service returns the handler of the HTTP service called name in the
+// snapshot being compiled (the errors middleware asks one for its pages), or
+// an error when the config has no such service or it did not compile.
+func (e *Env) Service(name string) (http.Handler, error) {
+	if e.service == nil {
+		return nil, fmt.Errorf("service %q: no services here", name)
+	}
+	h, ok := e.service(name)
+	if !ok || h == nil {
+		return nil, fmt.Errorf("service %q does not exist", name)
+	}
+	return h, nil
 }
 
 // ErrNoRedis is what Redis returns without a static redis section.
@@ -160,6 +176,8 @@ type Config struct {
 	DataDir string
 	Metrics *observe.Metrics
 	Redis   *redis.Client
+	// Service finds a service of the snapshot by name (see Env.Service).
+	Service func(name string) (http.Handler, bool)
 }
 
 // New returns an Env for one compile: kept values are taken from and added to
@@ -168,7 +186,7 @@ func New(c Config, build *Build) *Env {
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Env{Log: c.Log, DataDir: c.DataDir, metrics: c.Metrics, redis: c.Redis, build: build}
+	return &Env{Log: c.Log, DataDir: c.DataDir, metrics: c.Metrics, redis: c.Redis, build: build, service: c.Service}
 }
 
 // Decisions counts what the middleware name (of kind) decided, in
@@ -202,6 +220,14 @@ func (d *Decisions) Deny() { d.deny.Inc() }
 // auth server or a store down): usher's or a peer's failure, not the
 // client's.
 func (d *Decisions) Fail() { d.fail.Inc() }
+
+// StateChanges returns the counter of the changes of middleware name (of
+// kind) to state, in usher_middleware_state_changes_total{kind, middleware,
+// state}: for middlewares with states, such as a circuit breaker (closed,
+// open, recovering). Call it in the constructor, not per request.
+func (e *Env) StateChanges(kind, name, state string) observe.Counter {
+	return e.metrics.StateChange(kind, name, state)
+}
 
 // Keep returns the value kept under (kind, name, key): the one an earlier
 // snapshot kept, or a new one made by mk. key tells apart what a change of

@@ -69,7 +69,9 @@ const stsKey = "Strict-Transport-Security"
 //     when ForceSTSHeader;
 //   - X-Content-Type-Options: nosniff when ContentTypeNosniff;
 //   - X-Frame-Options: CustomFrameOptionsValue when set, else DENY when FrameDeny;
-//   - Referrer-Policy and Content-Security-Policy: the values given, when not empty;
+//   - Referrer-Policy, Content-Security-Policy, Permissions-Policy,
+//     Cross-Origin-Opener-Policy, Cross-Origin-Embedder-Policy and
+//     Cross-Origin-Resource-Policy: the values given, when not empty;
 //
 // then each of cfg.CustomResponseHeaders is set, or removed when its value is
 // empty, so a custom response header wins over a security header of the same name.
@@ -139,6 +141,10 @@ func New(_ context.Context, next http.Handler, cfg *config.Headers, _ string) (h
 		{"X-Frame-Options", frame, "customFrameOptionsValue"},
 		{"Referrer-Policy", cfg.ReferrerPolicy, "referrerPolicy"},
 		{"Content-Security-Policy", cfg.ContentSecurityPolicy, "contentSecurityPolicy"},
+		{"Permissions-Policy", cfg.PermissionsPolicy, "permissionsPolicy"},
+		{"Cross-Origin-Opener-Policy", cfg.CrossOriginOpenerPolicy, "crossOriginOpenerPolicy"},
+		{"Cross-Origin-Embedder-Policy", cfg.CrossOriginEmbedderPolicy, "crossOriginEmbedderPolicy"},
+		{"Cross-Origin-Resource-Policy", cfg.CrossOriginResourcePolicy, "crossOriginResourcePolicy"},
 	} {
 		if err := sec(s.key, s.val, s.opt); err != nil {
 			return nil, err

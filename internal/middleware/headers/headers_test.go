@@ -77,6 +77,10 @@ func TestHeadersResponse(t *testing.T) {
 			map[string]string{"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
 				"Referrer-Policy": "no-referrer", "Content-Security-Policy": "default-src 'self'",
 				"Strict-Transport-Security": ""}},
+		{"cross-origin isolation and permissions", config.Headers{PermissionsPolicy: "camera=(), geolocation=(self)",
+			CrossOriginOpenerPolicy: "same-origin", CrossOriginEmbedderPolicy: "require-corp", CrossOriginResourcePolicy: "same-site"}, false, "",
+			map[string]string{"Permissions-Policy": "camera=(), geolocation=(self)", "Cross-Origin-Opener-Policy": "same-origin",
+				"Cross-Origin-Embedder-Policy": "require-corp", "Cross-Origin-Resource-Policy": "same-site", "X-Frame-Options": "ALLOWALL"}},
 		{"custom frame options win over frameDeny", config.Headers{FrameDeny: true, CustomFrameOptionsValue: "SAMEORIGIN"}, false, "",
 			map[string]string{"X-Frame-Options": "SAMEORIGIN"}},
 		{"frame options of upstream kept when not configured", config.Headers{ContentTypeNosniff: true}, false, "",
@@ -260,6 +264,7 @@ func TestHeadersConfig(t *testing.T) {
 			`headers: customRequestHeaders: Host cannot be removed`},
 		{config.Headers{STSSeconds: -1}, `headers: stsSeconds -1 is negative`},
 		{config.Headers{ContentSecurityPolicy: "a\nb"}, `headers: contentSecurityPolicy "a\nb" has a control character`},
+		{config.Headers{PermissionsPolicy: "a\rb"}, `headers: permissionsPolicy "a\rb" has a control character`},
 	}
 	for _, tt := range tests {
 		_, err := New(t.Context(), http.NotFoundHandler(), &tt.cfg, "h")
