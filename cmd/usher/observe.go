@@ -11,6 +11,7 @@ import (
 
 	"github.com/usher-lb/usher/internal/config"
 	"github.com/usher-lb/usher/internal/health"
+	"github.com/usher-lb/usher/internal/middleware/cache"
 	"github.com/usher-lb/usher/internal/observe"
 	"github.com/usher-lb/usher/internal/pool"
 )
@@ -28,6 +29,7 @@ type observers struct {
 
 func newObservers(cfg *config.Config) (*observers, error) {
 	o := &observers{metrics: observe.NewMetrics(), stats: observe.NewStats(), bus: observe.NewBus(200)}
+	o.metrics.Registry().MustRegister(cache.Collector())
 	if al := cfg.AccessLog; al != nil {
 		a, err := observe.NewAccessLog(al.Path, al.Format)
 		if err != nil {

@@ -23,6 +23,8 @@
 //	POST /api/http/services/{name}/servers/{url}/undrain
 //	GET  /api/explain?method=&url=&header=K:V&entrypoint=&clientIP=
 //	GET  /api/events                   Server-Sent Events of the event bus
+//	GET  /api/cache[?middleware=NAME]  figures of the cache middlewares
+//	POST /api/cache/purge              {"url"|"prefix"|"tag"|"all", "middleware"?} → {"purged": N}
 //	GET  /metrics                      Deps.Metrics
 //	GET  /dashboard/                   the dashboard, when Deps.Dashboard
 package admin
@@ -104,6 +106,8 @@ func New(d Deps) http.Handler {
 	mux.Handle("/api/http/services/{name}/servers/{url}/undrain", only(http.MethodPost, a.drain(false)))
 	mux.Handle("/api/explain", only(http.MethodGet, a.explain))
 	mux.Handle("/api/events", only(http.MethodGet, a.events))
+	mux.Handle("/api/cache", only(http.MethodGet, a.cacheStats))
+	mux.Handle("/api/cache/purge", only(http.MethodPost, a.cachePurge))
 	if d.Metrics != nil {
 		mux.Handle("/metrics", d.Metrics)
 	}

@@ -27,6 +27,7 @@ var MiddlewareKinds = map[string]reflect.Type{
 	"forwardAuth":    reflect.TypeFor[ForwardAuth](),
 	"chain":          reflect.TypeFor[Chain](),
 	"compress":       reflect.TypeFor[Compress](),
+	"cache":          reflect.TypeFor[Cache](),
 	"ipAllowList":    reflect.TypeFor[IPAllowList](),
 	"ipDenyList":     reflect.TypeFor[IPDenyList](),
 	"cors":           reflect.TypeFor[CORS](),

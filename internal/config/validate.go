@@ -797,6 +797,8 @@ func (v *validator) middleware(p string, spec any) {
 		v.waf(p, s)
 	case *Compress:
 		v.compress(p, s)
+	case *Cache:
+		v.cache(p, s)
 	case *IPAllowList:
 		v.ipList(p, s)
 	case *IPDenyList:

@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 x/net/http2 is deprecated for net/http's HTTP/2, which (Go 1.26) cannot serve a connection handed over with an h2c upgrade's settings, nor share one dial among concurrent first requests; revisit with Go 1.27
+
 package health
 
 import (

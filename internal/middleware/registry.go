@@ -19,12 +19,13 @@ import (
 	"github.com/usher-lb/usher/internal/middleware/apikey"
 	"github.com/usher-lb/usher/internal/middleware/basicauth"
 	"github.com/usher-lb/usher/internal/middleware/buffering"
+	"github.com/usher-lb/usher/internal/middleware/cache"
 	"github.com/usher-lb/usher/internal/middleware/circuitbreaker"
 	"github.com/usher-lb/usher/internal/middleware/compress"
 	"github.com/usher-lb/usher/internal/middleware/cors"
 	"github.com/usher-lb/usher/internal/middleware/csrf"
-	"github.com/usher-lb/usher/internal/middleware/errorpages"
 	"github.com/usher-lb/usher/internal/middleware/digestauth"
+	"github.com/usher-lb/usher/internal/middleware/errorpages"
 	"github.com/usher-lb/usher/internal/middleware/forwardauth"
 	"github.com/usher-lb/usher/internal/middleware/headers"
 	"github.com/usher-lb/usher/internal/middleware/inflightreq"
@@ -60,6 +61,7 @@ func init() {
 	register("buffering", buffering.New)
 	register("forwardAuth", forwardauth.New)
 	register("compress", compress.New)
+	register("cache", cache.New)
 	register("ipAllowList", ipfilter.NewAllow)
 	register("ipDenyList", ipfilter.NewDeny)
 	register("cors", cors.New)

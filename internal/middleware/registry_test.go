@@ -25,6 +25,7 @@ var valid = map[string]any{
 	"basicAuth":      &config.BasicAuth{Users: []string{"alice:$apr1$r31.....$ARC3pREO82RIm0aQ2zszC0"}},
 	"digestAuth":     &config.DigestAuth{Users: []string{"alice:usher:939e7578ed9e3c518a452acee763bce9"}},
 	"compress":       &config.Compress{Encodings: []string{"gzip"}},
+	"cache":          &config.Cache{Store: "memory"},
 	"ipAllowList":    &config.IPAllowList{SourceRange: []string{"192.0.2.0/24"}},
 	"ipDenyList":     &config.IPDenyList{SourceRange: []string{"192.0.2.0/24"}},
 	"cors":           &config.CORS{AllowOrigins: []string{"https://app.example.com"}},

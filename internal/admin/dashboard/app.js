@@ -167,6 +167,7 @@
       renderServices();
       // Decision counts move with traffic: the middlewares are read each poll.
       getJSON('http/middlewares').then(renderMiddlewares).catch(() => {});
+      getJSON('cache').then((c) => { state.caches = c; renderCacheRatios(); }).catch(() => {});
       const key = `${o.configLoaded}|${o.reload && o.reload.error}`;
       if (key !== state.configKey || Date.now() - state.configAt > CONFIG_MS) {
         state.configKey = key;
@@ -413,7 +414,7 @@
   function renderRouters(routers) {
     const body = $('routers-body');
     if (!routers.length) {
-      body.replaceChildren(h('tr', {}, h('td', {colspan: 7, class: 'muted'}, 'No router.')));
+      body.replaceChildren(h('tr', {}, h('td', {colspan: 8, class: 'muted'}, 'No router.')));
       return;
     }
     body.replaceChildren(...routers.map((r) => {
@@ -426,8 +427,29 @@
         h('td', {}, r.service ? [h('span', {class: 'arrow'}, '→'), ' ', h('a', {href: '#services'}, r.service)] : ''),
         h('td', {}, h('span', {class: 'chips'}, (r.entrypoints || []).map((e) => h('span', {class: 'chip'}, e)), r.tlsOnly ? h('span', {class: 'chip gray'}, 'TLS only') : null)),
         h('td', {class: 'num'}, r.priority === undefined ? '' : String(r.priority)),
+        h('td', {class: 'num cache-ratio faint'}, '–'),
         h('td', {}, statusBadge(r)));
     }));
+    renderCacheRatios();
+  }
+
+  // renderCacheRatios shows, per router, the share of its GETs and HEADs
+  // that its cache middlewares answered from their stores (GET /api/cache).
+  function renderCacheRatios() {
+    const by = {};
+    for (const c of state.caches || []) {
+      for (const [name, rs] of Object.entries(c.routers || {})) {
+        const t = by[name] || (by[name] = {requests: 0, hits: 0});
+        t.requests += rs.requests;
+        t.hits += rs.hits;
+      }
+    }
+    for (const cell of document.querySelectorAll('#routers-body tr[data-router] td.cache-ratio')) {
+      const t = by[cell.parentElement.getAttribute('data-router')];
+      cell.textContent = t && t.requests ? fmtPct(t.hits / t.requests) : '–';
+      cell.title = t ? `${fmtCount(t.hits)} of ${fmtCount(t.requests)} GETs and HEADs from the cache` : 'no cache middleware';
+      cell.classList.toggle('faint', !t || !t.requests);
+    }
   }
 
   // summarize renders a middleware's configuration as "key: value" lines.
