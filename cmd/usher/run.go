@@ -291,7 +291,18 @@ func compileFile(path string) (*runtime.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	snap, pending, err := runtime.Compile(context.Background(), checked, runtime.NewState())
+	st := runtime.NewState()
+	if cfg.Redis != nil {
+		// The middlewares whose store is redis are built on the client,
+		// which dials only when used: validate and explain never reach Redis.
+		rc, err := redisconn.Open(cfg.Redis)
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		st.Redis = rc
+	}
+	snap, pending, err := runtime.Compile(context.Background(), checked, st)
 	if err != nil {
 		return nil, err
 	}

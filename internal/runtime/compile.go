@@ -143,7 +143,15 @@ func Compile(ctx context.Context, checked Checked, st *State) (*Snapshot, *Pendi
 }
 
 func (c *compiler) problem(path, format string, args ...any) {
-	c.problems = append(c.problems, c.cfg.Problemf(path, format, args...))
+	p := c.cfg.Problemf(path, format, args...)
+	// A middleware used by several routers is built for each: its problem
+	// is said once.
+	for _, q := range c.problems {
+		if q.Path == p.Path && q.Msg == p.Msg {
+			return
+		}
+	}
+	c.problems = append(c.problems, p)
 }
 
 func (c *compiler) router(name string, r *config.Router) *Router {
