@@ -512,6 +512,16 @@ func (h *handler) revalidateInBackground(r *http.Request, key string, e *Entry) 
 				h.log.Warn("cache: background revalidation panicked", "middleware", h.st.name, "panic", fmt.Sprint(v))
 			}
 		}()
+		// A request that judged the entry stale just before another
+		// revalidation stored its answer gets here once that one is done:
+		// the entry is fresh again, and the server is not asked twice.
+		if cur, err := h.st.store.Get(ctx, e.URL); err == nil {
+			for _, c := range cur {
+				if c.Variant == e.Variant && c.ResponseTime.After(e.ResponseTime) {
+					return
+				}
+			}
+		}
 		req := rfc9111.RequestDirectives(out.Header)
 		j := h.judge(e, req, h.now())
 		j.staleOK = false
