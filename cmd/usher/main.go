@@ -29,6 +29,7 @@ func commands() []command {
 		{"explain", "show which entrypoint, router, middlewares and service take a request", cmdExplain},
 		{"hash-password", "print a password's hash for basicAuth's users (read from standard input)", cmdHashPassword},
 		{"cache", "purge a running usher's cache, or show its figures (through the admin API)", cmdCache},
+		{"bench", "send HTTP requests to a URL and print their rate and latency (as wrk)", cmdBench},
 		{"version", "print usher's version", cmdVersion},
 	}
 }
