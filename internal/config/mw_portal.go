@@ -1,6 +1,12 @@
 package config
 
-import "time"
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+)
 
 // Portal is usher's own login page: a form on loginURL (a path on every
 // host the middleware serves, or a page of its own host) that checks a user
@@ -34,3 +40,54 @@ const (
 	PortalMaxClientFailures = 20
 	PortalLockoutDuration   = 15 * time.Minute
 )
+
+// PortalLogin returns where the login page of s is: a host ("" for every
+// host the middleware serves) and a path ending in /. It is an error for
+// loginURL to be set with path or host, for loginURL not to be a path or an
+// https:// URL without a query, and for a path not to start with /.
+func PortalLogin(s *Portal) (host, path string, err error) {
+	switch {
+	case s.LoginURL != "" && (s.Path != "" || s.Host != ""):
+		return "", "", errors.New("set loginURL, or path and host, not both")
+	case s.LoginURL != "":
+		u, perr := url.Parse(s.LoginURL)
+		switch {
+		case perr != nil:
+			return "", "", fmt.Errorf("%q is not a URL", s.LoginURL)
+		case u.RawQuery != "" || u.Fragment != "" || u.User != nil || u.Opaque != "":
+			return "", "", fmt.Errorf("%q: the login page's URL has no query, fragment or user info", s.LoginURL)
+		case u.Scheme == "" && u.Host == "":
+			path = u.Path
+		case u.Scheme != "https" && u.Scheme != "http":
+			return "", "", fmt.Errorf("%q: want a path (/.usher/login/) or an https:// URL", s.LoginURL)
+		case u.Hostname() == "":
+			return "", "", fmt.Errorf("%q has no host", s.LoginURL)
+		default:
+			host, path = strings.ToLower(u.Hostname()), u.Path
+			if path == "" {
+				path = "/"
+			}
+		}
+	default:
+		host, path = strings.ToLower(s.Host), s.Path
+		if path == "" {
+			path = PortalPath
+		}
+	}
+	if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, "?#\\ \t\r\n") || strings.Contains(path, "//") || strings.Contains(path, "/../") || strings.Contains(path, "/./") {
+		return "", "", fmt.Errorf("%q: the login page's path must start with / and be in normal form", path)
+	}
+	if !strings.HasSuffix(path, "/") {
+		path += "/"
+	}
+	if host != "" && (strings.ContainsAny(host, "/:@ ") || !isHostHeader(host)) {
+		return "", "", fmt.Errorf("%q is not a host name", host)
+	}
+	return host, path, nil
+}
+
+// PortalCookieDomain returns s.CookieDomain in the form cookies compare it:
+// lower case, without a leading dot.
+func PortalCookieDomain(s *Portal) string {
+	return strings.TrimPrefix(strings.ToLower(s.CookieDomain), ".")
+}
