@@ -34,6 +34,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/usher-lb/usher/internal/config"
@@ -152,11 +153,11 @@ func New(ctx context.Context, next http.Handler, cfg *config.Portal, name string
 	for i := range f.Users {
 		u := &f.Users[i]
 		p.byName[u.Name] = u
-		if u.TOTP == nil && p.requireTOTP {
+		if u.TOTP == nil && p.requireTOTP && firstWarning(cfg.UsersFile, []string{"no TOTP", u.Name}) {
 			p.log.Warn("user without a TOTP secret cannot log in while requireTOTP is on (usher user add makes one)", "user", u.Name)
 		}
 	}
-	if legacy := f.Passwords.Legacy(); len(legacy) > 0 {
+	if legacy := f.Passwords.Legacy(); len(legacy) > 0 && firstWarning(cfg.UsersFile, legacy) {
 		p.log.Warn("users with SHA-crypt or apr1 hashes, taken for migration only: give them argon2id hashes (usher user add)", "users", legacy)
 	}
 	key, err := e.Key("portal")
@@ -179,6 +180,15 @@ func New(ctx context.Context, next http.Handler, cfg *config.Portal, name string
 		return nil, err
 	}
 	return p, nil
+}
+
+// warned is what was warned about already, so that each router using the
+// middleware and each reload do not say it again.
+var warned sync.Map
+
+func firstWarning(file string, what []string) bool {
+	_, done := warned.LoadOrStore(file+"\x00"+strings.Join(what, "\x00"), true)
+	return !done
 }
 
 func or[T comparable](v, def T) T {
@@ -599,7 +609,7 @@ func (p *portal) login(w http.ResponseWriter, r *http.Request) {
 	p.dec.Allow()
 	p.log.Info("login", "user", u.Name, "client", ip.String())
 	http.SetCookie(w, &http.Cookie{Name: p.cookieName, Value: p.sealer.Seal(sealSession, []byte(s.ID), s.Expires),
-		Domain: p.cookieDom, Path: "/", MaxAge: int(p.ttl / time.Second), Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+		Domain: p.cookieDomain(r), Path: "/", MaxAge: int(p.ttl / time.Second), Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	if rd == "" {
 		rd = p.loginLocation()
 	}
@@ -635,6 +645,18 @@ func (p *portal) fail(w http.ResponseWriter, ip netip.Addr, name string, known b
 	}
 }
 
+// cookieDomain is the Domain of the session cookie set in answer to r:
+// cookieDomain, unless r came to a host outside it (an address, another
+// name of the site), where a browser would refuse such a cookie; the
+// cookie then holds on that host alone.
+func (p *portal) cookieDomain(r *http.Request) string {
+	host := strings.ToLower(reqinfo.Hostname(r.Host))
+	if p.cookieDom != "" && (host == p.cookieDom || strings.HasSuffix(host, "."+p.cookieDom)) {
+		return p.cookieDom
+	}
+	return ""
+}
+
 // logout ends the browser's session and sends it to the login page.
 func (p *portal) logout(w http.ResponseWriter, r *http.Request) {
 	now := p.now()
@@ -648,7 +670,7 @@ func (p *portal) logout(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	http.SetCookie(w, &http.Cookie{Name: p.cookieName, Value: "", Domain: p.cookieDom, Path: "/", MaxAge: -1,
+	http.SetCookie(w, &http.Cookie{Name: p.cookieName, Value: "", Domain: p.cookieDomain(r), Path: "/", MaxAge: -1,
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	see(w, p.loginLocation())
 }

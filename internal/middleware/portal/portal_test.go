@@ -31,7 +31,7 @@ var (
 
 const password = "wonder land"
 
-func usersFile(t *testing.T) string {
+func usersFile(t testing.TB) string {
 	t.Helper()
 	hashOnce.Do(func() { pwHash, _ = passwd.HashBcrypt(password, 4) })
 	path := filepath.Join(t.TempDir(), "users.yaml")
@@ -46,7 +46,7 @@ func usersFile(t *testing.T) string {
 // and a browser's cookie jar kept by hand (the cookies are Secure, and the
 // test speaks plain HTTP to a handler).
 type rig struct {
-	t       *testing.T
+	t       testing.TB
 	p       *portal
 	now     time.Time
 	jar     map[string]string
@@ -56,7 +56,7 @@ type rig struct {
 	ip      string
 }
 
-func newRig(t *testing.T, cfg *config.Portal) *rig {
+func newRig(t testing.TB, cfg *config.Portal) *rig {
 	t.Helper()
 	if cfg.UsersFile == "" {
 		cfg.UsersFile = usersFile(t)
@@ -546,5 +546,22 @@ func TestPageAndMethods(t *testing.T) {
 	big := url.Values{"username": {strings.Repeat("a", 20<<10)}}
 	if resp := rg.do("POST", "/.usher/login/", big); resp.StatusCode != 400 {
 		t.Errorf("a huge form: %d", resp.StatusCode)
+	}
+}
+
+func TestCookieDomainOnlyWhereItHolds(t *testing.T) {
+	rg := newRig(t, &config.Portal{CookieDomain: "example.com"})
+	f := rg.loginForm("http://127.0.0.1/.usher/login/")
+	f.Set("username", "alice")
+	f.Set("password", password)
+	f.Set("code", rg.code(0))
+	resp := rg.do("POST", "http://127.0.0.1/.usher/login/", f)
+	for _, c := range resp.Cookies() {
+		if c.Name == "usher_portal" && c.Domain != "" {
+			t.Errorf("a login on 127.0.0.1 sets a cookie for %s, which the browser would drop", c.Domain)
+		}
+	}
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("login: %d", resp.StatusCode)
 	}
 }
