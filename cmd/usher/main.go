@@ -28,6 +28,7 @@ func commands() []command {
 		{"sim", "simulate the balancing algorithms on a synthetic workload", cmdSim},
 		{"explain", "show which entrypoint, router, middlewares and service take a request", cmdExplain},
 		{"hash-password", "print a password's hash for basicAuth's users (read from standard input)", cmdHashPassword},
+		{"user", "add a user of the login portal: usher user add NAME --file users.yaml", cmdUser},
 		{"cache", "purge a running usher's cache, or show its figures (through the admin API)", cmdCache},
 		{"bench", "send HTTP requests to a URL and print their rate and latency (as wrk)", cmdBench},
 		{"version", "print usher's version", cmdVersion},

@@ -37,6 +37,7 @@ var valid = map[string]any{
 	"jwt":            &config.JWT{Secret: "0123456789abcdef0123456789abcdef"},
 	"apiKey":         &config.APIKey{Keys: []config.APIKeyEntry{{ID: "a", SHA256: "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"}}},
 	"waf":            &config.WAF{},
+	"portal":         &config.Portal{UsersFile: "testdata/portal.users"},
 }
 
 func TestEveryKindIsRegistered(t *testing.T) {
