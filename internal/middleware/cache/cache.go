@@ -64,6 +64,16 @@ import (
 // revalidation to a later request.
 const maxBackground = 256
 
+// passTTL is how long a URL whose response could not be stored is not
+// coalesced, and maxPass the most such URLs remembered: requests for a URL
+// that is never stored (no-store, private, Set-Cookie, too large) go to the
+// server at once instead of queueing behind each other's fetch (Varnish
+// calls it hit-for-miss). A fetch that stores ends it.
+const (
+	passTTL = 30 * time.Second
+	maxPass = 4096
+)
+
 // backgroundTimeout bounds a stale-while-revalidate revalidation, which no
 // client waits for.
 const backgroundTimeout = 30 * time.Second
@@ -92,7 +102,8 @@ type state struct {
 
 	mu      sync.Mutex
 	flights map[string]*flight
-	reval   map[string]bool // URLs with a background revalidation running
+	reval   map[string]bool      // URLs with a background revalidation running
+	pass    map[string]time.Time // URLs not coalesced until then (see passTTL)
 }
 
 // routerCounters are the answers a cache gave to the GETs and HEADs of one
@@ -424,9 +435,17 @@ func (h *handler) storeFailed(op string, err error) {
 	h.log.Warn("cache: store failed; requests go to the server", "middleware", h.st.name, "op", op, "error", err.Error())
 }
 
+// join makes the request the leader of a fetch for key, or returns the
+// fetch it may wait for; nil and true when key is not coalesced (passTTL).
 func (h *handler) join(key string) (*flight, bool) {
 	h.st.mu.Lock()
 	defer h.st.mu.Unlock()
+	if until, ok := h.st.pass[key]; ok {
+		if h.now().Before(until) {
+			return nil, true
+		}
+		delete(h.st.pass, key)
+	}
 	if fl := h.st.flights[key]; fl != nil {
 		return fl, false
 	}
@@ -436,12 +455,45 @@ func (h *handler) join(key string) (*flight, bool) {
 }
 
 func (h *handler) leave(key string, fl *flight) {
+	if fl == nil {
+		return
+	}
 	h.st.mu.Lock()
 	if h.st.flights[key] == fl {
 		delete(h.st.flights, key)
 	}
 	h.st.mu.Unlock()
 	close(fl.done)
+}
+
+// settle remembers whether key's fetches are worth coalescing, after a
+// fetch that stored (they are) or whose response the server said not to
+// store (they are not, for passTTL).
+func (h *handler) settle(key string, stored, pass bool) {
+	if !stored && !pass {
+		return
+	}
+	h.st.mu.Lock()
+	defer h.st.mu.Unlock()
+	if stored {
+		delete(h.st.pass, key)
+		return
+	}
+	now := h.now()
+	if len(h.st.pass) >= maxPass {
+		for k, until := range h.st.pass {
+			if !now.Before(until) {
+				delete(h.st.pass, k)
+			}
+		}
+		if len(h.st.pass) >= maxPass {
+			return
+		}
+	}
+	if h.st.pass == nil {
+		h.st.pass = map[string]time.Time{}
+	}
+	h.st.pass[key] = now.Add(passTTL)
 }
 
 // forward sends the request on: a revalidation of j's entry when there is
@@ -480,6 +532,7 @@ func (h *handler) forward(w http.ResponseWriter, r *http.Request, key string, re
 	}()
 	h.next.ServeHTTP(f, out)
 	f.finish()
+	h.settle(key, f.stored, f.pass)
 }
 
 var conditionalHeaders = []string{"If-None-Match", "If-Modified-Since", "If-Range"}

@@ -738,3 +738,61 @@ func TestMismatched304Refetches(t *testing.T) {
 		t.Fatalf("got %d %q after %d requests", w.Code, w.Body.String(), c.o.count())
 	}
 }
+
+// TestUncacheableNotCoalesced: once the server said a URL's response may
+// not be stored, its concurrent requests go to the server at once, not one
+// after the other behind a fetch that will store nothing; a response that
+// is stored again brings coalescing back.
+func TestUncacheableNotCoalesced(t *testing.T) {
+	var cacheable atomic.Bool
+	arrived := make(chan struct{}, 8)
+	release := make(chan struct{})
+	c := newTC(t, nil)
+	c.o.serve = func(w http.ResponseWriter, r *http.Request, n int) {
+		if n > 1 && n <= 5 {
+			arrived <- struct{}{}
+			<-release
+		}
+		if cacheable.Load() {
+			w.Header().Set("Cache-Control", "max-age=1")
+		} else {
+			w.Header().Set("Cache-Control", "no-store")
+		}
+		w.Write([]byte("x"))
+	}
+	expect(t, c.do("GET", "/u"), 200, "x", "usher; fwd=uri-miss")
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.do("GET", "/u") }()
+	}
+	deadline := time.After(10 * time.Second)
+	for range 4 {
+		select {
+		case <-arrived:
+		case <-deadline:
+			t.Fatalf("the server saw %d requests at once, want 4 (coalesced: %d)", c.o.count()-1, c.h.st.c.Coalesced.Load())
+		}
+	}
+	close(release)
+	wg.Wait()
+	if n := c.h.st.c.Coalesced.Load(); n != 0 {
+		t.Fatalf("%d coalesced, want 0", n)
+	}
+	// Past passTTL the URL is coalesced again; a stored response keeps it so.
+	c.clk.Add(passTTL)
+	cacheable.Store(true)
+	expect(t, c.do("GET", "/u"), 200, "x", "usher; fwd=uri-miss; stored")
+	if _, ok := c.h.st.pass[keyOf(httptest.NewRequest("GET", "http://example.com/u", nil))]; ok {
+		t.Fatal("the URL is still not coalesced after a stored fetch")
+	}
+}
+
+func TestPassMarkedOnlyByTheServer(t *testing.T) {
+	c := newFixed(t, "Cache-Control", "max-age=60")
+	c.do("GET", "/a", "Cache-Control", "no-store") // the request's no-store keeps it out, not the server
+	c.do("GET", "/a", "Authorization", "Basic eA==")
+	if len(c.h.st.pass) != 0 {
+		t.Fatalf("pass marks %v after responses only these requests kept out", c.h.st.pass)
+	}
+}

@@ -38,6 +38,7 @@ type filler struct {
 	buf         []byte
 	notModified bool // the client gets a 304 for this 200
 	stored      bool
+	pass        bool // the server's response may not be stored, whoever asks
 	wroteBody   bool
 }
 
@@ -85,7 +86,7 @@ func (f *filler) WriteHeader(code int) {
 	}
 	if reason := f.storable(); reason == "" {
 		status += "; stored; ttl=" + strconv.FormatInt(int64((f.entryLifetime()-f.entryAge())/time.Second), 10)
-	} else if f.j != nil && replaces(reason) {
+	} else if f.pass = replaces(reason) || reason == "too-large"; f.pass && f.j != nil {
 		// The server's new answer says it is not to be kept: the old one
 		// must not be served in its place any more.
 		_ = f.h.st.store.Delete(f.r.Context(), f.key, f.j.e.Variant)
@@ -235,7 +236,7 @@ func (f *filler) Write(b []byte) (int, error) {
 	}
 	if f.entry != nil {
 		if int64(len(f.buf)+len(b)) > f.h.maxEntry {
-			f.entry, f.buf = nil, nil
+			f.entry, f.buf, f.pass = nil, nil, true
 		} else {
 			f.buf = append(f.buf, b...)
 		}
