@@ -366,11 +366,15 @@ func (h *handler) lookup(w http.ResponseWriter, r *http.Request, key string, req
 	ranged := len(r.Header["Range"]) > 0
 	if r.Method == http.MethodHead {
 		// A HEAD that the store cannot answer goes as it is, and fills
-		// nothing: it has no body to keep.
+		// nothing: it has no body to keep. Its 200 freshens the stored
+		// GET it was forwarded for, or invalidates it (RFC 9111 §4.3.5).
 		h.st.c.Misses.Add(1)
 		h.st.count(w, false)
 		f := h.newFiller(w, r, key, req, nil, fwd)
 		f.noStore = true
+		if j != nil {
+			f.freshen = j.e
+		}
 		h.next.ServeHTTP(f, r)
 		f.finish()
 		return

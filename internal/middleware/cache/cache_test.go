@@ -796,3 +796,60 @@ func TestPassMarkedOnlyByTheServer(t *testing.T) {
 		t.Fatalf("pass marks %v after responses only these requests kept out", c.h.st.pass)
 	}
 }
+
+// TestHeadFreshens: a HEAD forwarded for a stale stored GET gets a 200
+// whose header updates that GET when its validators and length match, and
+// invalidates it when they do not (RFC 9111 §4.3.5); a HEAD's other status
+// changes nothing.
+func TestHeadFreshens(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		head   []string // the HEAD response's header
+		code   int
+		get    string // the next GET's Cache-Status prefix
+		header string // the next GET's X-Version
+	}{
+		{"same ETag updates", []string{"Etag", `"v1"`, "Cache-Control", "max-age=100", "X-Version", "2"}, 200, "usher; hit", "2"},
+		{"same Last-Modified updates", []string{"Last-Modified", "Mon, 02 Mar 2026 00:00:00 GMT", "Cache-Control", "max-age=100", "X-Version", "2"}, 200, "usher; hit", "2"},
+		{"same ETag and length updates", []string{"Etag", `"v1"`, "Content-Length", "6", "Cache-Control", "max-age=100", "X-Version", "2"}, 200, "usher; hit", "2"},
+		{"other length invalidates", []string{"Etag", `"v1"`, "Content-Length", "7", "Cache-Control", "max-age=100", "X-Version", "2"}, 200, "usher; fwd=uri-miss", "3"},
+		{"other ETag invalidates", []string{"Etag", `"v2"`, "Cache-Control", "max-age=100", "X-Version", "2"}, 200, "usher; fwd=uri-miss", "3"},
+		{"other Last-Modified invalidates", []string{"Last-Modified", "Tue, 03 Mar 2026 00:00:00 GMT", "Cache-Control", "max-age=100"}, 200, "usher; fwd=uri-miss", "3"},
+		{"no validator invalidates", []string{"Cache-Control", "max-age=100", "X-Version", "2"}, 200, "usher; fwd=uri-miss", "3"},
+		{"now no-store invalidates", []string{"Etag", `"v1"`, "Cache-Control", "no-store"}, 200, "usher; fwd=uri-miss", "3"},
+		{"a 404 changes nothing", []string{"Etag", `"v1"`, "Cache-Control", "max-age=100", "X-Version", "2"}, 404, "usher; fwd=stale", "3"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newTC(t, nil)
+			c.o.serve = func(w http.ResponseWriter, r *http.Request, n int) {
+				hd := w.Header()
+				hd.Set("Date", c.clk.Now().Format(http.TimeFormat))
+				if r.Method == "HEAD" {
+					for i := 0; i+1 < len(tt.head); i += 2 {
+						hd.Set(tt.head[i], tt.head[i+1])
+					}
+					w.WriteHeader(tt.code)
+					return
+				}
+				hd.Set("Etag", `"v1"`)
+				hd.Set("Last-Modified", "Mon, 02 Mar 2026 00:00:00 GMT")
+				hd.Set("Cache-Control", "max-age=10")
+				hd.Set("X-Version", strconv.Itoa(n))
+				w.Write([]byte("body " + strconv.Itoa(n)))
+			}
+			c.do("GET", "/hf")
+			c.clk.Add(20 * time.Second)
+			w := c.do("HEAD", "/hf")
+			if c.o.last().Method != "HEAD" || w.Code != tt.code || w.Body.Len() != 0 {
+				t.Fatalf("HEAD: %s %d %q", c.o.last().Method, w.Code, w.Body.String())
+			}
+			w = c.do("GET", "/hf")
+			if !strings.HasPrefix(status(w), tt.get) || w.Header().Get("X-Version") != tt.header {
+				t.Fatalf("GET after HEAD: Cache-Status %q X-Version %q; want %q, %q", status(w), w.Header().Get("X-Version"), tt.get, tt.header)
+			}
+			if strings.HasPrefix(tt.get, "usher; hit") && (w.Body.String() != "body 1" || w.Header().Get("Etag") != `"v1"`) {
+				t.Fatalf("freshened GET: body %q ETag %q", w.Body.String(), w.Header().Get("Etag"))
+			}
+		})
+	}
+}

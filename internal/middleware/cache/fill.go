@@ -28,6 +28,7 @@ type filler struct {
 	revalidating    bool // conditional on j's validators
 	judgeConditions bool // the client's own conditions were taken off: judged here
 	noStore         bool
+	freshen         *Entry // the stored GET a forwarded HEAD's 200 updates or invalidates
 
 	header      http.Header
 	status      int
@@ -302,6 +303,10 @@ func (f *filler) finish() {
 			"; ttl="+strconv.FormatInt(j.ttl(), 10)+"; detail=stale-if-error", j.stripped)
 		return
 	}
+	if f.freshen != nil && f.status == http.StatusOK {
+		f.h.freshenFromHead(f.freshen, f.header, f.r, f.reqTime, f.respTime)
+		return
+	}
 	if f.entry == nil {
 		return
 	}
@@ -320,6 +325,50 @@ func (f *filler) finish() {
 	}
 	f.h.st.c.StoredBytes.Add(int64(len(f.buf)))
 	f.stored = true
+}
+
+// freshenFromHead applies the 200 to a forwarded HEAD to the stored GET
+// that could have answered it (RFC 9111 §4.3.5): when the HEAD's validators
+// (ETag, Last-Modified; at least one) equal the stored ones and its
+// Content-Length, when it has one, is the stored body's, its header updates
+// the stored one as a 304's would; otherwise the stored response no longer
+// describes what the server has, and is dropped.
+func (h *handler) freshenFromHead(old *Entry, hd http.Header, r *http.Request, reqT, respT time.Time) {
+	ctx := r.Context()
+	if !sameValidators(old, hd) {
+		_ = h.st.store.Delete(ctx, old.URL, old.Variant)
+		return
+	}
+	e := h.update(old, hd, r, reqT, respT)
+	if e == nil {
+		_ = h.st.store.Delete(ctx, old.URL, old.Variant)
+		return
+	}
+	if err := h.st.store.Put(ctx, e); err != nil {
+		h.storeFailed("put", err)
+	}
+}
+
+// sameValidators tells whether the validators of a HEAD's header (at least
+// one) and its Content-Length match a stored response.
+func sameValidators(e *Entry, hd http.Header) bool {
+	n := 0
+	for _, k := range []string{"Etag", "Last-Modified"} {
+		v := hd[k]
+		if len(v) == 0 {
+			continue
+		}
+		n++
+		if old := e.Header[k]; len(old) == 0 || strings.TrimSpace(old[0]) != strings.TrimSpace(v[0]) {
+			return false
+		}
+	}
+	if cl := hd["Content-Length"]; len(cl) > 0 {
+		if m, err := strconv.Atoi(strings.TrimSpace(cl[0])); err != nil || m != len(e.Body) {
+			return false
+		}
+	}
+	return n > 0
 }
 
 // refetch asks the server again, unconditionally, for a revalidation whose
