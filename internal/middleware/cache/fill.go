@@ -2,12 +2,14 @@ package cache
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/usher-lb/usher/internal/middleware/cache/rfc9111"
 	"github.com/usher-lb/usher/internal/observe"
+	"github.com/usher-lb/usher/internal/wire"
 )
 
 // filler is the ResponseWriter the next handler answers a forwarded request
@@ -167,6 +169,7 @@ var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Te", "T
 // caller's to give away); nil when it would be of no use: no freshness, no
 // validator, no stale window.
 func (h *handler) prepare(key string, r *http.Request, status int, hd http.Header, reqT, respT time.Time, cc rfc9111.Directives) *Entry {
+	dropConnectionNamed(hd)
 	for _, k := range hopByHop {
 		delete(hd, k)
 	}
@@ -206,6 +209,15 @@ func (h *handler) expire(e *Entry) bool {
 	}
 	e.Expires = e.ResponseTime.Add(left)
 	return true
+}
+
+// dropConnectionNamed removes the fields a Connection header names: they
+// are this hop's (RFC 9110 §7.6.1), never stored. usher's proxy already
+// removes them; the next handler need not be the proxy.
+func dropConnectionNamed(hd http.Header) {
+	if cv := hd["Connection"]; len(cv) > 0 {
+		wire.ConnectionTokens(cv, func(k string) { delete(hd, k) })
+	}
 }
 
 // tagsOf reads Cache-Tag (comma-separated) and Surrogate-Key
@@ -391,9 +403,14 @@ func (f *filler) refetch() {
 // (one user's). Its age starts again from the 304.
 func (h *handler) merged(old *Entry, h304 http.Header, reqT, respT time.Time) *Entry {
 	hd := old.Header.Clone()
+	var hop []string
+	wire.ConnectionTokens(h304["Connection"], func(k string) { hop = append(hop, k) })
 	for k, vv := range h304 {
 		switch k {
 		case "Content-Length", "Content-Range", "Content-Encoding", "Set-Cookie", "Cache-Status":
+			continue
+		}
+		if slices.Contains(hop, k) {
 			continue
 		}
 		hd[k] = append([]string(nil), vv...)
