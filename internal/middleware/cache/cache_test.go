@@ -930,7 +930,9 @@ func TestConformanceHeaders(t *testing.T) {
 		{name: "Expires: -1", resp: func(c *clock) []line { return []line{{"Expires", "-1"}, {"Last-Modified", when(c, -100*time.Hour)}} }, reuse: false},
 		{name: "Expires: garbage", resp: func(c *clock) []line { return []line{{"Expires", "soon"}, {"Last-Modified", when(c, -100*time.Hour)}} }, reuse: false},
 		{name: "Expires: empty", resp: func(c *clock) []line { return []line{{"Expires", ""}, {"Last-Modified", when(c, -100*time.Hour)}} }, reuse: false},
-		{name: "Expires: first of two", resp: func(c *clock) []line { return []line{{"Expires", when(c, time.Hour)}, {"Expires", when(c, -time.Hour)}} }, reuse: true},
+		{name: "Expires: first of two", resp: func(c *clock) []line {
+			return []line{{"Expires", when(c, time.Hour)}, {"Expires", when(c, -time.Hour)}}
+		}, reuse: true},
 
 		// Several Cache-Control lines are one list; a directive's first value counts.
 		{name: "max-age fresh then stale, two lines", resp: func(*clock) []line {
