@@ -287,7 +287,7 @@ func (j *judged) ttl() int64 { return int64((j.lifetime - j.age) / time.Second) 
 
 func (h *handler) judge(e *Entry, req rfc9111.Directives, now time.Time) *judged {
 	j := &judged{e: e, resp: rfc9111.Response{Status: e.Status, Header: e.Header,
-		CC: rfc9111.Parse(e.Header["Cache-Control"]), RequestTime: e.RequestTime, ResponseTime: e.ResponseTime}}
+		CC: e.directives(), RequestTime: e.RequestTime, ResponseTime: e.ResponseTime}}
 	j.age = j.resp.CurrentAge(now)
 	j.lifetime, _ = j.resp.Lifetime()
 	j.stripped = j.resp.CC.NoCacheFields

@@ -156,7 +156,7 @@ func (f *filler) entryAge() time.Duration {
 }
 
 func (e *Entry) response() *rfc9111.Response {
-	return &rfc9111.Response{Status: e.Status, Header: e.Header, CC: rfc9111.Parse(e.Header["Cache-Control"]),
+	return &rfc9111.Response{Status: e.Status, Header: e.Header, CC: e.directives(),
 		RequestTime: e.RequestTime, ResponseTime: e.ResponseTime}
 }
 
@@ -180,8 +180,8 @@ func (h *handler) prepare(key string, r *http.Request, status int, hd http.Heade
 		hd["Date"] = []string{respT.UTC().Format(http.TimeFormat)}
 	}
 	names, _ := varyNames(hd)
-	e := &Entry{URL: key, Variant: variantOf(names, r.Header), Status: status, Header: hd,
-		RequestTime: reqT, ResponseTime: respT, Tags: tagsOf(hd)}
+	e := (&Entry{URL: key, Variant: variantOf(names, r.Header), Status: status, Header: hd,
+		RequestTime: reqT, ResponseTime: respT, Tags: tagsOf(hd)}).parsed()
 	if !h.expire(e) {
 		return nil
 	}
@@ -424,8 +424,8 @@ func (h *handler) merged(old *Entry, h304 http.Header, reqT, respT time.Time) *E
 	if len(h304["Age"]) == 0 {
 		delete(hd, "Age")
 	}
-	return &Entry{URL: old.URL, Variant: old.Variant, Status: old.Status, Header: hd, Body: old.Body,
-		RequestTime: reqT, ResponseTime: respT, Tags: tagsOf(hd)}
+	return (&Entry{URL: old.URL, Variant: old.Variant, Status: old.Status, Header: hd, Body: old.Body,
+		RequestTime: reqT, ResponseTime: respT, Tags: tagsOf(hd)}).parsed()
 }
 
 // update is the entry to store after a 304; nil when the updated header no
@@ -471,7 +471,8 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, e *Entry, age ti
 	}
 	dst["Age"] = []string{strconv.FormatInt(int64(age/time.Second), 10)}
 	dst["Cache-Status"] = append(dst["Cache-Status"], status)
-	if e.Status >= 200 && e.Status < 300 && notModified(r, e.Header, h.now()) {
+	if e.Status >= 200 && e.Status < 300 && (len(r.Header["If-None-Match"]) > 0 || len(r.Header["If-Modified-Since"]) > 0) &&
+		notModified(r, e.Header, h.now()) {
 		strip304(dst)
 		w.WriteHeader(http.StatusNotModified)
 		return
