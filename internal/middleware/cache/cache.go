@@ -509,9 +509,11 @@ func (h *handler) forward(w http.ResponseWriter, r *http.Request, key string, re
 	if len(r.Header["Range"]) == 0 {
 		// The store wants the whole representation, not the client's 304:
 		// the client's conditions are judged here, on the response.
-		out = r.Clone(r.Context())
-		for _, k := range conditionalHeaders {
-			delete(out.Header, k)
+		if hasAny(r.Header, conditionalHeaders) || (j != nil && j.validator) {
+			out = r.Clone(r.Context())
+			for _, k := range conditionalHeaders {
+				delete(out.Header, k)
+			}
 		}
 		f.judgeConditions = true
 		if j != nil && j.validator {
@@ -540,6 +542,15 @@ func (h *handler) forward(w http.ResponseWriter, r *http.Request, key string, re
 }
 
 var conditionalHeaders = []string{"If-None-Match", "If-Modified-Since", "If-Range"}
+
+func hasAny(h http.Header, names []string) bool {
+	for _, k := range names {
+		if len(h[k]) > 0 {
+			return true
+		}
+	}
+	return false
+}
 
 // revalidateInBackground revalidates the entry of key, once at a time per
 // key, with no client waiting: what it gets updates or replaces the entry.
