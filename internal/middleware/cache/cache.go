@@ -18,7 +18,8 @@
 // (s-maxage, max-age, Expires, or 10% of its Last-Modified age capped at a
 // day when it has no explicit freshness and its status allows a heuristic)
 // for the request's own max-age, min-fresh, max-stale and no-cache, with
-// Age. HEAD is answered from a stored GET; If-None-Match and
+// Age. HEAD is answered from a stored GET (a HEAD forwarded for a stale one
+// freshens it when its validators match, else drops it); If-None-Match and
 // If-Modified-Since from the store get a 304 when they match; a single byte
 // range of a stored 200 gets a 206 (416 when it cannot be satisfied;
 // several ranges get the whole 200).
@@ -34,7 +35,8 @@
 //
 // Concurrent requests for a URL that is being fetched wait for that fetch
 // (at most coalesceTimeout) and are answered from what it stored; when it
-// stored nothing, each goes on its own. Unsafe methods that succeed (2xx,
+// stored nothing, each goes on its own, and the URL is not coalesced for
+// passTTL when the server said it may not be stored. Unsafe methods that succeed (2xx,
 // 3xx) invalidate the URL and the same-origin URLs of their Location and
 // Content-Location.
 package cache
