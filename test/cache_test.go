@@ -376,3 +376,66 @@ http:
 		t.Fatalf("without stale-if-error: %d, want 502", r.StatusCode)
 	}
 }
+
+// TestCacheHeadFreshensThroughUsher: a HEAD for a stale stored GET goes to
+// the server as HEAD; its 200 with the same ETag and length freshens the
+// stored GET (the next GET is a hit with the HEAD's fields), one with
+// another ETag drops it (the next GET goes to the server).
+func TestCacheHeadFreshensThroughUsher(t *testing.T) {
+	var gets, heads atomic.Int64
+	var etag atomic.Value
+	etag.Store(`"v1"`)
+	be := backendFunc(t, func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Etag", etag.Load().(string))
+		h.Set("Content-Length", "4")
+		if r.Method == "HEAD" {
+			heads.Add(1)
+			h.Set("Cache-Control", "max-age=300")
+			h.Set("X-V", "head")
+			return
+		}
+		gets.Add(1)
+		h.Set("Cache-Control", "max-age=0") // stale at once: the HEAD goes on
+		h.Set("X-V", "get")
+		io.WriteString(w, "body")
+	})
+	u := startUsher(t, config(cacheTpl, "be", be.URL, "store", "memory", "redis", ""))
+	base := u.url("web")
+	head := func() *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("HEAD", base+"/hf", nil)
+		r, err := rawClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		return r
+	}
+
+	cacheGet(t, base+"/hf")
+	if r := head(); r.StatusCode != 200 || heads.Load() != 1 || r.Header.Get("X-V") != "head" {
+		t.Fatalf("HEAD: %d, server saw %d HEADs, X-V %q", r.StatusCode, heads.Load(), r.Header.Get("X-V"))
+	}
+	r, b := cacheGet(t, base+"/hf")
+	if b != "body" || gets.Load() != 1 || !strings.HasPrefix(cacheStatusOf(r), "usher; hit") || r.Header.Get("X-V") != "head" {
+		t.Fatalf("GET after a matching HEAD: %q %q X-V %q, server saw %d GETs", b, cacheStatusOf(r), r.Header.Get("X-V"), gets.Load())
+	}
+
+	// Another representation now: the HEAD's ETag differs, the stored GET goes.
+	etag.Store(`"v2"`)
+	cacheGet(t, base+"/hf", "Cache-Control", "no-cache") // refetch: stored again, stale at once
+	head()
+	r, _ = cacheGet(t, base+"/hf")
+	if gets.Load() != 2 || !strings.HasPrefix(cacheStatusOf(r), "usher; hit") {
+		t.Fatalf("setup: server saw %d GETs, Cache-Status %q", gets.Load(), cacheStatusOf(r))
+	}
+	etag.Store(`"v3"`)
+	cacheGet(t, base+"/hf", "Cache-Control", "no-cache")
+	etag.Store(`"v4"`)
+	head()
+	r, _ = cacheGet(t, base+"/hf")
+	if gets.Load() != 4 || !strings.HasPrefix(cacheStatusOf(r), "usher; fwd=uri-miss") {
+		t.Fatalf("GET after a HEAD with another ETag: server saw %d GETs, Cache-Status %q", gets.Load(), cacheStatusOf(r))
+	}
+}

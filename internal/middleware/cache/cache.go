@@ -18,7 +18,8 @@
 // (s-maxage, max-age, Expires, or 10% of its Last-Modified age capped at a
 // day when it has no explicit freshness and its status allows a heuristic)
 // for the request's own max-age, min-fresh, max-stale and no-cache, with
-// Age. HEAD is answered from a stored GET; If-None-Match and
+// Age. HEAD is answered from a stored GET (a HEAD forwarded for a stale one
+// freshens it when its validators match, else drops it); If-None-Match and
 // If-Modified-Since from the store get a 304 when they match; a single byte
 // range of a stored 200 gets a 206 (416 when it cannot be satisfied;
 // several ranges get the whole 200).
@@ -34,7 +35,8 @@
 //
 // Concurrent requests for a URL that is being fetched wait for that fetch
 // (at most coalesceTimeout) and are answered from what it stored; when it
-// stored nothing, each goes on its own. Unsafe methods that succeed (2xx,
+// stored nothing, each goes on its own, and the URL is not coalesced for
+// passTTL when the server said it may not be stored. Unsafe methods that succeed (2xx,
 // 3xx) invalidate the URL and the same-origin URLs of their Location and
 // Content-Location.
 package cache
@@ -64,6 +66,16 @@ import (
 // revalidation to a later request.
 const maxBackground = 256
 
+// passTTL is how long a URL whose response could not be stored is not
+// coalesced, and maxPass the most such URLs remembered: requests for a URL
+// that is never stored (no-store, private, Set-Cookie, too large) go to the
+// server at once instead of queueing behind each other's fetch (Varnish
+// calls it hit-for-miss). A fetch that stores ends it.
+const (
+	passTTL = 30 * time.Second
+	maxPass = 4096
+)
+
 // backgroundTimeout bounds a stale-while-revalidate revalidation, which no
 // client waits for.
 const backgroundTimeout = 30 * time.Second
@@ -92,7 +104,8 @@ type state struct {
 
 	mu      sync.Mutex
 	flights map[string]*flight
-	reval   map[string]bool // URLs with a background revalidation running
+	reval   map[string]bool      // URLs with a background revalidation running
+	pass    map[string]time.Time // URLs not coalesced until then (see passTTL)
 }
 
 // routerCounters are the answers a cache gave to the GETs and HEADs of one
@@ -276,7 +289,7 @@ func (j *judged) ttl() int64 { return int64((j.lifetime - j.age) / time.Second) 
 
 func (h *handler) judge(e *Entry, req rfc9111.Directives, now time.Time) *judged {
 	j := &judged{e: e, resp: rfc9111.Response{Status: e.Status, Header: e.Header,
-		CC: rfc9111.Parse(e.Header["Cache-Control"]), RequestTime: e.RequestTime, ResponseTime: e.ResponseTime}}
+		CC: e.directives(), RequestTime: e.RequestTime, ResponseTime: e.ResponseTime}}
 	j.age = j.resp.CurrentAge(now)
 	j.lifetime, _ = j.resp.Lifetime()
 	j.stripped = j.resp.CC.NoCacheFields
@@ -355,11 +368,15 @@ func (h *handler) lookup(w http.ResponseWriter, r *http.Request, key string, req
 	ranged := len(r.Header["Range"]) > 0
 	if r.Method == http.MethodHead {
 		// A HEAD that the store cannot answer goes as it is, and fills
-		// nothing: it has no body to keep.
+		// nothing: it has no body to keep. Its 200 freshens the stored
+		// GET it was forwarded for, or invalidates it (RFC 9111 §4.3.5).
 		h.st.c.Misses.Add(1)
 		h.st.count(w, false)
 		f := h.newFiller(w, r, key, req, nil, fwd)
 		f.noStore = true
+		if j != nil {
+			f.freshen = j.e
+		}
 		h.next.ServeHTTP(f, r)
 		f.finish()
 		return
@@ -424,9 +441,17 @@ func (h *handler) storeFailed(op string, err error) {
 	h.log.Warn("cache: store failed; requests go to the server", "middleware", h.st.name, "op", op, "error", err.Error())
 }
 
+// join makes the request the leader of a fetch for key, or returns the
+// fetch it may wait for; nil and true when key is not coalesced (passTTL).
 func (h *handler) join(key string) (*flight, bool) {
 	h.st.mu.Lock()
 	defer h.st.mu.Unlock()
+	if until, ok := h.st.pass[key]; ok {
+		if h.now().Before(until) {
+			return nil, true
+		}
+		delete(h.st.pass, key)
+	}
 	if fl := h.st.flights[key]; fl != nil {
 		return fl, false
 	}
@@ -436,12 +461,45 @@ func (h *handler) join(key string) (*flight, bool) {
 }
 
 func (h *handler) leave(key string, fl *flight) {
+	if fl == nil {
+		return
+	}
 	h.st.mu.Lock()
 	if h.st.flights[key] == fl {
 		delete(h.st.flights, key)
 	}
 	h.st.mu.Unlock()
 	close(fl.done)
+}
+
+// settle remembers whether key's fetches are worth coalescing, after a
+// fetch that stored (they are) or whose response the server said not to
+// store (they are not, for passTTL).
+func (h *handler) settle(key string, stored, pass bool) {
+	if !stored && !pass {
+		return
+	}
+	h.st.mu.Lock()
+	defer h.st.mu.Unlock()
+	if stored {
+		delete(h.st.pass, key)
+		return
+	}
+	now := h.now()
+	if len(h.st.pass) >= maxPass {
+		for k, until := range h.st.pass {
+			if !now.Before(until) {
+				delete(h.st.pass, k)
+			}
+		}
+		if len(h.st.pass) >= maxPass {
+			return
+		}
+	}
+	if h.st.pass == nil {
+		h.st.pass = map[string]time.Time{}
+	}
+	h.st.pass[key] = now.Add(passTTL)
 }
 
 // forward sends the request on: a revalidation of j's entry when there is
@@ -453,9 +511,11 @@ func (h *handler) forward(w http.ResponseWriter, r *http.Request, key string, re
 	if len(r.Header["Range"]) == 0 {
 		// The store wants the whole representation, not the client's 304:
 		// the client's conditions are judged here, on the response.
-		out = r.Clone(r.Context())
-		for _, k := range conditionalHeaders {
-			delete(out.Header, k)
+		if hasAny(r.Header, conditionalHeaders) || (j != nil && j.validator) {
+			out = r.Clone(r.Context())
+			for _, k := range conditionalHeaders {
+				delete(out.Header, k)
+			}
 		}
 		f.judgeConditions = true
 		if j != nil && j.validator {
@@ -480,9 +540,19 @@ func (h *handler) forward(w http.ResponseWriter, r *http.Request, key string, re
 	}()
 	h.next.ServeHTTP(f, out)
 	f.finish()
+	h.settle(key, f.stored, f.pass)
 }
 
 var conditionalHeaders = []string{"If-None-Match", "If-Modified-Since", "If-Range"}
+
+func hasAny(h http.Header, names []string) bool {
+	for _, k := range names {
+		if len(h[k]) > 0 {
+			return true
+		}
+	}
+	return false
+}
 
 // revalidateInBackground revalidates the entry of key, once at a time per
 // key, with no client waiting: what it gets updates or replaces the entry.

@@ -412,18 +412,22 @@ func TestStaleWhileRevalidate(t *testing.T) {
 	}
 	close(release)
 	<-c.o.seen // the background revalidation
-	// Once it stored, what it got is served.
-	for i := 0; ; i++ {
-		w := c.do("GET", "/s")
-		if w.Body.String() == "body 2" {
-			expect(t, w, 200, "body 2", "usher; hit")
+	// Once it is done (it leaves the reval set after storing), what it got
+	// is served.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c.h.st.mu.Lock()
+		running := len(c.h.st.reval)
+		c.h.st.mu.Unlock()
+		if running == 0 {
 			break
 		}
-		if i > 1000 {
-			t.Fatal("the background revalidation never stored")
+		if time.Now().After(deadline) {
+			t.Fatal("the background revalidation never ended")
 		}
 		runtime.Gosched()
 	}
+	expect(t, c.do("GET", "/s"), 200, "body 2", "usher; hit")
 	if n := c.o.count(); n != 2 {
 		t.Fatalf("origin saw %d requests, want 2 (one revalidation for 5 stale hits)", n)
 	}
@@ -736,5 +740,319 @@ func TestMismatched304Refetches(t *testing.T) {
 	w := c.do("GET", "/")
 	if w.Code != 200 || w.Body.String() != "b3" || c.o.count() != 3 || c.o.last().Header.Get("If-None-Match") != "" {
 		t.Fatalf("got %d %q after %d requests", w.Code, w.Body.String(), c.o.count())
+	}
+}
+
+// TestUncacheableNotCoalesced: once the server said a URL's response may
+// not be stored, its concurrent requests go to the server at once, not one
+// after the other behind a fetch that will store nothing; a response that
+// is stored again brings coalescing back.
+func TestUncacheableNotCoalesced(t *testing.T) {
+	var cacheable atomic.Bool
+	arrived := make(chan struct{}, 8)
+	release := make(chan struct{})
+	c := newTC(t, nil)
+	c.o.serve = func(w http.ResponseWriter, r *http.Request, n int) {
+		if n > 1 && n <= 5 {
+			arrived <- struct{}{}
+			<-release
+		}
+		if cacheable.Load() {
+			w.Header().Set("Cache-Control", "max-age=1")
+		} else {
+			w.Header().Set("Cache-Control", "no-store")
+		}
+		w.Write([]byte("x"))
+	}
+	expect(t, c.do("GET", "/u"), 200, "x", "usher; fwd=uri-miss")
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.do("GET", "/u") }()
+	}
+	deadline := time.After(10 * time.Second)
+	for range 4 {
+		select {
+		case <-arrived:
+		case <-deadline:
+			t.Fatalf("the server saw %d requests at once, want 4 (coalesced: %d)", c.o.count()-1, c.h.st.c.Coalesced.Load())
+		}
+	}
+	close(release)
+	wg.Wait()
+	if n := c.h.st.c.Coalesced.Load(); n != 0 {
+		t.Fatalf("%d coalesced, want 0", n)
+	}
+	// Past passTTL the URL is coalesced again; a stored response keeps it so.
+	c.clk.Add(passTTL)
+	cacheable.Store(true)
+	expect(t, c.do("GET", "/u"), 200, "x", "usher; fwd=uri-miss; stored")
+	if _, ok := c.h.st.pass[keyOf(httptest.NewRequest("GET", "http://example.com/u", nil))]; ok {
+		t.Fatal("the URL is still not coalesced after a stored fetch")
+	}
+}
+
+func TestPassMarkedOnlyByTheServer(t *testing.T) {
+	c := newFixed(t, "Cache-Control", "max-age=60")
+	c.do("GET", "/a", "Cache-Control", "no-store") // the request's no-store keeps it out, not the server
+	c.do("GET", "/a", "Authorization", "Basic eA==")
+	if len(c.h.st.pass) != 0 {
+		t.Fatalf("pass marks %v after responses only these requests kept out", c.h.st.pass)
+	}
+}
+
+// TestHeadFreshens: a HEAD forwarded for a stale stored GET gets a 200
+// whose header updates that GET when its validators and length match, and
+// invalidates it when they do not (RFC 9111 §4.3.5); a HEAD's other status
+// changes nothing.
+func TestHeadFreshens(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		head   []string // the HEAD response's header
+		code   int
+		get    string // the next GET's Cache-Status prefix
+		header string // the next GET's X-Version
+	}{
+		{"same ETag updates", []string{"Etag", `"v1"`, "Cache-Control", "max-age=100", "X-Version", "2"}, 200, "usher; hit", "2"},
+		{"same Last-Modified updates", []string{"Last-Modified", "Mon, 02 Mar 2026 00:00:00 GMT", "Cache-Control", "max-age=100", "X-Version", "2"}, 200, "usher; hit", "2"},
+		{"same ETag and length updates", []string{"Etag", `"v1"`, "Content-Length", "6", "Cache-Control", "max-age=100", "X-Version", "2"}, 200, "usher; hit", "2"},
+		{"other length invalidates", []string{"Etag", `"v1"`, "Content-Length", "7", "Cache-Control", "max-age=100", "X-Version", "2"}, 200, "usher; fwd=uri-miss", "3"},
+		{"other ETag invalidates", []string{"Etag", `"v2"`, "Cache-Control", "max-age=100", "X-Version", "2"}, 200, "usher; fwd=uri-miss", "3"},
+		{"other Last-Modified invalidates", []string{"Last-Modified", "Tue, 03 Mar 2026 00:00:00 GMT", "Cache-Control", "max-age=100"}, 200, "usher; fwd=uri-miss", "3"},
+		{"no validator invalidates", []string{"Cache-Control", "max-age=100", "X-Version", "2"}, 200, "usher; fwd=uri-miss", "3"},
+		{"now no-store invalidates", []string{"Etag", `"v1"`, "Cache-Control", "no-store"}, 200, "usher; fwd=uri-miss", "3"},
+		{"a 404 changes nothing", []string{"Etag", `"v1"`, "Cache-Control", "max-age=100", "X-Version", "2"}, 404, "usher; fwd=stale", "3"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newTC(t, nil)
+			c.o.serve = func(w http.ResponseWriter, r *http.Request, n int) {
+				hd := w.Header()
+				hd.Set("Date", c.clk.Now().Format(http.TimeFormat))
+				if r.Method == "HEAD" {
+					for i := 0; i+1 < len(tt.head); i += 2 {
+						hd.Set(tt.head[i], tt.head[i+1])
+					}
+					w.WriteHeader(tt.code)
+					return
+				}
+				hd.Set("Etag", `"v1"`)
+				hd.Set("Last-Modified", "Mon, 02 Mar 2026 00:00:00 GMT")
+				hd.Set("Cache-Control", "max-age=10")
+				hd.Set("X-Version", strconv.Itoa(n))
+				w.Write([]byte("body " + strconv.Itoa(n)))
+			}
+			c.do("GET", "/hf")
+			c.clk.Add(20 * time.Second)
+			w := c.do("HEAD", "/hf")
+			if c.o.last().Method != "HEAD" || w.Code != tt.code || w.Body.Len() != 0 {
+				t.Fatalf("HEAD: %s %d %q", c.o.last().Method, w.Code, w.Body.String())
+			}
+			w = c.do("GET", "/hf")
+			if !strings.HasPrefix(status(w), tt.get) || w.Header().Get("X-Version") != tt.header {
+				t.Fatalf("GET after HEAD: Cache-Status %q X-Version %q; want %q, %q", status(w), w.Header().Get("X-Version"), tt.get, tt.header)
+			}
+			if strings.HasPrefix(tt.get, "usher; hit") && (w.Body.String() != "body 1" || w.Header().Get("Etag") != `"v1"`) {
+				t.Fatalf("freshened GET: body %q ETag %q", w.Body.String(), w.Header().Get("Etag"))
+			}
+		})
+	}
+}
+
+// TestConformanceHeaders runs more cases in the manner of the HTTP cache
+// tests: response field lines in order (a name may repeat), a second
+// request after wait, whether it is answered from the store, and which
+// fields it then carries or lacks.
+func TestConformanceHeaders(t *testing.T) {
+	type line = [2]string
+	when := func(c *clock, d time.Duration) string { return c.Now().Add(d).Format(http.TimeFormat) }
+	type conf struct {
+		name    string
+		resp    func(c *clock) []line
+		status  int
+		wait    time.Duration
+		req2    []string
+		reuse   bool
+		has     map[string]string // field → value on the second response ("" = any)
+		missing []string
+	}
+	cases := []conf{
+		// Age: the server's, plus the time in the store (RFC 9111 §4.2.3).
+		{name: "Age added to", resp: func(*clock) []line { return []line{{"Cache-Control", "max-age=600"}, {"Age", "30"}} },
+			wait: 3 * time.Second, reuse: true, has: map[string]string{"Age": "33"}},
+		{name: "Age over max-age", resp: func(*clock) []line { return []line{{"Cache-Control", "max-age=10"}, {"Age", "15"}} }, reuse: false},
+		{name: "Date in the past counts as age", resp: func(c *clock) []line {
+			return []line{{"Cache-Control", "max-age=60"}, {"Date", when(c, -100*time.Second)}}
+		}, reuse: false},
+		{name: "Date in the future is no negative age", resp: func(c *clock) []line {
+			return []line{{"Cache-Control", "max-age=60"}, {"Date", when(c, time.Hour)}}
+		}, wait: 2 * time.Second, reuse: true, has: map[string]string{"Age": "2"}},
+		{name: "Age list: its first member", resp: func(*clock) []line { return []line{{"Cache-Control", "max-age=3600"}, {"Age", "7200, 0"}} }, reuse: false},
+		{name: "Age on two lines: the first", resp: func(*clock) []line { return []line{{"Cache-Control", "max-age=3600"}, {"Age", "0"}, {"Age", "7200"}} },
+			reuse: true},
+		{name: "Age not a number is ignored", resp: func(*clock) []line { return []line{{"Cache-Control", "max-age=3600"}, {"Age", "7200.0"}} }, reuse: true},
+		{name: "Date kept as the server sent it", resp: func(c *clock) []line {
+			return []line{{"Cache-Control", "max-age=3600"}, {"Date", "Wed, 04 Mar 2026 05:06:07 GMT"}}
+		}, wait: 5 * time.Second, reuse: true, has: map[string]string{"Date": "Wed, 04 Mar 2026 05:06:07 GMT"}},
+
+		// Qualified no-cache and private: those fields only, the rest stored.
+		{name: `no-cache="a" on its own line`, resp: func(*clock) []line {
+			return []line{{"Cache-Control", `no-cache="a"`}, {"A", "1"}, {"B", "2"}, {"Cache-Control", "max-age=3600"}}
+		}, reuse: true, has: map[string]string{"B": "2"}, missing: []string{"A"}},
+		{name: `no-cache="a, b"`, resp: func(*clock) []line {
+			return []line{{"Cache-Control", `no-cache="a, b"`}, {"A", "1"}, {"B", "2"}, {"C", "3"}, {"Cache-Control", "max-age=3600"}}
+		}, reuse: true, has: map[string]string{"C": "3"}, missing: []string{"A", "B"}},
+		{name: "no-cache=token form", resp: func(*clock) []line {
+			return []line{{"Cache-Control", "max-age=3600, no-cache=a"}, {"A", "1"}, {"B", "2"}}
+		}, reuse: true, has: map[string]string{"B": "2"}, missing: []string{"A"}},
+		{name: `private="a"`, resp: func(*clock) []line {
+			return []line{{"Cache-Control", `max-age=3600, private="a"`}, {"A", "1"}, {"B", "2"}}
+		}, reuse: true, has: map[string]string{"B": "2"}, missing: []string{"A"}},
+		{name: "private with an empty list is private", resp: func(*clock) []line {
+			return []line{{"Cache-Control", `max-age=3600, private=""`}}
+		}, reuse: false},
+		{name: "Connection-named fields not stored", resp: func(*clock) []line {
+			return []line{{"Cache-Control", "max-age=3600"}, {"Connection", "a, b"}, {"A", "1"}, {"B", "2"}, {"C", "3"}}
+		}, reuse: true, has: map[string]string{"C": "3"}, missing: []string{"Connection", "A", "B"}},
+
+		// must-understand: stored only for a status usher knows.
+		{name: "must-understand, no-store, 200", resp: func(*clock) []line { return []line{{"Cache-Control", "must-understand, no-store, max-age=3600"}} }, reuse: true},
+		{name: "must-understand, no-store, unknown status", status: 299,
+			resp: func(*clock) []line { return []line{{"Cache-Control", "must-understand, no-store, max-age=3600"}} }, reuse: false},
+		{name: "must-understand, unknown status", status: 299,
+			resp: func(*clock) []line { return []line{{"Cache-Control", "must-understand, max-age=3600"}} }, reuse: false},
+		{name: "must-understand, 206 is not understood", status: 206,
+			resp: func(*clock) []line { return []line{{"Cache-Control", "must-understand, max-age=3600"}} }, reuse: false},
+
+		// max-age=0 is stale at once; no-cache also forbids any stale use.
+		{name: "max-age=0 revalidates", resp: func(*clock) []line { return []line{{"Cache-Control", "max-age=0"}, {"Etag", `"a"`}} }, reuse: false},
+		{name: "max-age=0 with max-stale", resp: func(*clock) []line { return []line{{"Cache-Control", "max-age=0"}, {"Etag", `"a"`}} },
+			req2: []string{"Cache-Control", "max-stale=60"}, reuse: true},
+		{name: "no-cache with max-stale", resp: func(*clock) []line { return []line{{"Cache-Control", "no-cache, max-age=3600"}, {"Etag", `"a"`}} },
+			req2: []string{"Cache-Control", "max-stale=60"}, reuse: false},
+
+		// Expires: a date not parsed is in the past, heuristics or not.
+		{name: "Expires: -1", resp: func(c *clock) []line { return []line{{"Expires", "-1"}, {"Last-Modified", when(c, -100*time.Hour)}} }, reuse: false},
+		{name: "Expires: garbage", resp: func(c *clock) []line { return []line{{"Expires", "soon"}, {"Last-Modified", when(c, -100*time.Hour)}} }, reuse: false},
+		{name: "Expires: empty", resp: func(c *clock) []line { return []line{{"Expires", ""}, {"Last-Modified", when(c, -100*time.Hour)}} }, reuse: false},
+		{name: "Expires: first of two", resp: func(c *clock) []line {
+			return []line{{"Expires", when(c, time.Hour)}, {"Expires", when(c, -time.Hour)}}
+		}, reuse: true},
+
+		// Several Cache-Control lines are one list; a directive's first value counts.
+		{name: "max-age fresh then stale, two lines", resp: func(*clock) []line {
+			return []line{{"Cache-Control", "max-age=1800"}, {"Cache-Control", "max-age=1"}}
+		}, wait: 2 * time.Second, reuse: true},
+		{name: "max-age stale then fresh, two lines", resp: func(*clock) []line {
+			return []line{{"Cache-Control", "max-age=1"}, {"Cache-Control", "max-age=1800"}}
+		}, wait: 2 * time.Second, reuse: false},
+		{name: "no-store on a second line", resp: func(*clock) []line {
+			return []line{{"Cache-Control", "max-age=1800"}, {"Cache-Control", "no-store"}}
+		}, reuse: false},
+		{name: "s-maxage on a second line wins over max-age", resp: func(*clock) []line {
+			return []line{{"Cache-Control", "max-age=3600"}, {"Cache-Control", "s-maxage=1"}}
+		}, wait: 2 * time.Second, reuse: false},
+		{name: "max-age in a quoted string is not max-age", resp: func(*clock) []line {
+			return []line{{"Cache-Control", `extension="max-age=3600", max-age=1`}}
+		}, wait: 2 * time.Second, reuse: false},
+	}
+	// Heuristic freshness: only the statuses RFC 9110 §15.1 allows (206
+	// is one, but a part is never stored), or with public.
+	lastMod := func(c *clock) []line { return []line{{"Last-Modified", when(c, -100*time.Hour)}} }
+	for _, s := range []int{200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501} {
+		cases = append(cases, conf{name: "heuristic " + strconv.Itoa(s), status: s, resp: lastMod, wait: time.Hour, reuse: true})
+	}
+	for _, s := range []int{201, 202, 206, 302, 303, 307, 400, 401, 403, 409, 500, 502, 503, 504, 599} {
+		cases = append(cases, conf{name: "no heuristic for " + strconv.Itoa(s), status: s, resp: lastMod, reuse: false})
+	}
+	cases = append(cases, conf{name: "heuristic 403 when public", status: 403, resp: func(c *clock) []line {
+		return []line{{"Cache-Control", "public"}, {"Last-Modified", when(c, -100*time.Hour)}}
+	}, reuse: true})
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			var c *tc
+			c = newTC(t, func(w http.ResponseWriter, r *http.Request, n int) {
+				lines := tt.resp(c.clk)
+				dated := false
+				for _, l := range lines {
+					w.Header()[l[0]] = append(w.Header()[l[0]], l[1])
+					dated = dated || l[0] == "Date"
+				}
+				if !dated {
+					w.Header().Set("Date", c.clk.Now().Format(http.TimeFormat))
+				}
+				code := tt.status
+				if code == 0 {
+					code = 200
+				}
+				w.WriteHeader(code)
+				if code != http.StatusNoContent {
+					w.Write([]byte("body " + strconv.Itoa(n)))
+				}
+			})
+			c.do("GET", "/t")
+			c.clk.Add(tt.wait)
+			w := c.do("GET", "/t", tt.req2...)
+			if reused := c.o.count() == 1; reused != tt.reuse {
+				t.Fatalf("reused = %v, want %v (Cache-Status %q)", reused, tt.reuse, status(w))
+			}
+			for k, v := range tt.has {
+				if got, ok := w.Header()[k]; !ok || (v != "" && got[0] != v) {
+					t.Errorf("%s = %q, want %q", k, got, v)
+				}
+			}
+			for _, k := range tt.missing {
+				if got, ok := w.Header()[k]; ok {
+					t.Errorf("%s = %q, want none", k, got)
+				}
+			}
+		})
+	}
+}
+
+// Test304UpdatesStoredFields: a 304 replaces every stored field it
+// carries (Content-Type, Content-Location, Cache-Control, Expires…), but
+// not the framing (Content-Length) nor what only its own client may have
+// (Set-Cookie), nor fields its Connection names.
+func Test304UpdatesStoredFields(t *testing.T) {
+	c := newTC(t, nil)
+	c.o.serve = func(w http.ResponseWriter, r *http.Request, n int) {
+		hd := w.Header()
+		hd.Set("Date", c.clk.Now().Format(http.TimeFormat))
+		if r.Header.Get("If-None-Match") == `"e"` {
+			hd.Set("Cache-Control", "max-age=3600")
+			hd.Set("Content-Type", "text/plain;charset=utf-8")
+			hd.Set("Content-Location", "/bar")
+			hd.Set("X-Frame-Options", "sameorigin")
+			hd.Set("Content-Length", "10")
+			hd.Set("Set-Cookie", "a=c")
+			hd.Set("Connection", "X-Hop")
+			hd.Set("X-Hop", "2")
+			w.WriteHeader(304)
+			return
+		}
+		hd.Set("Cache-Control", "max-age=1")
+		hd.Set("Etag", `"e"`)
+		hd.Set("Content-Type", "text/plain")
+		hd.Set("Content-Location", "/foo")
+		hd.Set("X-Frame-Options", "deny")
+		hd.Set("X-Hop", "1")
+		hd.Set("X-Kept", "yes")
+		w.Write([]byte("hello"))
+	}
+	c.do("GET", "/u")
+	c.clk.Add(2 * time.Second)
+	w := c.do("GET", "/u")
+	expect(t, w, 200, "hello", "usher; fwd=stale; fwd-status=304; stored")
+	if w.Header().Get("Set-Cookie") != "a=c" {
+		t.Fatalf("the revalidating client lost the 304's Set-Cookie: %v", w.Header())
+	}
+	w = c.do("GET", "/u")
+	expect(t, w, 200, "hello", "usher; hit")
+	want := map[string]string{"Content-Type": "text/plain;charset=utf-8", "Content-Location": "/bar", "X-Frame-Options": "sameorigin",
+		"Content-Length": "5", "Cache-Control": "max-age=3600", "X-Kept": "yes", "X-Hop": "1", "Set-Cookie": ""}
+	for k, v := range want {
+		if got := w.Header().Get(k); got != v {
+			t.Errorf("stored %s = %q after the 304, want %q", k, got, v)
+		}
 	}
 }

@@ -2,12 +2,14 @@ package cache
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/usher-lb/usher/internal/middleware/cache/rfc9111"
 	"github.com/usher-lb/usher/internal/observe"
+	"github.com/usher-lb/usher/internal/wire"
 )
 
 // filler is the ResponseWriter the next handler answers a forwarded request
@@ -28,6 +30,7 @@ type filler struct {
 	revalidating    bool // conditional on j's validators
 	judgeConditions bool // the client's own conditions were taken off: judged here
 	noStore         bool
+	freshen         *Entry // the stored GET a forwarded HEAD's 200 updates or invalidates
 
 	header      http.Header
 	status      int
@@ -38,6 +41,7 @@ type filler struct {
 	buf         []byte
 	notModified bool // the client gets a 304 for this 200
 	stored      bool
+	pass        bool // the server's response may not be stored, whoever asks
 	wroteBody   bool
 }
 
@@ -85,7 +89,7 @@ func (f *filler) WriteHeader(code int) {
 	}
 	if reason := f.storable(); reason == "" {
 		status += "; stored; ttl=" + strconv.FormatInt(int64((f.entryLifetime()-f.entryAge())/time.Second), 10)
-	} else if f.j != nil && replaces(reason) {
+	} else if f.pass = replaces(reason) || reason == "too-large"; f.pass && f.j != nil {
 		// The server's new answer says it is not to be kept: the old one
 		// must not be served in its place any more.
 		_ = f.h.st.store.Delete(f.r.Context(), f.key, f.j.e.Variant)
@@ -152,7 +156,7 @@ func (f *filler) entryAge() time.Duration {
 }
 
 func (e *Entry) response() *rfc9111.Response {
-	return &rfc9111.Response{Status: e.Status, Header: e.Header, CC: rfc9111.Parse(e.Header["Cache-Control"]),
+	return &rfc9111.Response{Status: e.Status, Header: e.Header, CC: e.directives(),
 		RequestTime: e.RequestTime, ResponseTime: e.ResponseTime}
 }
 
@@ -165,6 +169,7 @@ var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Te", "T
 // caller's to give away); nil when it would be of no use: no freshness, no
 // validator, no stale window.
 func (h *handler) prepare(key string, r *http.Request, status int, hd http.Header, reqT, respT time.Time, cc rfc9111.Directives) *Entry {
+	dropConnectionNamed(hd)
 	for _, k := range hopByHop {
 		delete(hd, k)
 	}
@@ -175,8 +180,8 @@ func (h *handler) prepare(key string, r *http.Request, status int, hd http.Heade
 		hd["Date"] = []string{respT.UTC().Format(http.TimeFormat)}
 	}
 	names, _ := varyNames(hd)
-	e := &Entry{URL: key, Variant: variantOf(names, r.Header), Status: status, Header: hd,
-		RequestTime: reqT, ResponseTime: respT, Tags: tagsOf(hd)}
+	e := (&Entry{URL: key, Variant: variantOf(names, r.Header), Status: status, Header: hd,
+		RequestTime: reqT, ResponseTime: respT, Tags: tagsOf(hd)}).parsed()
 	if !h.expire(e) {
 		return nil
 	}
@@ -204,6 +209,15 @@ func (h *handler) expire(e *Entry) bool {
 	}
 	e.Expires = e.ResponseTime.Add(left)
 	return true
+}
+
+// dropConnectionNamed removes the fields a Connection header names: they
+// are this hop's (RFC 9110 §7.6.1), never stored. usher's proxy already
+// removes them; the next handler need not be the proxy.
+func dropConnectionNamed(hd http.Header) {
+	if cv := hd["Connection"]; len(cv) > 0 {
+		wire.ConnectionTokens(cv, func(k string) { delete(hd, k) })
+	}
 }
 
 // tagsOf reads Cache-Tag (comma-separated) and Surrogate-Key
@@ -235,7 +249,7 @@ func (f *filler) Write(b []byte) (int, error) {
 	}
 	if f.entry != nil {
 		if int64(len(f.buf)+len(b)) > f.h.maxEntry {
-			f.entry, f.buf = nil, nil
+			f.entry, f.buf, f.pass = nil, nil, true
 		} else {
 			f.buf = append(f.buf, b...)
 		}
@@ -301,6 +315,10 @@ func (f *filler) finish() {
 			"; ttl="+strconv.FormatInt(j.ttl(), 10)+"; detail=stale-if-error", j.stripped)
 		return
 	}
+	if f.freshen != nil && f.status == http.StatusOK {
+		f.h.freshenFromHead(f.freshen, f.header, f.r, f.reqTime, f.respTime)
+		return
+	}
 	if f.entry == nil {
 		return
 	}
@@ -319,6 +337,50 @@ func (f *filler) finish() {
 	}
 	f.h.st.c.StoredBytes.Add(int64(len(f.buf)))
 	f.stored = true
+}
+
+// freshenFromHead applies the 200 to a forwarded HEAD to the stored GET
+// that could have answered it (RFC 9111 §4.3.5): when the HEAD's validators
+// (ETag, Last-Modified; at least one) equal the stored ones and its
+// Content-Length, when it has one, is the stored body's, its header updates
+// the stored one as a 304's would; otherwise the stored response no longer
+// describes what the server has, and is dropped.
+func (h *handler) freshenFromHead(old *Entry, hd http.Header, r *http.Request, reqT, respT time.Time) {
+	ctx := r.Context()
+	if !sameValidators(old, hd) {
+		_ = h.st.store.Delete(ctx, old.URL, old.Variant)
+		return
+	}
+	e := h.update(old, hd, r, reqT, respT)
+	if e == nil {
+		_ = h.st.store.Delete(ctx, old.URL, old.Variant)
+		return
+	}
+	if err := h.st.store.Put(ctx, e); err != nil {
+		h.storeFailed("put", err)
+	}
+}
+
+// sameValidators tells whether the validators of a HEAD's header (at least
+// one) and its Content-Length match a stored response.
+func sameValidators(e *Entry, hd http.Header) bool {
+	n := 0
+	for _, k := range []string{"Etag", "Last-Modified"} {
+		v := hd[k]
+		if len(v) == 0 {
+			continue
+		}
+		n++
+		if old := e.Header[k]; len(old) == 0 || strings.TrimSpace(old[0]) != strings.TrimSpace(v[0]) {
+			return false
+		}
+	}
+	if cl := hd["Content-Length"]; len(cl) > 0 {
+		if m, err := strconv.Atoi(strings.TrimSpace(cl[0])); err != nil || m != len(e.Body) {
+			return false
+		}
+	}
+	return n > 0
 }
 
 // refetch asks the server again, unconditionally, for a revalidation whose
@@ -341,9 +403,14 @@ func (f *filler) refetch() {
 // (one user's). Its age starts again from the 304.
 func (h *handler) merged(old *Entry, h304 http.Header, reqT, respT time.Time) *Entry {
 	hd := old.Header.Clone()
+	var hop []string
+	wire.ConnectionTokens(h304["Connection"], func(k string) { hop = append(hop, k) })
 	for k, vv := range h304 {
 		switch k {
 		case "Content-Length", "Content-Range", "Content-Encoding", "Set-Cookie", "Cache-Status":
+			continue
+		}
+		if slices.Contains(hop, k) {
 			continue
 		}
 		hd[k] = append([]string(nil), vv...)
@@ -357,8 +424,8 @@ func (h *handler) merged(old *Entry, h304 http.Header, reqT, respT time.Time) *E
 	if len(h304["Age"]) == 0 {
 		delete(hd, "Age")
 	}
-	return &Entry{URL: old.URL, Variant: old.Variant, Status: old.Status, Header: hd, Body: old.Body,
-		RequestTime: reqT, ResponseTime: respT, Tags: tagsOf(hd)}
+	return (&Entry{URL: old.URL, Variant: old.Variant, Status: old.Status, Header: hd, Body: old.Body,
+		RequestTime: reqT, ResponseTime: respT, Tags: tagsOf(hd)}).parsed()
 }
 
 // update is the entry to store after a 304; nil when the updated header no
@@ -404,7 +471,8 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, e *Entry, age ti
 	}
 	dst["Age"] = []string{strconv.FormatInt(int64(age/time.Second), 10)}
 	dst["Cache-Status"] = append(dst["Cache-Status"], status)
-	if e.Status >= 200 && e.Status < 300 && notModified(r, e.Header, h.now()) {
+	if e.Status >= 200 && e.Status < 300 && (len(r.Header["If-None-Match"]) > 0 || len(r.Header["If-Modified-Since"]) > 0) &&
+		notModified(r, e.Header, h.now()) {
 		strip304(dst)
 		w.WriteHeader(http.StatusNotModified)
 		return

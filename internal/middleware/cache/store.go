@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/usher-lb/usher/internal/middleware/cache/rfc9111"
 )
 
 // Entry is one stored response: the representation of URL selected by
@@ -24,6 +26,26 @@ type Entry struct {
 	RequestTime, ResponseTime time.Time
 	Expires                   time.Time // when the store may forget it
 	Tags                      []string  // from Cache-Tag and Surrogate-Key, for purges
+
+	// cc is Header's Cache-Control parsed when the entry was made, so that
+	// a hit from the memory store does not parse it again; nil for an
+	// entry decoded from another store.
+	cc *rfc9111.Directives
+}
+
+// directives are the entry's Cache-Control directives.
+func (e *Entry) directives() rfc9111.Directives {
+	if e.cc != nil {
+		return *e.cc
+	}
+	return rfc9111.Parse(e.Header["Cache-Control"])
+}
+
+// parsed records the entry's Cache-Control, once its header is final.
+func (e *Entry) parsed() *Entry {
+	cc := rfc9111.Parse(e.Header["Cache-Control"])
+	e.cc = &cc
+	return e
 }
 
 // size is what the entry costs a store, for its byte bound.

@@ -172,6 +172,7 @@ const (
 	NotGET            = "method"
 	NotFinal          = "status"
 	NoStore           = "no-store"
+	RequestNoStore    = "request-no-store"
 	Private           = "private"
 	Authorization     = "authorization"
 	VaryStar          = "vary-star"
@@ -195,8 +196,10 @@ func Storable(req Directives, authorized bool, resp *Response) string {
 		return NotFinal
 	case cc.MustUnderstand && !Understood(resp.Status):
 		return NotUnderstood
-	case (cc.NoStore && !cc.MustUnderstand) || req.NoStore:
+	case cc.NoStore && !cc.MustUnderstand:
 		return NoStore
+	case req.NoStore:
+		return RequestNoStore
 	case cc.Private:
 		return Private
 	case authorized && !cc.Public && !cc.MustRevalidate && cc.SMaxAge == Absent:

@@ -127,7 +127,7 @@ func TestStorable(t *testing.T) {
 		{"302 without freshness", "", false, 302, http.Header{}, NoFreshness},
 		{"302 with max-age", "", false, 302, http.Header{"Cache-Control": {"max-age=5"}}, ""},
 		{"no-store", "", false, 200, http.Header{"Cache-Control": {"no-store, max-age=5"}}, NoStore},
-		{"request no-store", "no-store", false, 200, http.Header{"Cache-Control": {"max-age=5"}}, NoStore},
+		{"request no-store", "no-store", false, 200, http.Header{"Cache-Control": {"max-age=5"}}, RequestNoStore},
 		{"must-understand over no-store", "", false, 200, http.Header{"Cache-Control": {"no-store, must-understand, max-age=5"}}, ""},
 		{"must-understand, unknown status", "", false, 299, http.Header{"Cache-Control": {"must-understand, max-age=5"}}, NotUnderstood},
 		{"private", "", false, 200, http.Header{"Cache-Control": {"private, max-age=5"}}, Private},
