@@ -165,18 +165,23 @@ func earlyData(h http.Handler) http.Handler {
 	})
 }
 
-var quietOnce sync.Once
+var (
+	quietOnce sync.Once
+	userQuiet bool // the user turned the warning off, for quic-go and so for usher
+)
 
 // quietQUICBufferWarning turns off quic-go's own warning about small UDP
 // buffers, printed with the standard log package (a line of plain text in
 // a JSON log): warnUDPBuffers says it in usher's log, with the fix. A
-// variable set by the user is left as it is.
+// variable set by the user is left as it is, and obeyed by usher too.
 func quietQUICBufferWarning() {
 	quietOnce.Do(func() {
 		const k = "QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING"
-		if _, set := os.LookupEnv(k); !set {
-			os.Setenv(k, "true")
+		if v, set := os.LookupEnv(k); set {
+			userQuiet, _ = strconv.ParseBool(v)
+			return
 		}
+		os.Setenv(k, "true")
 	})
 }
 
@@ -191,7 +196,7 @@ var udpWarnOnce sync.Once
 // smaller buffers than quic-go asked for, with the sysctl that fixes it.
 func warnUDPBuffers(log *slog.Logger, entrypoint string, c *net.UDPConn) {
 	rcv, snd, err := udpBuffers(c)
-	if err != nil || (rcv >= wantUDPBuffer && snd >= wantUDPBuffer) {
+	if userQuiet || err != nil || (rcv >= wantUDPBuffer && snd >= wantUDPBuffer) {
 		return
 	}
 	udpWarnOnce.Do(func() {
