@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
@@ -35,20 +36,39 @@ type h3Server struct {
 	close sync.Once
 }
 
-// newH3 opens the UDP socket and the QUIC listener of ep on the port of its
-// TCP listener, at start: a busy UDP port is an error here, not later.
-func newH3(ep *entrypoint, tcp *http.Server, handler http.Handler, tlsConf func() (*tls.Config, error)) (*h3Server, string, error) {
+// listenTCPAndUDP listens on addr over TCP, and over UDP on the same host
+// and port, at start: a busy UDP port is an error then, not later. With
+// port 0 the UDP twin of the free TCP port the kernel picked may be taken:
+// another pair is tried.
+func listenTCPAndUDP(addr string) (net.Listener, *net.UDPConn, error) {
+	host, port, _ := net.SplitHostPort(addr)
+	for try := 0; ; try++ {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		_, p, _ := net.SplitHostPort(ln.Addr().String())
+		ua, err := net.ResolveUDPAddr("udp", net.JoinHostPort(host, p))
+		if err != nil {
+			ln.Close()
+			return nil, nil, fmt.Errorf("http3: %w", err)
+		}
+		udp, err := net.ListenUDP("udp", ua)
+		if err == nil {
+			return ln, udp, nil
+		}
+		ln.Close()
+		if port != "0" || try == 9 || !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, nil, fmt.Errorf("http3: %w", err)
+		}
+	}
+}
+
+// newH3 makes the QUIC listener of ep on udp, the UDP twin of its TCP
+// listener, and its HTTP/3 server.
+func newH3(ep *entrypoint, udp *net.UDPConn, tcp *http.Server, handler http.Handler, tlsConf func() (*tls.Config, error)) (*h3Server, string, error) {
 	ec, o := ep.cfg, ep.cfg.HTTP3
-	host, _, _ := net.SplitHostPort(ec.Address)
 	_, port, _ := net.SplitHostPort(ep.ln.Addr().String())
-	ua, err := net.ResolveUDPAddr("udp", net.JoinHostPort(host, port))
-	if err != nil {
-		return nil, "", fmt.Errorf("http3: %w", err)
-	}
-	udp, err := net.ListenUDP("udp", ua)
-	if err != nil {
-		return nil, "", fmt.Errorf("http3: %w", err)
-	}
 	quietQUICBufferWarning()
 	tr := &quic.Transport{Conn: udp}
 	// The h3 variant of the snapshot's config is made once per config (a

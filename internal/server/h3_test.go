@@ -40,3 +40,24 @@ func TestWarnUDPBuffersOnceWithTheFix(t *testing.T) {
 		}
 	}
 }
+
+// Port 0 gives a TCP listener and a UDP socket on one port; a fixed port
+// whose UDP side is taken is an error that says so.
+func TestListenTCPAndUDP(t *testing.T) {
+	ln, udp, err := listenTCPAndUDP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, tp, _ := net.SplitHostPort(ln.Addr().String())
+	_, up, _ := net.SplitHostPort(udp.LocalAddr().String())
+	if tp != up || tp == "0" {
+		t.Errorf("tcp port %s, udp port %s", tp, up)
+	}
+	ln.Close()
+	defer udp.Close()
+	// The UDP port stays taken, the TCP one is free again.
+	_, _, err = listenTCPAndUDP("127.0.0.1:" + up)
+	if err == nil || !strings.Contains(err.Error(), "http3: listen udp 127.0.0.1:"+up) || !strings.Contains(err.Error(), "address already in use") {
+		t.Errorf("busy UDP port: %v", err)
+	}
+}

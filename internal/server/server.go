@@ -122,7 +122,13 @@ func (s *Server) newEntrypoint(name string, ec *config.Entrypoint, cfg *config.C
 			ep.rport = ":" + port // port 0 is resolved once the target listens, in New
 		}
 	}
-	raw, err := net.Listen("tcp", ec.Address)
+	var udp *net.UDPConn
+	var raw net.Listener
+	if ec.HTTP3 != nil && ec.TLS != nil {
+		raw, udp, err = listenTCPAndUDP(ec.Address)
+	} else {
+		raw, err = net.Listen("tcp", ec.Address)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +193,7 @@ func (s *Server) newEntrypoint(name string, ec *config.Entrypoint, cfg *config.C
 	}
 	ep.srv, ep.serve = hs, func() error { return hs.ServeTLS(ln, "", "") }
 	if ec.HTTP3 != nil {
-		h3, altSvc, err := newH3(ep, hs, handler, tlsConf)
+		h3, altSvc, err := newH3(ep, udp, hs, handler, tlsConf)
 		if err != nil {
 			ln.Close()
 			return nil, err
