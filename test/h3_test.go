@@ -453,3 +453,35 @@ func TestHTTP3ZeroRTT(t *testing.T) {
 		})
 	}
 }
+
+// QUIC connections count in the entrypoint's connection metrics, from the
+// handshake to the close.
+func TestHTTP3ConnectionsCounted(t *testing.T) {
+	be := backend(t, "app")
+	dir := t.TempDir()
+	cert, key, roots := selfSigned(t, dir, "app.test")
+	u := startUsher(t, "admin: { address: \"127.0.0.1:0\" }\n"+config(h3Config, "h3", "true", "cert", cert, "key", key, "be", be.URL))
+	metric := func(line string) bool {
+		_, m := get(t, "http://"+u.addrs["admin"]+"/metrics")
+		return strings.Contains(m, line+"\n")
+	}
+	client, tr := h3Client(u.addrs["websecure"], roots)
+	resp, err := client.Get("https://app.test/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, want := range []string{`usher_connections_total{entrypoint="websecure"} 1`, `usher_open_connections{entrypoint="websecure"} 1`} {
+		if !metric(want) {
+			t.Errorf("no %s", want)
+		}
+	}
+	tr.Close() // sends CONNECTION_CLOSE; usher counts it when it arrives
+	deadline := time.Now().Add(5 * time.Second)
+	for !metric(`usher_open_connections{entrypoint="websecure"} 0`) {
+		if time.Now().After(deadline) {
+			t.Fatal("the closed QUIC connection is still counted open")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -96,6 +96,12 @@ func newH3(ep *entrypoint, udp *net.UDPConn, tcp *http.Server, handler http.Hand
 		return nil, "", fmt.Errorf("http3: %w", err)
 	}
 	warnUDPBuffers(ep.s.log, ep.name, udp)
+	// QUIC connections count in the entrypoint's connection metrics as
+	// TCP ones do (not in maxConnections: see docs/CONFIG.md).
+	var connState func(net.Conn, http.ConnState)
+	if ep.s.metrics != nil {
+		connState = ep.s.metrics.ConnState(ep.name)
+	}
 	h := handler
 	if o.ZeroRTT {
 		h = earlyData(handler)
@@ -108,6 +114,10 @@ func newH3(ep *entrypoint, udp *net.UDPConn, tcp *http.Server, handler http.Hand
 			MaxHeaderBytes: int(ec.MaxHeaderBytes),
 			Logger:         ep.s.log.With("entrypoint", ep.name),
 			ConnContext: func(ctx context.Context, c *quic.Conn) context.Context {
+				if connState != nil {
+					connState(nil, http.StateNew)
+					context.AfterFunc(c.Context(), func() { connState(nil, http.StateClosed) })
+				}
 				return context.WithValue(ctx, quicConnKey{}, c)
 			},
 		},
