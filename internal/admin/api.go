@@ -74,6 +74,7 @@ type entrypointRef struct {
 	Name    string `json:"name"`
 	Address string `json:"address"`
 	TLS     bool   `json:"tls"`
+	HTTP3   bool   `json:"http3,omitempty"` // HTTP/3 on the same port over UDP
 }
 
 type partCount struct {
@@ -134,7 +135,7 @@ func (a *admin) overview(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, name := range keys(v.cfg.Entrypoints) {
 		ep := v.cfg.Entrypoints[name]
-		o.Entrypoints = append(o.Entrypoints, entrypointRef{Name: name, Address: ep.Address, TLS: ep.TLS != nil})
+		o.Entrypoints = append(o.Entrypoints, entrypointRef{Name: name, Address: ep.Address, TLS: ep.TLS != nil, HTTP3: ep.HTTP3 != nil})
 	}
 	var lbs []string
 	for _, name := range keys(v.http.Services) {

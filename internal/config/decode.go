@@ -30,6 +30,7 @@ var (
 	byteSizeType   = reflect.TypeFor[ByteSize]()
 	middlewareType = reflect.TypeFor[Middleware]()
 	stringsType    = reflect.TypeFor[Strings]()
+	http3Type      = reflect.TypeFor[*HTTP3]()
 )
 
 func (d *decoder) problem(pos Pos, path, format string, args ...any) {
@@ -52,6 +53,13 @@ func (d *decoder) decode(n *node, v reflect.Value, path string) {
 	case middlewareType:
 		d.middleware(n, v, path)
 		return
+	case http3Type:
+		if n.kind == kindScalar {
+			if on, ok := d.boolOrSection(n, path); ok && on {
+				v.Set(reflect.ValueOf(&HTTP3{}))
+			}
+			return
+		}
 	case stringsType:
 		if n.kind == kindScalar {
 			if s, ok := d.scalar(n, path, "a string"); ok {

@@ -163,7 +163,7 @@ http:
 `,
 			want: []string{
 				`usher.yaml:3: entrypoints.web.address: expected a string, got a list`,
-				`usher.yaml:4: entrypoints.web.http3: expected true or false, got "maybe"`,
+				`usher.yaml:4: entrypoints.web.http3: expected true or false (or a mapping of options), got "maybe"`,
 				`usher.yaml:5: entrypoints.web.idleTimeout: expected a duration (like 3s, 500ms, 1m30s), got "3"`,
 				`usher.yaml:6: entrypoints.web.maxHeaderBytes: expected a size (like 512, 64KiB, 10MB), got "lots"`,
 				`usher.yaml:11: http.services.s.loadBalancer.hashBalanceFactor: expected a number, got "high"`,

@@ -75,6 +75,8 @@ func (g *schemaGen) schema(t reflect.Type) map[string]any {
 		})
 	case middlewareType:
 		return g.ref("Middleware", g.middleware)
+	case http3Type:
+		return map[string]any{"anyOf": []any{map[string]any{"type": "boolean"}, envRef, g.ref("HTTP3", func() map[string]any { return g.object(t.Elem()) })}}
 	}
 	switch t.Kind() {
 	case reflect.Pointer:

@@ -67,6 +67,8 @@ func TestSchemaAcceptsAndRefuses(t *testing.T) {
 	}{
 		{"full example", mustRead(t, "testdata/full.yaml"), true},
 		{"env values", "entrypoints: { web: { address: ':80', idleTimeout: '${IDLE:-3s}', http3: '${H3}' } }\n", true},
+		{"http3 options", "entrypoints: { s: { address: ':443', tls: {}, http3: { zeroRTT: true } } }\n", true},
+		{"http3 unknown option", "entrypoints: { s: { address: ':443', tls: {}, http3: { zeroRtt: true } } }\n", false},
 		{"token file", "admin: { tokenFile: /run/secrets/t }\n", true},
 		{"unknown key", "http: { routers: { a: { rule: x, service: s, rulee: y } } }\n", false},
 		{"missing required", "http: { routers: { a: { rule: x } } }\n", false},

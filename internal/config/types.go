@@ -73,7 +73,7 @@ type Entrypoint struct {
 	Protocol   string         `json:"protocol,omitempty" doc:"http|tcp|udp; default http"`
 	RedirectTo string         `json:"redirectTo,omitempty" doc:"answer every request with a 308 to this entrypoint (https when it has tls)"`
 	TLS        *EntrypointTLS `json:"tls,omitempty" doc:"terminate TLS on this entrypoint"`
-	HTTP3      bool           `json:"http3,omitempty" doc:"also serve HTTP/3 on the same port (UDP)"`
+	HTTP3      *HTTP3         `json:"http3,omitempty" doc:"also serve HTTP/3 (QUIC) on the same port over UDP, announced with Alt-Svc: true, or a mapping of options; needs tls; default false"`
 
 	ReadHeaderTimeout Duration `json:"readHeaderTimeout,omitempty" doc:"time to read request headers; default 10s"`
 	ReadTimeout       Duration `json:"readTimeout,omitempty" doc:"time to read a whole request; default 0 (none)"`

@@ -221,9 +221,7 @@ func (v *validator) entrypoints() {
 		default:
 			v.add(p+".protocol", "%q is not one of http, tcp, udp%s", ep.Protocol, didYouMean(ep.Protocol, []string{"http", "tcp", "udp"}))
 		}
-		if ep.HTTP3 {
-			v.notSupported(p+".http3", "HTTP/3 is")
-		}
+		v.http3(p, ep)
 		if ep.H2C && ep.TLS != nil {
 			v.add(p+".h2c", "h2c is HTTP/2 without TLS: a TLS entrypoint speaks HTTP/2 already (ALPN h2)")
 		}

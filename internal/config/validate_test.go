@@ -177,7 +177,6 @@ udp:
 `,
 			want: []string{
 				`usher.yaml:3: entrypoints.dns.protocol: protocol udp is not supported by this version of usher`,
-				`usher.yaml:4: entrypoints.h3.http3: HTTP/3 is not supported by this version of usher`,
 				`usher.yaml:4: entrypoints.h3.tls.certResolver: certResolvers are not supported by this version of usher`,
 				`usher.yaml:2: entrypoints.pg.protocol: protocol tcp is not supported by this version of usher`,
 				`usher.yaml:6: providers.docker: the docker provider is not supported by this version of usher`,

@@ -68,6 +68,7 @@ type entrypoint struct {
 	grace    time.Duration
 	conns    connSet // closed when the grace period ends; tunnels are not in it
 	limits   *connLimiter
+	altSvc   []string // Alt-Svc announcing HTTP/3 on HTTP/1.1 and HTTP/2 responses; nil without http3
 }
 
 // New listens on every HTTP entrypoint of the static config. Listening happens
@@ -121,7 +122,13 @@ func (s *Server) newEntrypoint(name string, ec *config.Entrypoint, cfg *config.C
 			ep.rport = ":" + port // port 0 is resolved once the target listens, in New
 		}
 	}
-	raw, err := net.Listen("tcp", ec.Address)
+	var udp *net.UDPConn
+	var raw net.Listener
+	if ec.HTTP3 != nil && ec.TLS != nil {
+		raw, udp, err = listenTCPAndUDP(ec.Address)
+	} else {
+		raw, err = net.Listen("tcp", ec.Address)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -162,8 +169,16 @@ func (s *Server) newEntrypoint(name string, ec *config.Entrypoint, cfg *config.C
 		return ep, nil
 	}
 	opts := ec.TLS.Options
+	tlsConf := func() (*tls.Config, error) {
+		snap := s.snap.Load()
+		if snap == nil || !snap.TLS.HasCertificates() {
+			return nil, errors.New("no certificate configured")
+		}
+		return snap.TLS.Config(opts), nil
+	}
+	handler := bodyIdle(ep, ec.BodyIdleTimeout.D(), ec.ReadTimeout.D())
 	hs := &http.Server{
-		Handler:           bodyIdle(ep, ec.BodyIdleTimeout.D(), ec.ReadTimeout.D()),
+		Handler:           handler,
 		ReadHeaderTimeout: ec.ReadHeaderTimeout.D(),
 		ReadTimeout:       ec.ReadTimeout.D(),
 		WriteTimeout:      ec.WriteTimeout.D(),
@@ -172,17 +187,20 @@ func (s *Server) newEntrypoint(name string, ec *config.Entrypoint, cfg *config.C
 		ConnState:         connState,
 		ErrorLog:          errLog,
 		TLSConfig: &tls.Config{
-			NextProtos: []string{"h2", "http/1.1"},
-			GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-				snap := s.snap.Load()
-				if snap == nil || !snap.TLS.HasCertificates() {
-					return nil, errors.New("no certificate configured")
-				}
-				return snap.TLS.Config(opts), nil
-			},
+			NextProtos:         []string{"h2", "http/1.1"},
+			GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) { return tlsConf() },
 		},
 	}
 	ep.srv, ep.serve = hs, func() error { return hs.ServeTLS(ln, "", "") }
+	if ec.HTTP3 != nil {
+		h3, altSvc, err := newH3(ep, udp, hs, handler, tlsConf)
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+		tcp := ep.serve
+		ep.srv, ep.serve, ep.altSvc = h3, func() error { return h3.serve(tcp) }, []string{altSvc}
+	}
 	return ep, nil
 }
 
@@ -236,7 +254,11 @@ func (s *Server) Serve(ctx context.Context) error {
 			}
 			errc <- err
 		}(ep)
-		s.log.Info("entrypoint listening", "entrypoint", ep.name, "address", ep.ln.Addr().String())
+		if ep.altSvc != nil {
+			s.log.Info("entrypoint listening", "entrypoint", ep.name, "address", ep.ln.Addr().String(), "http3", true)
+		} else {
+			s.log.Info("entrypoint listening", "entrypoint", ep.name, "address", ep.ln.Addr().String())
+		}
 	}
 	select {
 	case <-ctx.Done():
@@ -299,6 +321,9 @@ func (s *Server) shutdown() {
 func (s *Server) closeListeners() {
 	for _, ep := range s.eps {
 		ep.ln.Close()
+		if h3, ok := ep.srv.(*h3Server); ok {
+			h3.closeListeners()
+		}
 	}
 }
 
@@ -368,6 +393,11 @@ func (ep *entrypoint) route(w http.ResponseWriter, r *http.Request, rec *observe
 		return
 	}
 	rec.Router = rt.Name
+	if ep.altSvc != nil && r.ProtoMajor < 3 {
+		// Only here, on a host routed on this entrypoint: a client is not
+		// sent to HTTP/3 for a name usher does not serve there.
+		w.Header()["Alt-Svc"] = ep.altSvc
+	}
 	body := countBody(r)
 	rt.Handler.ServeHTTP(w, r)
 	if body != nil {
