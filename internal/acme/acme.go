@@ -190,7 +190,7 @@ func (m *Manager) newResolver(name string, a *config.ACME, o Options) (*resolver
 		ca = certmagic.LetsEncryptProductionCA
 	}
 	zl := zapToSlog(o.Log)
-	storage := &certmagic.FileStorage{Path: dir}
+	storage := fileStorage{&certmagic.FileStorage{Path: dir}}
 	tmpl := certmagic.ACMEIssuer{
 		CA:                      ca,
 		Email:                   a.Email,
