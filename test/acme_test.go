@@ -383,3 +383,62 @@ func TestACMEHTTP01(t *testing.T) {
 		t.Fatalf("a certificate was obtained again after restart; log:\n%s", u2.logText())
 	}
 }
+
+// TLS-ALPN-01 end to end: no plain entrypoint at all; the CA validates on
+// the TLS entrypoint, whose routers get certificates by its certResolver.
+func TestACMETLSALPN01(t *testing.T) {
+	be := backend(t, "app")
+	tp := freePort(t)
+	ca := startPebble(t, freePort(t), tp, 24*time.Hour)
+	u := startUsher(t, config(`
+dataDir: "{{data}}"
+admin: { address: "127.0.0.1:0" }
+entrypoints:
+  websecure: { address: "127.0.0.1:{{tp}}", tls: { certResolver: le } }
+certResolvers:
+  le: { acme: { caServer: "{{ca}}", caRoots: "{{roots}}", challenge: tls-alpn-01 } }
+http:
+  routers:
+    a: { rule: "Host(`+"`alpn.usher.test`"+`) && PathPrefix(`+"`/`"+`)", service: app }
+  services:
+    app: { loadBalancer: { servers: [ { url: "{{be}}" } ] } }
+`, "data", t.TempDir(), "tp", fmt.Sprint(tp), "ca", ca.dir, "roots", ca.caRoots, "be", be.URL))
+	c := awaitCert(t, u, "alpn.usher.test", "valid", 60*time.Second)
+	if !strings.Contains(c.Issuer, "Pebble") {
+		t.Errorf("issuer %q", c.Issuer)
+	}
+	if code, body := httpsGet(t, u.addrs["websecure"], "alpn.usher.test", ca.roots(t)); code != 200 || body != "app" {
+		t.Fatalf("%d %q", code, body)
+	}
+}
+
+// An ACME server that does not answer: the failure is in the admin API and
+// in the log once, and handshakes go on with the default certificate.
+func TestACMEUnreachableCA(t *testing.T) {
+	be := backend(t, "app")
+	dead := freePort(t)
+	u := startUsher(t, config(`
+dataDir: "{{data}}"
+admin: { address: "127.0.0.1:0" }
+entrypoints:
+  web: { address: "127.0.0.1:0" }
+  websecure: { address: "127.0.0.1:0", tls: { certResolver: le } }
+certResolvers:
+  le: { acme: { caServer: "https://127.0.0.1:{{dead}}/dir" } }
+http:
+  routers:
+    a: { rule: "Host(`+"`down.usher.test`"+`)", service: app }
+  services:
+    app: { loadBalancer: { servers: [ { url: "{{be}}" } ] } }
+`, "data", t.TempDir(), "dead", fmt.Sprint(dead), "be", be.URL))
+	c := awaitCert(t, u, "down.usher.test", "failed", 30*time.Second)
+	if !strings.Contains(c.Error, "connection refused") || c.Serving != "default" {
+		t.Fatalf("%+v", c)
+	}
+	if got := handshake(t, u.addrs["websecure"], "down.usher.test", nil); got.Subject.CommonName != "usher default certificate" {
+		t.Fatalf("served %q, want the default certificate", got.Subject.CommonName)
+	}
+	if n := strings.Count(u.logText(), `"msg":"cannot obtain certificate`); n != 1 {
+		t.Fatalf("logged %d times, want once; log:\n%s", n, u.logText())
+	}
+}

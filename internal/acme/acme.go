@@ -91,14 +91,14 @@ type derivedTLS struct{ base, out *tls.Config }
 
 // certState is what is known of one name's certificate.
 type certState struct {
-	resolver  string
-	onDemand  bool
-	status    string // obtaining | renewing | valid | failed
-	err       string
-	logged    string // the last error logged, so that each reason is logged once
-	renewals  int
-	obtained  time.Time
-	failedAt  time.Time
+	resolver string
+	onDemand bool
+	status   string // obtaining | renewing | valid | failed
+	err      string
+	logged   string // the last error logged, so that each reason is logged once
+	renewals int
+	obtained time.Time
+	failedAt time.Time
 }
 
 // New builds the certResolvers of cfg. It starts nothing: certificates are
