@@ -442,3 +442,58 @@ http:
 		t.Fatalf("logged %d times, want once; log:\n%s", n, u.logText())
 	}
 }
+
+// Renewal of short-lived certificates (30 s, from a Pebble profile): usher
+// renews ahead of expiry (ARI's window, or with a third of the lifetime
+// left) and the old certificate serves, verified, until the new one is
+// there: no handshake in between gets anything else.
+func TestACMERenewal(t *testing.T) {
+	be := backend(t, "app")
+	hp, tp := freePort(t), freePort(t)
+	ca := startPebble(t, hp, tp, 30*time.Second)
+	u := startUsher(t, config(acmeTpl, "data", t.TempDir(), "hp", fmt.Sprint(hp), "tp", fmt.Sprint(tp), "ca", ca.dir, "roots", ca.caRoots,
+		"challenge", "http-01", "extra", ", renewCheckInterval: 1s", "be", be.URL))
+	first := awaitCert(t, u, "a.usher.test", "valid", 60*time.Second)
+	roots := ca.roots(t)
+	addr := u.addrs["websecure"]
+	s1 := handshake(t, addr, "a.usher.test", roots).SerialNumber.String()
+
+	stop := make(chan struct{})
+	var bad []string
+	var mu sync.Mutex
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			cfg := &tls.Config{ServerName: "a.usher.test", RootCAs: roots}
+			conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
+			if err != nil {
+				mu.Lock()
+				bad = append(bad, err.Error())
+				mu.Unlock()
+				continue
+			}
+			conn.Close()
+		}
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for adminCertificates(t, u)["a.usher.test"].Renewals < 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("not renewed in time (first %+v); log:\n%s", first, u.logText())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	close(stop)
+	<-done
+	if len(bad) > 0 {
+		t.Fatalf("%d handshakes failed around the renewal, first: %s", len(bad), bad[0])
+	}
+	if s2 := handshake(t, addr, "a.usher.test", roots).SerialNumber.String(); s2 == s1 {
+		t.Fatalf("still the first certificate (%s) after renewal", s1)
+	}
+}
