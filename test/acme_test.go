@@ -497,3 +497,88 @@ func TestACMERenewal(t *testing.T) {
 		t.Fatalf("still the first certificate (%s) after renewal", s1)
 	}
 }
+
+// On-demand issuance: a name no router lists gets a certificate during its
+// handshake when the ask URL approves it, within the rate limit; a name
+// refused by ask, or over the limit, gets the default certificate.
+func TestACMEOnDemand(t *testing.T) {
+	be := backend(t, "app")
+	var mu sync.Mutex
+	var asked []string
+	ask := backendFunc(t, func(w http.ResponseWriter, r *http.Request) {
+		d := r.URL.Query().Get("domain")
+		mu.Lock()
+		asked = append(asked, d)
+		mu.Unlock()
+		if !strings.HasSuffix(d, ".ok.usher.test") {
+			w.WriteHeader(http.StatusForbidden)
+		}
+	})
+	hp, tp := freePort(t), freePort(t)
+	ca := startPebble(t, hp, tp, 24*time.Hour)
+	u := startUsher(t, config(`
+dataDir: "{{data}}"
+admin: { address: "127.0.0.1:0" }
+entrypoints:
+  web: { address: "127.0.0.1:{{hp}}" }
+  websecure: { address: "127.0.0.1:{{tp}}", tls: { certResolver: od } }
+certResolvers:
+  od: { acme: { caServer: "{{ca}}", caRoots: "{{roots}}", onDemand: { ask: "{{ask}}/check", rateLimit: { average: 2, period: 1h } } } }
+http:
+  routers:
+    all: { rule: "PathPrefix(`+"`/`"+`)", service: app }
+  services:
+    app: { loadBalancer: { servers: [ { url: "{{be}}" } ] } }
+`, "data", t.TempDir(), "hp", fmt.Sprint(hp), "tp", fmt.Sprint(tp), "ca", ca.dir, "roots", ca.caRoots, "ask", ask.URL, "be", be.URL))
+	addr := u.addrs["websecure"]
+	roots := ca.roots(t)
+	served := func(name string) *x509.Certificate {
+		t.Helper()
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 30 * time.Second}, "tcp", addr, &tls.Config{ServerName: name, InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatalf("handshake for %s: %v", name, err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0]
+	}
+	for _, n := range []string{"x1.ok.usher.test", "x2.ok.usher.test"} {
+		leaf := served(n)
+		if leaf.Subject.CommonName == "usher default certificate" {
+			t.Fatalf("%s: served the default certificate; log:\n%s", n, u.logText())
+		}
+		if err := leaf.VerifyHostname(n); err != nil {
+			t.Fatalf("%s: %v", n, err)
+		}
+		// verified by Pebble's root:
+		if code, body := httpsGet(t, addr, n, roots); code != 200 || body != "app" {
+			t.Fatalf("%s: %d %q", n, code, body)
+		}
+	}
+	if got := served("evil.usher.test"); got.Subject.CommonName != "usher default certificate" {
+		t.Fatalf("a name ask refused got %q", got.Subject.CommonName)
+	}
+	// Over the limit (2 an hour): approved by ask, not obtained.
+	if got := served("x3.ok.usher.test"); got.Subject.CommonName != "usher default certificate" {
+		t.Fatalf("a name over the rate limit got %q", got.Subject.CommonName)
+	}
+	mu.Lock()
+	got := strings.Join(asked, ",")
+	mu.Unlock()
+	for _, n := range []string{"x1.ok.usher.test", "x2.ok.usher.test", "evil.usher.test", "x3.ok.usher.test"} {
+		if !strings.Contains(got, n) {
+			t.Errorf("ask was not asked about %s (asked: %s)", n, got)
+		}
+	}
+	certs := adminCertificates(t, u)
+	for _, n := range []string{"x1.ok.usher.test", "x2.ok.usher.test"} {
+		if c := certs[n]; c.Status != "valid" || c.Serving != "acme" {
+			t.Errorf("%s in the admin API: %+v", n, c)
+		}
+	}
+	if _, ok := certs["x3.ok.usher.test"]; ok {
+		t.Errorf("x3 over the limit is listed: %+v", certs["x3.ok.usher.test"])
+	}
+	if !strings.Contains(u.logText(), "rate limit reached") {
+		t.Errorf("no log of the rate limit; log:\n%s", u.logText())
+	}
+}
