@@ -9,6 +9,11 @@ export PATH="$PATH:$(go env GOPATH)/bin"
 if ! command -v staticcheck >/dev/null; then
 	go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 fi
+# Pebble, a real ACME server, and its DNS server for names (the ACME tests in
+# test/acme_test.go start and stop them).
+for bin in pebble pebble-challtestsrv; do
+	command -v "$bin" >/dev/null || go install "github.com/letsencrypt/pebble/v2/cmd/$bin@v2.10.3"
+done
 # Debian packages the tests drive: headless Chromium (the dashboard's and the
 # portal's browser tests), redis-server (the shared stores; each test starts
 # its own on a port of its own), curl (digest auth as a real client does it).
