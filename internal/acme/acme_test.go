@@ -48,15 +48,17 @@ http:
 
 func TestBucket(t *testing.T) {
 	b := newBucket(2, time.Hour, 2)
-	if !b.take() || !b.take() {
-		t.Fatal("the burst is refused")
+	for i := range 2 {
+		if !b.take() {
+			t.Fatalf("name %d of the burst is refused", i+1)
+		}
 	}
 	if b.take() {
 		t.Fatal("a third name within the hour passes")
 	}
 	b.last = b.last.Add(-30 * time.Minute) // half the period: one name back
-	if !b.take() || b.take() {
-		t.Fatal("refill is not average per period")
+	if got := [2]bool{b.take(), b.take()}; got != [2]bool{true, false} {
+		t.Fatalf("after half the period: %v, want one name back", got)
 	}
 }
 
