@@ -215,6 +215,21 @@ func (m *Manager) newResolver(name string, a *config.ACME, o Options) (*resolver
 			tmpl.ListenHost = host
 		}
 	}
+	if a.Challenge == "dns-01" && a.DNS != nil {
+		ttl := a.DNS.TTL.D()
+		if ttl <= 0 {
+			ttl = time.Minute
+		}
+		tmpl.DNS01Solver = &certmagic.DNS01Solver{DNSManager: certmagic.DNSManager{
+			DNSProvider:        newRFC2136(a.DNS),
+			TTL:                ttl,
+			PropagationTimeout: a.DNS.PropagationTimeout.D(),
+			// Asked for the zone (SOA) and for the record before the CA
+			// is told to look: the primary has it first.
+			Resolvers: []string{newRFC2136(a.DNS).server},
+			Logger:    zl,
+		}}
+	}
 	build := func(onDemand bool) (*certmagic.Config, *certmagic.ACMEIssuer) {
 		c := certmagic.New(m.cache, certmagic.Config{
 			Storage: storage,
@@ -361,7 +376,7 @@ func Names(cfg *config.Config) map[string]string {
 		}
 		for _, h := range hosts {
 			h = normalize(h)
-			if h == "" || strings.Contains(h, "*") {
+			if h == "" || (strings.Contains(h, "*") && !strings.HasPrefix(h, "*.")) {
 				continue
 			}
 			if _, taken := out[h]; !taken {

@@ -19,10 +19,12 @@ certResolvers:
   le: { acme: { email: ops@example.com, caServer: "https://acme.example/dir", challenge: http-01,
         onDemand: { ask: "http://127.0.0.1:9/ask", rateLimit: { average: 5, period: 1m } } } }
   alpn: { acme: { challenge: tls-alpn-01 } }
+  dns: { acme: { challenge: dns-01, dns: { provider: rfc2136, server: "127.0.0.1:53", tsigKey: usher, tsigAlgorithm: hmac-sha256, tsigSecret: "c2VjcmV0" } } }
 http:
   routers:
     a: { rule: "Host(` + "`a.example.com`" + `)", service: s, tls: { certResolver: alpn, domains: [ { main: b.example.com, sans: [c.example.com] } ] } }
     b: { rule: "PathPrefix(` + "`/`" + `)", service: s, tls: { certResolver: le, domains: [ { main: d.example.com } ] } }
+    w: { rule: "PathPrefix(` + "`/`" + `)", service: s, tls: { certResolver: dns, domains: [ { main: "*.example.com" } ] } }
   services:
     s: { loadBalancer: { servers: [ { url: "http://127.0.0.1:1" } ] } }
 `,
@@ -34,19 +36,22 @@ http:
 certResolvers:
   le: { acme: { email: "not an address", caServer: "http://acme.example/dir", challenge: http01, caRoots: /nonexistent/roots.pem } }
   h1: { acme: { challenge: http-01, onDemand: { ask: "ftp://x", rateLimit: { average: 0 } } } }
-  dns: { acme: { challenge: dns-01, dns: { provider: rfc2136 } } }
+  dns: { acme: { challenge: dns-01, dns: { provider: rfc2137, tsigKey: k, tsigSecret: "not base64!" } } }
+  nodns: { acme: { challenge: dns-01 } }
   empty: {}
 http:
   routers:
     a: { rule: "PathPrefix(` + "`/`" + `)", service: s, tls: { certResolver: le } }
-    b: { rule: "Host(` + "`b.example.com`" + `)", service: s, tls: { certResolver: nope, domains: [ { main: "*.example.com", sans: ["a b"] } ] } }
+    b: { rule: "Host(` + "`b.example.com`" + `)", service: s, tls: { certResolver: le, domains: [ { main: "*.example.com", sans: ["a b"] } ] } }
   services:
     s: { loadBalancer: { servers: [ { url: "http://127.0.0.1:1" } ] } }
 `,
 			want: []string{
 				`entrypoints.websecure.tls.certResolver: certResolver "lee" does not exist; did you mean "le"?`,
-				`certResolvers.dns.acme.challenge: the dns-01 challenge is not supported by this version of usher`,
-				`certResolvers.dns.acme.dns: DNS providers are not supported by this version of usher`,
+				`certResolvers.dns.acme.dns.provider: "rfc2137" is not one of rfc2136`,
+				`certResolvers.dns.acme.dns.server: the primary DNS server's address is required`,
+				`certResolvers.dns.acme.dns.tsigSecret: the secret is not base64`,
+				`certResolvers.nodns.acme.dns: dns-01 needs a DNS provider`,
 				`certResolvers.empty.acme: a certResolver needs an acme section`,
 				`certResolvers.h1.acme.challenge: http-01 is answered on a plain HTTP entrypoint`,
 				`certResolvers.h1.acme.onDemand.ask: "ftp://x" must start with http:// or https://`,
@@ -56,8 +61,7 @@ http:
 				`certResolvers.le.acme.caRoots:`,
 				`certResolvers.le.acme.challenge: "http01" is not one of http-01, tls-alpn-01, dns-01`,
 				`http.routers.a.tls.certResolver: the rule names no Host`,
-				`http.routers.b.tls.certResolver: certResolver "nope" does not exist`,
-				`http.routers.b.tls.domains[0].main: "*.example.com" is a wildcard, which only the dns-01 challenge can get`,
+				`http.routers.b.tls.domains[0].main: "*.example.com" is a wildcard, which only the dns-01 challenge can get (this resolver`,
 				`http.routers.b.tls.domains[0].sans[0]: "a b" is not a DNS name`,
 			},
 		},

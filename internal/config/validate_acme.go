@@ -1,7 +1,9 @@
 package config
 
 import (
+	"encoding/base64"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 
@@ -53,10 +55,43 @@ func (v *validator) acme(p string, a *ACME) {
 			v.add(p+".challenge", "tls-alpn-01 is answered on a TLS entrypoint (the CA asks on port 443), and there is none")
 		}
 	case "dns-01":
-		v.notSupported(p+".challenge", "the dns-01 challenge is")
+		if a.DNS == nil {
+			v.add(p+".dns", "dns-01 needs a DNS provider: dns: { provider: rfc2136, server: ..., tsigKey: ..., tsigSecret: ... }")
+		}
 	}
-	if a.DNS != nil {
-		v.notSupported(p+".dns", "DNS providers are")
+	if d := a.DNS; d != nil {
+		if a.Challenge != "dns-01" {
+			v.add(p+".dns", "a DNS provider is used by the dns-01 challenge only; set challenge: dns-01")
+		}
+		switch d.Provider {
+		case "rfc2136":
+		case "":
+			v.add(p+".dns.provider", "a provider is required: rfc2136")
+		default:
+			v.add(p+".dns.provider", "%q is not one of rfc2136%s", d.Provider, didYouMean(d.Provider, []string{"rfc2136"}))
+		}
+		if d.Server == "" {
+			v.add(p+".dns.server", "the primary DNS server's address is required, like 192.0.2.53:53")
+		} else if _, _, err := net.SplitHostPort(d.Server); err != nil && net.ParseIP(d.Server) == nil && !validHostName(strings.ToLower(d.Server)) {
+			v.add(p+".dns.server", "%q is not host:port", d.Server)
+		}
+		v.oneOf(p+".dns.tsigAlgorithm", d.TSIGAlgorithm, "hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1")
+		switch {
+		case d.TSIGKey != "" && d.TSIGSecret == "":
+			v.add(p+".dns.tsigSecret", "tsigKey %q needs its secret (tsigSecret or tsigSecretFile)", d.TSIGKey)
+		case d.TSIGKey == "" && d.TSIGSecret != "":
+			v.add(p+".dns.tsigKey", "a TSIG secret needs the key's name")
+		case d.TSIGSecret != "":
+			if _, err := base64.StdEncoding.DecodeString(d.TSIGSecret); err != nil {
+				v.add(p+".dns.tsigSecret", "the secret is not base64 (as tsig-keygen prints it)")
+			}
+		}
+		if d.Zone != "" && !validHostName(strings.ToLower(strings.TrimSuffix(d.Zone, "."))) {
+			v.add(p+".dns.zone", "%q is not a DNS name", d.Zone)
+		}
+		if d.TTL < 0 || d.PropagationTimeout < 0 {
+			v.add(p+".dns", "ttl and propagationTimeout must be 0 or more")
+		}
 	}
 	v.nonNegative(p+".renewCheckInterval", int(a.RenewCheckInterval))
 	if od := a.OnDemand; od != nil {
@@ -114,7 +149,7 @@ func (v *validator) routerTLS(p string, r *Router) {
 			if n == "" && j == 0 {
 				continue
 			}
-			v.certName(np, n)
+			v.certName(np, n, v.challengeOf(t.CertResolver))
 		}
 	}
 	if t.CertResolver != "" && len(t.Domains) == 0 {
@@ -124,12 +159,28 @@ func (v *validator) routerTLS(p string, r *Router) {
 	}
 }
 
-// certName checks a name a certificate is asked for.
-func (v *validator) certName(path, n string) {
+// challengeOf is the challenge of a certResolver ("" when unknown).
+func (v *validator) challengeOf(name string) string {
+	if r := v.c.CertResolvers[name]; r != nil && r.ACME != nil {
+		if r.ACME.Challenge == "" {
+			return "http-01"
+		}
+		return r.ACME.Challenge
+	}
+	return ""
+}
+
+// certName checks a name a certificate is asked for by a resolver with
+// challenge ch.
+func (v *validator) certName(path, n, ch string) {
 	name := strings.ToLower(strings.TrimSuffix(n, "."))
 	switch {
 	case strings.HasPrefix(name, "*."):
-		v.add(path, "%q is a wildcard, which only the dns-01 challenge can get (not supported by this version of usher)", n)
+		if ch != "dns-01" && ch != "" {
+			v.add(path, "%q is a wildcard, which only the dns-01 challenge can get (this resolver's is %s)", n, ch)
+		} else if !validHostName(name[2:]) {
+			v.add(path, "%q is not a DNS name", n)
+		}
 	case strings.Contains(name, "*"):
 		v.add(path, "%q: a wildcard is only a whole first label, like *.example.com", n)
 	case !validHostName(name):
