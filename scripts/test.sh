@@ -21,15 +21,20 @@ need=()
 command -v chromium >/dev/null || need+=(chromium)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v curl >/dev/null || need+=(curl)
+# bind9: the DNS server that dns-01 (RFC 2136 updates) is tested against; the
+# test runs its own named on a port of its own.
+command -v named >/dev/null || [ -x /usr/sbin/named ] || need+=(bind9)
 if [ ${#need[@]} -gt 0 ]; then
 	sudo=""
 	[ "$(id -u)" = 0 ] || sudo=sudo
 	$sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-# Debian starts a redis-server of its own on install: the tests need none.
-if command -v systemctl >/dev/null && systemctl is-active --quiet redis-server 2>/dev/null; then
-	${sudo:-} systemctl stop redis-server || true
-fi
+# Debian starts a redis-server (and a named) of its own on install: the tests need none.
+for svc in redis-server named; do
+	if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
+		${sudo:-} systemctl stop "$svc" || true
+	fi
+done
 
 unformatted=$(gofmt -l $(git ls-files '*.go'))
 if [ -n "$unformatted" ]; then

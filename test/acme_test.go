@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -43,6 +44,11 @@ func lookBin(t *testing.T, name string) string {
 	t.Helper()
 	if p, err := exec.LookPath(name); err == nil {
 		return p
+	}
+	if p := "/usr/sbin/" + name; name == "named" {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
 	}
 	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
 		p := filepath.Join(strings.TrimSpace(string(out)), "bin", name)
@@ -119,6 +125,13 @@ func startProc(t *testing.T, env []string, ready string, bin string, args ...str
 // and refusing the names of blocked.
 func startPebble(t *testing.T, httpPort, tlsPort int, validity time.Duration, blocked ...string) *pebbleCA {
 	t.Helper()
+	return startPebbleDNS(t, "", httpPort, tlsPort, validity, blocked...)
+}
+
+// startPebbleDNS is startPebble asking dnsServer (host:port) for names;
+// "" starts pebble-challtestsrv, which answers 127.0.0.1 for every name.
+func startPebbleDNS(t *testing.T, dnsServer string, httpPort, tlsPort int, validity time.Duration, blocked ...string) *pebbleCA {
+	t.Helper()
 	dir := t.TempDir()
 	caPEM, certPEM, keyPEM := localhostCert(t)
 	files := map[string][]byte{"ca.pem": caPEM, "cert.pem": certPEM, "key.pem": keyPEM}
@@ -152,13 +165,16 @@ func startPebble(t *testing.T, httpPort, tlsPort int, validity time.Duration, bl
 	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	startProc(t, nil, "Starting management server", lookBin(t, "pebble-challtestsrv"),
-		"-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
-		"-dnsserver", fmt.Sprintf("127.0.0.1:%d", dnsPort),
-		"-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "",
-		"-management", fmt.Sprintf("127.0.0.1:%d", ctsMgmt))
+	if dnsServer == "" {
+		dnsServer = fmt.Sprintf("127.0.0.1:%d", dnsPort)
+		startProc(t, nil, "Starting management server", lookBin(t, "pebble-challtestsrv"),
+			"-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
+			"-dnsserver", dnsServer,
+			"-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "",
+			"-management", fmt.Sprintf("127.0.0.1:%d", ctsMgmt))
+	}
 	startProc(t, []string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0"}, "Listening on", lookBin(t, "pebble"),
-		"-config", cfgPath, "-dnsserver", fmt.Sprintf("127.0.0.1:%d", dnsPort))
+		"-config", cfgPath, "-dnsserver", dnsServer)
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
 	p := &pebbleCA{
@@ -580,5 +596,97 @@ http:
 	}
 	if !strings.Contains(u.logText(), "rate limit reached") {
 		t.Errorf("no log of the rate limit; log:\n%s", u.logText())
+	}
+}
+
+// startNamed runs BIND (Debian's bind9) as the primary of zone usher.test,
+// taking dynamic updates signed with the TSIG key "usher-key"; it returns
+// its address and the key's secret.
+func startNamed(t *testing.T) (addr, secret string) {
+	t.Helper()
+	dir := t.TempDir()
+	key := make([]byte, 32)
+	rand.Read(key)
+	secret = base64.StdEncoding.EncodeToString(key)
+	port := freePort(t)
+	zone := `$TTL 60
+@ IN SOA ns.usher.test. admin.usher.test. 1 60 60 600 60
+@ IN NS ns.usher.test.
+ns IN A 127.0.0.1
+`
+	conf := fmt.Sprintf(`options {
+	directory "%[1]s";
+	pid-file "%[1]s/named.pid";
+	session-keyfile "%[1]s/session.key";
+	listen-on port %[2]d { 127.0.0.1; };
+	listen-on-v6 { none; };
+	recursion no;
+	dnssec-validation no;
+	allow-query { any; };
+};
+controls { };
+key "usher-key" { algorithm hmac-sha256; secret "%[3]s"; };
+zone "usher.test" { type primary; file "%[1]s/usher.test.zone"; allow-update { key "usher-key"; }; };
+`, dir, port, secret)
+	for n, b := range map[string]string{"named.conf": conf, "usher.test.zone": zone} {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte(b), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	startProc(t, nil, "running", lookBin(t, "named"), "-g", "-c", filepath.Join(dir, "named.conf"))
+	return fmt.Sprintf("127.0.0.1:%d", port), secret
+}
+
+// DNS-01 end to end with a real DNS server: usher publishes the challenge
+// in BIND by RFC 2136 updates signed with TSIG, Pebble reads it from BIND,
+// and a wildcard certificate serves every name under it. A resolver with a
+// wrong key fails clearly (logged once, in the admin API) and its name gets
+// the default certificate.
+func TestACMEDNS01RFC2136(t *testing.T) {
+	be := backend(t, "app")
+	dnsAddr, secret := startNamed(t)
+	tp := freePort(t)
+	ca := startPebbleDNS(t, dnsAddr, freePort(t), tp, 24*time.Hour)
+	wrong := make([]byte, 32)
+	rand.Read(wrong)
+	u := startUsher(t, config(`
+dataDir: "{{data}}"
+admin: { address: "127.0.0.1:0" }
+entrypoints:
+  websecure: { address: "127.0.0.1:{{tp}}", tls: {} }
+certResolvers:
+  bind:
+    acme: { caServer: "{{ca}}", caRoots: "{{roots}}", challenge: dns-01,
+            dns: { provider: rfc2136, server: "{{dns}}", tsigKey: usher-key, tsigAlgorithm: hmac-sha256, tsigSecret: "{{secret}}" } }
+  badkey:
+    acme: { caServer: "{{ca}}", caRoots: "{{roots}}", challenge: dns-01,
+            dns: { provider: rfc2136, server: "{{dns}}", tsigKey: usher-key, tsigSecret: "{{wrong}}" } }
+http:
+  routers:
+    wild: { rule: 'HostRegexp(`+"`^[a-z0-9]+\\.wild\\.usher\\.test$`"+`)', service: app, tls: { certResolver: bind, domains: [ { main: "*.wild.usher.test" } ] } }
+    apex: { rule: "Host(`+"`dns.usher.test`"+`)", service: app, tls: { certResolver: bind } }
+    bad: { rule: "Host(`+"`badkey.usher.test`"+`)", service: app, tls: { certResolver: badkey } }
+  services:
+    app: { loadBalancer: { servers: [ { url: "{{be}}" } ] } }
+`, "data", t.TempDir(), "tp", fmt.Sprint(tp), "ca", ca.dir, "roots", ca.caRoots, "dns", dnsAddr, "secret", secret,
+		"wrong", base64.StdEncoding.EncodeToString(wrong), "be", be.URL))
+	awaitCert(t, u, "*.wild.usher.test", "valid", 90*time.Second)
+	awaitCert(t, u, "dns.usher.test", "valid", 90*time.Second)
+	roots := ca.roots(t)
+	addr := u.addrs["websecure"]
+	for _, n := range []string{"x.wild.usher.test", "y.wild.usher.test", "dns.usher.test"} {
+		if code, body := httpsGet(t, addr, n, roots); code != 200 || body != "app" {
+			t.Fatalf("%s: %d %q", n, code, body)
+		}
+	}
+	bad := awaitCert(t, u, "badkey.usher.test", "failed", 60*time.Second)
+	if !strings.Contains(bad.Error, "TSIG") || bad.Serving != "default" {
+		t.Fatalf("wrong key: %+v", bad)
+	}
+	if got := handshake(t, addr, "badkey.usher.test", nil); got.Subject.CommonName != "usher default certificate" {
+		t.Fatalf("wrong key's name served %q", got.Subject.CommonName)
+	}
+	if n := strings.Count(u.logText(), `"name":"badkey.usher.test","renewal":false,"error"`); n != 1 {
+		t.Fatalf("the failure is logged %d times, want once; log:\n%s", n, u.logText())
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -592,8 +593,12 @@ func reason(err error) string {
 		}
 		return s
 	}
-	return err.Error()
+	// The order's URL differs with each attempt: without it, a failure
+	// that repeats reads the same, and is logged once.
+	return attemptDetail.ReplaceAllString(err.Error(), "")
 }
+
+var attemptDetail = regexp.MustCompile(` \((order|ca)=[^)]*\)`)
 
 // Certificate is one name's certificate as the admin API shows it.
 type Certificate struct {

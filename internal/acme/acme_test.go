@@ -67,7 +67,7 @@ func TestReasonShowsTheCAProblem(t *testing.T) {
 	if got := reason(err); got != "urn:ietf:params:acme:error:rejectedIdentifier: policy forbids x" {
 		t.Fatalf("reason = %q", got)
 	}
-	if got := reason(errors.New("dial tcp: connection refused")); got != "dial tcp: connection refused" {
+	if got := reason(errors.New("[x] solving challenges: dial tcp: connection refused (order=https://ca/o/1) (ca=https://ca/dir)")); got != "[x] solving challenges: dial tcp: connection refused" {
 		t.Fatalf("reason = %q", got)
 	}
 }

@@ -92,7 +92,7 @@ func (p *rfc2136) update(ctx context.Context, zone string, recs []libdns.Record,
 	}
 	resp, _, err := c.ExchangeContext(ctx, m, p.server)
 	switch {
-	case errors.Is(err, dns.ErrSig), errors.Is(err, dns.ErrSecret):
+	case errors.Is(err, dns.ErrSig), errors.Is(err, dns.ErrSecret), errors.Is(err, dns.ErrAuth):
 		return fmt.Errorf("rfc2136: update of zone %s at %s: TSIG key %s: %w (is the secret the server's?)", zone, p.server, p.keyName, err)
 	case err != nil:
 		return fmt.Errorf("rfc2136: update of zone %s at %s: %w", zone, p.server, err)
