@@ -9,6 +9,11 @@ export PATH="$PATH:$(go env GOPATH)/bin"
 if ! command -v staticcheck >/dev/null; then
 	go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 fi
+# Pebble, a real ACME server, and its DNS server for names (the ACME tests in
+# test/acme_test.go start and stop them).
+for bin in pebble pebble-challtestsrv; do
+	command -v "$bin" >/dev/null || go install "github.com/letsencrypt/pebble/v2/cmd/$bin@v2.10.3"
+done
 # Debian packages the tests drive: headless Chromium (the dashboard's and the
 # portal's browser tests), redis-server (the shared stores; each test starts
 # its own on a port of its own), curl (digest auth as a real client does it).
@@ -16,15 +21,20 @@ need=()
 command -v chromium >/dev/null || need+=(chromium)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v curl >/dev/null || need+=(curl)
+# bind9: the DNS server that dns-01 (RFC 2136 updates) is tested against; the
+# test runs its own named on a port of its own.
+command -v named >/dev/null || [ -x /usr/sbin/named ] || need+=(bind9)
 if [ ${#need[@]} -gt 0 ]; then
 	sudo=""
 	[ "$(id -u)" = 0 ] || sudo=sudo
 	$sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-# Debian starts a redis-server of its own on install: the tests need none.
-if command -v systemctl >/dev/null && systemctl is-active --quiet redis-server 2>/dev/null; then
-	${sudo:-} systemctl stop redis-server || true
-fi
+# Debian starts a redis-server (and a named) of its own on install: the tests need none.
+for svc in redis-server named; do
+	if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
+		${sudo:-} systemctl stop "$svc" || true
+	fi
+done
 
 unformatted=$(gofmt -l $(git ls-files '*.go'))
 if [ -n "$unformatted" ]; then

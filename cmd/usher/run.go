@@ -5,16 +5,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/usher-lb/usher/internal/acme"
 	"github.com/usher-lb/usher/internal/admin"
 	"github.com/usher-lb/usher/internal/config"
 	"github.com/usher-lb/usher/internal/health"
@@ -52,6 +55,32 @@ func dataDir(cfg *config.Config, path string) string {
 		dir = filepath.Join(filepath.Dir(path), dir)
 	}
 	return dir
+}
+
+// challengeEntrypoint is the entrypoint where ACME challenges are answered
+// (a plain one for HTTP-01, a TLS one for TLS-ALPN-01): the one on the port
+// the CA asks on (80, 443), else the first by name; "" when there is none.
+// Every plain entrypoint answers HTTP-01 and every TLS one TLS-ALPN-01: this
+// is only the one certmagic is told of.
+func challengeEntrypoint(cfg *config.Config, withTLS bool) string {
+	want := "80"
+	if withTLS {
+		want = "443"
+	}
+	first := ""
+	for _, name := range slices.Sorted(maps.Keys(cfg.Entrypoints)) {
+		ep := cfg.Entrypoints[name]
+		if ep == nil || (ep.Protocol != "" && ep.Protocol != "http") || (ep.TLS != nil) != withTLS {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(ep.Address); err == nil && port == want {
+			return name
+		}
+		if first == "" {
+			first = name
+		}
+	}
+	return first
 }
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
@@ -134,6 +163,29 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(srv *s
 		return 1
 	}
 	srv.SetObserver(obs.observer(adminOn))
+	publish := srv.Swap
+	var certs *acme.Manager
+	if len(cfg.CertResolvers) > 0 {
+		certs, err = acme.New(cfg, acme.Options{
+			Log:       log,
+			DataDir:   dataDir(cfg, path),
+			ConfigDir: filepath.Dir(path),
+			HTTPAddr:  srv.Addr(challengeEntrypoint(cfg, false)),
+			TLSAddr:   srv.Addr(challengeEntrypoint(cfg, true)),
+		})
+		if err != nil {
+			log.Error("cannot start", "error", err.Error())
+			return 1
+		}
+		defer certs.Close()
+		srv.SetCertSource(certs)
+		publish = func(snap *runtime.Snapshot) {
+			srv.Swap(snap)
+			if snap != nil {
+				certs.Sync(snap.Config)
+			}
+		}
+	}
 	hm := health.NewManager(log, obs.healthEvent)
 	defer hm.Stop()
 	st := runtime.NewState()
@@ -158,7 +210,7 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(srv *s
 	obs.metrics.SetServerSource(serverStates(st.Servers))
 	mgr := &runtime.Manager{
 		Load:    func() (*config.Config, error) { return loadAll(path) },
-		Publish: srv.Swap,
+		Publish: publish,
 		Log:     log,
 		State:   st,
 		Metrics: obs.metrics,
@@ -171,13 +223,19 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(srv *s
 	adminAddr := ""
 	if adminOn {
 		stopAdmin, addr, err := startAdmin(ctx, cfg, log, admin.Deps{
-			Snapshot:    srv.Snapshot,
-			Status:      mgr.Status,
-			Servers:     st.Servers,
-			Stats:       obs.stats,
-			Events:      obs.bus,
-			Metrics:     obs.metrics.Handler(),
-			Decisions:   obs.metrics.DecisionCounts,
+			Snapshot:  srv.Snapshot,
+			Status:    mgr.Status,
+			Servers:   st.Servers,
+			Stats:     obs.stats,
+			Events:    obs.bus,
+			Metrics:   obs.metrics.Handler(),
+			Decisions: obs.metrics.DecisionCounts,
+			Certificates: func() any {
+				if certs == nil {
+					return []acme.Certificate{}
+				}
+				return certs.Status()
+			},
 			Entrypoints: srv.Entrypoints,
 			Token:       cfg.Admin.Token,
 			Dashboard:   cfg.Admin.Dashboard,

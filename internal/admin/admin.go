@@ -62,6 +62,9 @@ type Deps struct {
 	// Decisions are the guarding middlewares' decision counts by name
 	// (observe.Metrics.DecisionCounts), shown with each middleware.
 	Decisions func() map[string]observe.Decisions
+	// Certificates are the certificates of the certResolvers, by name, with
+	// their state (acme.Manager.Status); nil when there are none.
+	Certificates func() any
 
 	// Entrypoints are the entrypoints as routing sees them, on the ports they
 	// listen on, for explain; when nil, those of the running config's
@@ -107,6 +110,7 @@ func New(d Deps) http.Handler {
 	mux.Handle("/api/explain", only(http.MethodGet, a.explain))
 	mux.Handle("/api/events", only(http.MethodGet, a.events))
 	mux.Handle("/api/cache", only(http.MethodGet, a.cacheStats))
+	mux.Handle("/api/certificates", only(http.MethodGet, a.certificates))
 	mux.Handle("/api/cache/purge", only(http.MethodPost, a.cachePurge))
 	if d.Metrics != nil {
 		mux.Handle("/metrics", d.Metrics)
@@ -287,4 +291,14 @@ func (a *admin) snapshot(w http.ResponseWriter) *runtime.Snapshot {
 		writeError(w, http.StatusServiceUnavailable, "no configuration is running yet")
 	}
 	return s
+}
+
+// certificates lists the certificates usher obtains (certResolvers): each
+// name, its state, the last failure's reason, and what is served for it.
+func (a *admin) certificates(w http.ResponseWriter, r *http.Request) {
+	if a.d.Certificates == nil {
+		writeJSON(w, http.StatusOK, []any{})
+		return
+	}
+	writeJSON(w, http.StatusOK, a.d.Certificates())
 }

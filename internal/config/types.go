@@ -125,15 +125,6 @@ type CertResolver struct {
 	ACME *ACME `json:"acme,omitempty" doc:"ACME (Let's Encrypt and others)"`
 }
 
-// ACME configures an ACME account and challenge.
-type ACME struct {
-	Email     string `json:"email,omitempty" doc:"account email"`
-	CAServer  string `json:"caServer,omitempty" secret:"userinfo" doc:"directory URL of the ACME server"`
-	Challenge string `json:"challenge,omitempty" doc:"http-01|tls-alpn-01|dns-01"`
-	Storage   string `json:"storage,omitempty" doc:"directory for account and certificates"`
-	CARoots   string `json:"caRoots,omitempty" doc:"extra CA bundle trusted for the ACME server"`
-}
-
 // Redis is the connection to a Redis server shared by every middleware whose
 // store is redis, so that several usher instances share their state.
 type Redis struct {
@@ -168,8 +159,9 @@ type Router struct {
 
 // RouterTLS restricts a router to TLS and names a resolver for its hosts.
 type RouterTLS struct {
-	CertResolver string `json:"certResolver,omitempty" doc:"certResolver for this router's hosts"`
-	Options      string `json:"options,omitempty" doc:"name of tls.options"`
+	CertResolver string   `json:"certResolver,omitempty" doc:"certResolver for this router's hosts (those of Host in its rule, and domains)"`
+	Domains      []Domain `json:"domains,omitempty" doc:"names to get certificates for, beyond (or instead of) the rule's Host names"`
+	Options      string   `json:"options,omitempty" doc:"name of tls.options"`
 }
 
 // Service is exactly one of its fields.

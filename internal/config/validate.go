@@ -226,9 +226,7 @@ func (v *validator) entrypoints() {
 			v.add(p+".h2c", "h2c is HTTP/2 without TLS: a TLS entrypoint speaks HTTP/2 already (ALPN h2)")
 		}
 		if ep.TLS != nil {
-			if ep.TLS.CertResolver != "" {
-				v.notSupported(p+".tls.certResolver", "certResolvers are")
-			}
+			v.certResolverRef(p+".tls.certResolver", ep.TLS.CertResolver)
 			v.tlsOptionRef(p+".tls.options", ep.TLS.Options)
 		}
 		if to := ep.RedirectTo; to != "" {
@@ -267,9 +265,7 @@ func (v *validator) unsupported() {
 	if c.Providers != nil && c.Providers.Docker != nil {
 		v.notSupported("providers.docker", "the docker provider is")
 	}
-	if len(c.CertResolvers) > 0 {
-		v.notSupported("certResolvers", "certResolvers are")
-	}
+	v.certResolvers()
 	if c.Cluster != nil {
 		v.notSupported("cluster", "cluster is")
 	}
@@ -322,9 +318,7 @@ func (v *validator) routers() {
 			}
 		}
 		if r.TLS != nil {
-			if r.TLS.CertResolver != "" {
-				v.notSupported(p+".tls.certResolver", "certResolvers are")
-			}
+			v.routerTLS(p, r)
 			if r.TLS.Options != "" {
 				// The handshake is done before any router is chosen: options
 				// are the entrypoint's (tls.options of entrypoints).

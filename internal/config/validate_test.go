@@ -168,7 +168,7 @@ entrypoints:
 providers:
   docker: {}
 certResolvers:
-  le: { acme: { email: a@b.c } }
+  le: { acme: { email: a@b.c, challenge: tls-alpn-01 } }
 cluster: {}
 tcp:
   routers: { pg: { rule: "HostSNI(` + "`*`" + `)", service: pg } }
@@ -177,10 +177,8 @@ udp:
 `,
 			want: []string{
 				`usher.yaml:3: entrypoints.dns.protocol: protocol udp is not supported by this version of usher`,
-				`usher.yaml:4: entrypoints.h3.tls.certResolver: certResolvers are not supported by this version of usher`,
 				`usher.yaml:2: entrypoints.pg.protocol: protocol tcp is not supported by this version of usher`,
 				`usher.yaml:6: providers.docker: the docker provider is not supported by this version of usher`,
-				`usher.yaml:7: certResolvers: certResolvers are not supported by this version of usher`,
 				`usher.yaml:9: cluster: cluster is not supported by this version of usher`,
 				`usher.yaml:10: tcp: TCP routing is not supported by this version of usher`,
 				`usher.yaml:12: udp: UDP routing is not supported by this version of usher`,

@@ -66,7 +66,7 @@ func listenTCPAndUDP(addr string) (net.Listener, *net.UDPConn, error) {
 
 // newH3 makes the QUIC listener of ep on udp, the UDP twin of its TCP
 // listener, and its HTTP/3 server.
-func newH3(ep *entrypoint, udp *net.UDPConn, tcp *http.Server, handler http.Handler, tlsConf func() (*tls.Config, error)) (*h3Server, string, error) {
+func newH3(ep *entrypoint, udp *net.UDPConn, tcp *http.Server, handler http.Handler, tlsConf func(*tls.ClientHelloInfo) (*tls.Config, error)) (*h3Server, string, error) {
 	ec, o := ep.cfg, ep.cfg.HTTP3
 	_, port, _ := net.SplitHostPort(ep.ln.Addr().String())
 	quietQUICBufferWarning()
@@ -76,8 +76,8 @@ func newH3(ep *entrypoint, udp *net.UDPConn, tcp *http.Server, handler http.Hand
 	var cache atomic.Pointer[[2]*tls.Config]
 	base := &tls.Config{
 		NextProtos: []string{http3.NextProtoH3},
-		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-			c, err := tlsConf()
+		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			c, err := tlsConf(hello)
 			if err != nil {
 				return nil, err
 			}

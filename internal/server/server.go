@@ -31,7 +31,23 @@ type Server struct {
 	observer atomic.Pointer[observe.Observer]
 	metrics  *observe.Metrics
 	tracer   *observe.Tracer
+	certs    atomic.Pointer[CertSource]
 }
+
+// CertSource is where certificates obtained automatically come from (the
+// certResolvers, internal/acme).
+type CertSource interface {
+	// HandleHTTPChallenge answers an ACME HTTP-01 challenge request, and
+	// tells whether r was one; plain entrypoints ask it before routing.
+	HandleHTTPChallenge(w http.ResponseWriter, r *http.Request) bool
+	// ConfigForClient returns the config of a handshake on an entrypoint,
+	// from base, the running snapshot's.
+	ConfigForClient(entrypoint string, hello *tls.ClientHelloInfo, base *tls.Config) *tls.Config
+}
+
+// SetCertSource makes TLS entrypoints take certificates from c too, and
+// plain ones answer its HTTP-01 challenges.
+func (s *Server) SetCertSource(c CertSource) { s.certs.Store(&c) }
 
 // Options are what a Server reports to; nil fields report nowhere.
 type Options struct {
@@ -169,8 +185,13 @@ func (s *Server) newEntrypoint(name string, ec *config.Entrypoint, cfg *config.C
 		return ep, nil
 	}
 	opts := ec.TLS.Options
-	tlsConf := func() (*tls.Config, error) {
+	// The config of a handshake: the certificate source's (ACME) when there
+	// is one, else the snapshot's certificates.
+	tlsConf := func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 		snap := s.snap.Load()
+		if cs := s.certs.Load(); cs != nil && snap != nil {
+			return (*cs).ConfigForClient(name, hello, snap.TLS.Config(opts)), nil
+		}
 		if snap == nil || !snap.TLS.HasCertificates() {
 			return nil, errors.New("no certificate configured")
 		}
@@ -188,7 +209,7 @@ func (s *Server) newEntrypoint(name string, ec *config.Entrypoint, cfg *config.C
 		ErrorLog:          errLog,
 		TLSConfig: &tls.Config{
 			NextProtos:         []string{"h2", "http/1.1"},
-			GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) { return tlsConf() },
+			GetConfigForClient: tlsConf,
 		},
 	}
 	ep.srv, ep.serve = hs, func() error { return hs.ServeTLS(ln, "", "") }
@@ -330,6 +351,11 @@ func (s *Server) closeListeners() {
 var notFoundBody = []byte("Not Found\n")
 
 func (ep *entrypoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if ep.cfg.TLS == nil {
+		if cs := ep.s.certs.Load(); cs != nil && (*cs).HandleHTTPChallenge(w, r) {
+			return
+		}
+	}
 	if m := ep.s.metrics; m != nil {
 		m.RequestStarted()
 		defer m.RequestDone()

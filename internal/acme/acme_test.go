@@ -1,0 +1,107 @@
+package acme
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"testing"
+	"time"
+
+	"github.com/mholt/acmez/v3/acme"
+
+	"github.com/usher-lb/usher/internal/config"
+)
+
+func TestNames(t *testing.T) {
+	c, err := config.Parse("usher.yaml", []byte(`
+entrypoints:
+  web: { address: ":80" }
+  websecure: { address: ":443", tls: { certResolver: ep } }
+  other: { address: ":8443", tls: {} }
+certResolvers:
+  ep: { acme: {} }
+  own: { acme: {} }
+http:
+  routers:
+    own: { rule: "Host(`+"`A.example.com`"+`) || Host(`+"`b.example.com.`"+`)", service: s, tls: { certResolver: own, domains: [ { main: c.example.com, sans: [d.example.com] } ] } }
+    byEP: { rule: "Host(`+"`e.example.com`"+`) && PathPrefix(`+"`/x`"+`)", service: s }
+    plainOnly: { entrypoints: [web], rule: "Host(`+"`f.example.com`"+`)", service: s }
+    otherOnly: { entrypoints: [other], rule: "Host(`+"`g.example.com`"+`)", service: s }
+    noHost: { rule: "PathPrefix(`+"`/`"+`)", service: s }
+  services:
+    s: { loadBalancer: { servers: [ { url: "http://127.0.0.1:1" } ] } }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := Names(c)
+	want := map[string]string{
+		"a.example.com": "own", "b.example.com": "own", "c.example.com": "own", "d.example.com": "own",
+		"e.example.com": "ep",
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("Names = %v, want %v", got, want)
+	}
+}
+
+func TestBucket(t *testing.T) {
+	b := newBucket(2, time.Hour, 2)
+	for i := range 2 {
+		if !b.take() {
+			t.Fatalf("name %d of the burst is refused", i+1)
+		}
+	}
+	if b.take() {
+		t.Fatal("a third name within the hour passes")
+	}
+	b.last = b.last.Add(-30 * time.Minute) // half the period: one name back
+	if got := [2]bool{b.take(), b.take()}; got != [2]bool{true, false} {
+		t.Fatalf("after half the period: %v, want one name back", got)
+	}
+}
+
+func TestReasonShowsTheCAProblem(t *testing.T) {
+	err := fmt.Errorf("[x] Obtain: %w", acme.Problem{Type: "urn:ietf:params:acme:error:rejectedIdentifier", Detail: "policy forbids x"})
+	if got := reason(err); got != "urn:ietf:params:acme:error:rejectedIdentifier: policy forbids x" {
+		t.Fatalf("reason = %q", got)
+	}
+	if got := reason(errors.New("[x] solving challenges: dial tcp: connection refused (order=https://ca/o/1) (ca=https://ca/dir)")); got != "[x] solving challenges: dial tcp: connection refused" {
+		t.Fatalf("reason = %q", got)
+	}
+}
+
+// With nothing obtained, a handshake gets the static certificate that
+// matches, else the default certificate; never an error.
+func TestFallbackCertificate(t *testing.T) {
+	c, err := config.Parse("usher.yaml", []byte(`
+entrypoints:
+  websecure: { address: ":443", tls: { certResolver: le } }
+certResolvers:
+  le: { acme: { caServer: "https://127.0.0.1:1/dir", challenge: tls-alpn-01 } }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := New(c, Options{Log: slog.New(slog.DiscardHandler), DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	base := &tls.Config{}
+	cfg := m.ConfigForClient("websecure", &tls.ClientHelloInfo{ServerName: "x.example.com"}, base)
+	if len(cfg.Certificates) != 1 || cfg.Certificates[0].Leaf.Subject.CommonName != "usher default certificate" {
+		t.Fatalf("no default certificate: %+v", cfg.Certificates)
+	}
+	if cert, err := cfg.GetCertificate(&tls.ClientHelloInfo{ServerName: "x.example.com"}); cert != nil || err != nil {
+		t.Fatalf("GetCertificate = %v, %v; want nil, nil (crypto/tls falls back)", cert, err)
+	}
+	if again := m.ConfigForClient("websecure", &tls.ClientHelloInfo{}, base); again != cfg {
+		t.Fatal("the derived config is built again for the same base")
+	}
+	alpn := m.ConfigForClient("websecure", &tls.ClientHelloInfo{ServerName: "x.example.com", SupportedProtos: []string{"acme-tls/1"}}, base)
+	if len(alpn.NextProtos) != 1 || alpn.NextProtos[0] != "acme-tls/1" {
+		t.Fatalf("a TLS-ALPN-01 hello gets %v", alpn.NextProtos)
+	}
+}
