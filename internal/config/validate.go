@@ -267,7 +267,7 @@ func protocolOf(ep *Entrypoint) string {
 func (v *validator) unsupported() {
 	c := v.c
 	if c.Providers != nil && c.Providers.Docker != nil {
-		v.notSupported("providers.docker", "the docker provider is")
+		v.docker("providers.docker", c.Providers.Docker)
 	}
 	if len(c.CertResolvers) > 0 {
 		v.notSupported("certResolvers", "certResolvers are")

@@ -180,7 +180,6 @@ udp:
 				`usher.yaml:4: entrypoints.h3.http3: HTTP/3 is not supported by this version of usher`,
 				`usher.yaml:4: entrypoints.h3.tls.certResolver: certResolvers are not supported by this version of usher`,
 				`usher.yaml:2: entrypoints.pg.protocol: protocol tcp is not supported by this version of usher`,
-				`usher.yaml:6: providers.docker: the docker provider is not supported by this version of usher`,
 				`usher.yaml:7: certResolvers: certResolvers are not supported by this version of usher`,
 				`usher.yaml:9: cluster: cluster is not supported by this version of usher`,
 				`usher.yaml:10: tcp: TCP routing is not supported by this version of usher`,
