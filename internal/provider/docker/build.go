@@ -173,6 +173,11 @@ func readContainer(c Container, opt Options) (*part, config.Problems) {
 	for _, name := range sortedKeys(servers) {
 		if svcs[name] == nil {
 			svcs[name] = &config.Service{LoadBalancer: &config.LoadBalancer{}}
+			pos := config.Pos{File: origin}
+			if ls := sortedValues(servers[name]); len(ls) > 0 {
+				pos = at(ls[0])
+			}
+			cfg.Source.Set("http.services."+name, pos)
 		}
 	}
 	for _, name := range sortedKeys(svcs) {
@@ -433,6 +438,15 @@ func sortedKeys[T any](m map[string]T) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+func sortedValues(m map[string]string) []string {
+	vs := make([]string, 0, len(m))
+	for _, v := range m {
+		vs = append(vs, v)
+	}
+	slices.Sort(vs)
+	return vs
 }
 
 func joinInts(ns []int) string {
