@@ -1,7 +1,7 @@
 package test
 
 import (
-		"bytes"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -148,7 +148,10 @@ func (e *dockerEnv) startChecked(name string, labels []string, extra ...string) 
 	return docker(e.t, append(args, e.image)...)
 }
 
-func (e *dockerEnv) stop(name string) { e.t.Helper(); docker(e.t, "stop", "-t", "10", dockerPrefix+name) }
+func (e *dockerEnv) stop(name string) {
+	e.t.Helper()
+	docker(e.t, "stop", "-t", "10", dockerPrefix+name)
+}
 
 // ip is the container's address on the test's network, which the host
 // reaches on Linux.
