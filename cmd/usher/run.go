@@ -311,6 +311,20 @@ func compileFile(path string) (*runtime.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	if p := cfg.Providers; p != nil && p.Docker != nil {
+		// With the running containers, as usher run would serve them: the
+		// files may use their services; their problems are warnings.
+		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		dp, err := docker.New(p.Docker, log)
+		if err != nil {
+			return nil, err
+		}
+		dp.Connect(context.Background())
+		dp.Close()
+		if cfg, err = config.LoadAllWith(path, dp.Merge); err != nil {
+			return nil, err
+		}
+	}
 	checked, err := runtime.Check(cfg)
 	if err != nil {
 		return nil, err

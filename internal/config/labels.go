@@ -36,6 +36,7 @@ func FromLabels(origin, prefix string, labels map[string]string) (*Config, Probl
 			probs = append(probs, Problem{Pos: pos, Msg: err.Error()})
 		}
 	}
+	probs = append(probs, gaps(root, "")...)
 	root, dprobs := dynamicPart(root)
 	probs = append(probs, dprobs...)
 	d := &decoder{src: NewSource(), literal: true, probs: probs,
@@ -68,6 +69,14 @@ func setLabel(root *node, key, value string, pos Pos) error {
 			return fmt.Errorf("%q cannot both have a value and keys below it", strings.Join(segs[:i], "."))
 		}
 		child := n.get(name)
+		if child == nil { // loadbalancer and loadBalancer are one key
+			for _, e := range n.entries {
+				if strings.EqualFold(e.key, name) {
+					child = e.val
+					break
+				}
+			}
+		}
 		if idx < 0 {
 			if last {
 				if child != nil {
@@ -90,16 +99,18 @@ func setLabel(root *node, key, value string, pos Pos) error {
 		if child.kind != kindList {
 			return fmt.Errorf("%q is a list here but not in another label", name)
 		}
-		if idx > len(child.items) {
-			return fmt.Errorf("%s[%d] comes before %s[%d]: number list items from 0 without gaps", name, idx, name, len(child.items))
+		for len(child.items) <= idx { // labels come in any order: [10] before [2]
+			child.items = append(child.items, nil)
 		}
-		if idx == len(child.items) {
-			if last {
-				child.push(newScalar(pos, value))
-				return nil
-			}
-			child.push(newMap(pos))
-		} else if last {
+		switch {
+		case child.items[idx] == nil && last:
+			child.items[idx] = newScalar(pos, value)
+			child.addWeight(child.items[idx])
+			return nil
+		case child.items[idx] == nil:
+			child.items[idx] = newMap(pos)
+			child.addWeight(child.items[idx])
+		case last || child.items[idx].kind != kindMap:
 			return fmt.Errorf("%q cannot both have a value and keys below it", key)
 		}
 		n = child.items[idx]
@@ -121,4 +132,26 @@ func splitIndex(seg string) (string, int, error) {
 		return "", 0, fmt.Errorf("%q: the index must be a number from 0 to 1000", seg)
 	}
 	return seg[:open], i, nil
+}
+
+// gaps reports the list items no label set: servers[1] without servers[0].
+func gaps(n *node, path string) Problems {
+	var probs Problems
+	switch n.kind {
+	case kindMap:
+		for _, e := range n.entries {
+			probs = append(probs, gaps(e.val, dotted(path, e.key))...)
+		}
+	case kindList:
+		for i, it := range n.items {
+			if it == nil {
+				probs = append(probs, Problem{Pos: n.pos, Path: path,
+					Msg: fmt.Sprintf("%s[%d] is not set: number list items from 0 without gaps", path, i)})
+				n.items[i] = newNull(n.pos)
+				continue
+			}
+			probs = append(probs, gaps(it, fmt.Sprintf("%s[%d]", path, i))...)
+		}
+	}
+	return probs
 }

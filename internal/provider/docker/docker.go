@@ -114,8 +114,12 @@ func (p *Provider) Watch(ctx context.Context, onChange func()) {
 	}()
 }
 
-// Wait returns once the goroutines Start started have stopped.
+// Wait returns once the goroutines Watch started have stopped.
 func (p *Provider) Wait() { <-p.done }
+
+// Close releases the connection of a provider that will not Watch: Merge
+// goes on serving the containers Connect read.
+func (p *Provider) Close() error { return p.cli.Close() }
 
 func (p *Provider) count() int {
 	p.mu.Lock()
