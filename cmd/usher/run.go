@@ -21,6 +21,7 @@ import (
 	"github.com/usher-lb/usher/internal/admin"
 	"github.com/usher-lb/usher/internal/config"
 	"github.com/usher-lb/usher/internal/health"
+	"github.com/usher-lb/usher/internal/provider/docker"
 	"github.com/usher-lb/usher/internal/provider/file"
 	"github.com/usher-lb/usher/internal/redisconn"
 	"github.com/usher-lb/usher/internal/runtime"
@@ -140,15 +141,33 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(srv *s
 	defer cancel()
 	started := time.Now()
 	cfg, err := loadAll(path)
-	var checked runtime.Checked
-	if err == nil {
-		checked, err = runtime.Check(cfg)
-	}
 	if err != nil {
 		fmt.Fprintf(stderr, "usher: %s is not valid:\n%v\n", path, err)
 		return 1
 	}
 	log := newLogger(cfg, stderr)
+	// The Docker provider reads the containers before the first snapshot,
+	// so that usher starts with their routes; the config is read again with
+	// them, since a file's router may use a container's service.
+	load := func() (*config.Config, error) { return loadAll(path) }
+	var dp *docker.Provider
+	if p := cfg.Providers; p != nil && p.Docker != nil {
+		if dp, err = docker.New(p.Docker, log); err != nil {
+			log.Error("cannot start", "error", err.Error())
+			return 1
+		}
+		dp.Connect(ctx)
+		load = func() (*config.Config, error) { return config.LoadAllWith(path, dp.Merge) }
+		if cfg, err = load(); err != nil {
+			fmt.Fprintf(stderr, "usher: %s is not valid with the containers' labels:\n%v\n", path, err)
+			return 1
+		}
+	}
+	var checked runtime.Checked
+	if checked, err = runtime.Check(cfg); err != nil {
+		fmt.Fprintf(stderr, "usher: %s is not valid:\n%v\n", path, err)
+		return 1
+	}
 	obs, err := newObservers(cfg)
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
@@ -209,7 +228,7 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(srv *s
 	}
 	obs.metrics.SetServerSource(serverStates(st.Servers))
 	mgr := &runtime.Manager{
-		Load:    func() (*config.Config, error) { return loadAll(path) },
+		Load:    load,
 		Publish: publish,
 		Log:     log,
 		State:   st,
@@ -249,6 +268,11 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(srv *s
 		}
 		defer stopAdmin()
 		adminAddr = addr
+	}
+	if dp != nil {
+		dp.Watch(ctx, func() { mgr.Reload(ctx, "docker containers changed") })
+		defer dp.Wait()
+		defer cancel() // runs before Wait: the provider stops with ctx
 	}
 	if p := cfg.Providers; p != nil && p.File != nil && p.File.Watch {
 		if err := file.Watch(ctx, path, configDir(cfg, path), log, func() { mgr.Reload(ctx, "file changed") }); err != nil {
@@ -344,6 +368,20 @@ func compileFile(path string) (*runtime.Snapshot, error) {
 	cfg, err := loadAll(path)
 	if err != nil {
 		return nil, err
+	}
+	if p := cfg.Providers; p != nil && p.Docker != nil {
+		// With the running containers, as usher run would serve them: the
+		// files may use their services; their problems are warnings.
+		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		dp, err := docker.New(p.Docker, log)
+		if err != nil {
+			return nil, err
+		}
+		dp.Connect(context.Background())
+		dp.Close()
+		if cfg, err = config.LoadAllWith(path, dp.Merge); err != nil {
+			return nil, err
+		}
 	}
 	checked, err := runtime.Check(cfg)
 	if err != nil {

@@ -206,6 +206,7 @@ func (a *admin) routers(w http.ResponseWriter, r *http.Request) {
 	for _, name := range keys(v.http.Routers) {
 		m := plainMap(v.http.Routers[name])
 		m["name"] = name
+		m["provider"] = providerOf(v.http.Routers[name].Provider)
 		m["status"], m["error"] = v.refuse.of("http.routers.", name)
 		if m["middlewares"] == nil {
 			m["middlewares"] = []any{}
@@ -468,4 +469,13 @@ func hostOnly(h string) string {
 		h = h[:i]
 	}
 	return strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"))
+}
+
+// providerOf names where a router was defined: "file" (the configuration
+// files) unless a provider such as docker says otherwise.
+func providerOf(p string) string {
+	if p == "" {
+		return "file"
+	}
+	return p
 }

@@ -23,6 +23,11 @@ type decoder struct {
 	// secret is the `secret` tag of the field being decoded: a problem
 	// about its value must not quote it.
 	secret string
+
+	// literal is set for labels (FromLabels): values are not expanded, a
+	// list of strings may be one comma-separated value, and keys match
+	// case-insensitively.
+	literal bool
 }
 
 var (
@@ -61,7 +66,7 @@ func (d *decoder) decode(n *node, v reflect.Value, path string) {
 			return
 		}
 	case stringsType:
-		if n.kind == kindScalar {
+		if n.kind == kindScalar && !d.literal {
 			if s, ok := d.scalar(n, path, "a string"); ok {
 				v.Set(reflect.ValueOf(Strings{s}))
 			}
@@ -78,6 +83,10 @@ func (d *decoder) decode(n *node, v reflect.Value, path string) {
 	case reflect.Map:
 		d.mapping(n, v, path)
 	case reflect.Slice:
+		if d.literal && n.kind == kindScalar && t.Elem().Kind() == reflect.String {
+			d.commaList(n, v, path)
+			return
+		}
 		d.list(n, v, path)
 	case reflect.String:
 		if s, ok := d.scalar(n, path, "a string"); ok {
@@ -132,6 +141,9 @@ func (d *decoder) scalar(n *node, path, want string) (string, bool) {
 	if n.kind != kindScalar {
 		d.problem(n.pos, path, "expected %s, got %s", want, n.describe())
 		return "", false
+	}
+	if d.literal {
+		return n.text, true
 	}
 	s, err := expandEnv(n.text, d.lookup)
 	if err != nil {
@@ -213,6 +225,22 @@ func (d *decoder) byteSize(n *node, v reflect.Value, path string) {
 	v.SetInt(int64(size))
 }
 
+// commaList reads "web, websecure" as a list of two strings.
+func (d *decoder) commaList(n *node, v reflect.Value, path string) {
+	var parts []string
+	for _, s := range strings.Split(n.text, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			parts = append(parts, s)
+		}
+	}
+	out := reflect.MakeSlice(v.Type(), len(parts), len(parts))
+	for i, s := range parts {
+		d.src.Set(path+"["+strconv.Itoa(i)+"]", n.pos)
+		out.Index(i).SetString(s)
+	}
+	v.Set(out)
+}
+
 func (d *decoder) list(n *node, v reflect.Value, path string) {
 	if n.kind != kindList {
 		d.problem(n.pos, path, "expected a list, got %s", n.describe())
@@ -275,6 +303,15 @@ func (d *decoder) structure(n *node, v reflect.Value, path string) {
 			continue
 		}
 		f, ok := info.byKey[e.key]
+		if !ok && d.literal {
+			for _, k := range info.keys {
+				if strings.EqualFold(k, e.key) {
+					f, ok = info.byKey[k], true
+					p = dotted(path, k)
+					break
+				}
+			}
+		}
 		if !ok {
 			if base, isFile := strings.CutSuffix(e.key, "File"); isFile {
 				if bf, ok := info.byKey[base]; ok && bf.secret && bf.typ.Kind() == reflect.String {

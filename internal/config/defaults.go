@@ -46,6 +46,11 @@ func (c *Config) ApplyDefaults() {
 	}
 	if p := c.Providers; p != nil && p.Docker != nil {
 		orStr(&p.Docker.Endpoint, "unix:///var/run/docker.sock")
+		if p.Docker.Watch == nil {
+			on := true
+			p.Docker.Watch = &on
+		}
+		orDur(&p.Docker.Throttle, 100*time.Millisecond)
 	}
 	if h := c.HTTP; h != nil {
 		for name, s := range h.Services {

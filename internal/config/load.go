@@ -44,6 +44,7 @@ func Parse(name string, data []byte) (*Config, error) {
 type loader struct {
 	lookupEnv func(string) (string, bool)
 	readFile  func(string) ([]byte, error)
+	more      func(*Config) *Config // LoadAllWith
 }
 
 // parseMain reads a main config file. When the file has problems, the

@@ -29,6 +29,16 @@ func LoadAll(path string) (*Config, error) {
 	return loader{}.loadAll(path)
 }
 
+// LoadAllWith is LoadAll with the dynamic configuration of other providers:
+// more gets the files' configuration, merged, and returns it merged with
+// theirs (it must not change its argument); the whole is validated, so that
+// a router of the file may use a service of a container. more leaves out
+// whatever of its own would not merge or validate: a problem left is the
+// files'.
+func LoadAllWith(path string, more func(files *Config) *Config) (*Config, error) {
+	return loader{more: more}.loadAll(path)
+}
+
 // DynamicDir is the directory of dynamic files cfg names, resolved against
 // the directory of the main file at path; "" when it names none.
 func DynamicDir(cfg *Config, path string) string {
@@ -67,6 +77,9 @@ func (l loader) loadAll(path string) (*Config, error) {
 			}
 			probs = append(probs, dprobs...)
 			cfg, mprobs = merge(cfg, parts...)
+		}
+		if l.more != nil {
+			cfg = l.more(cfg)
 		}
 		// A name defined twice keeps its first definition, whose own
 		// problems are still worth reporting: merge problems hide none.

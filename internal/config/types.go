@@ -114,10 +114,14 @@ type FileProvider struct {
 	Directory string `json:"directory,omitempty" doc:"directory of further .yaml/.yml/.toml files with dynamic configuration"`
 }
 
-// DockerProvider reads labels of containers.
+// DockerProvider reads labels of containers (internal/provider/docker).
 type DockerProvider struct {
-	Endpoint         string `json:"endpoint,omitempty" secret:"userinfo" doc:"docker API endpoint; default unix:///var/run/docker.sock"`
-	ExposedByDefault bool   `json:"exposedByDefault,omitempty" doc:"route containers without usher.enable=true"`
+	Endpoint         string   `json:"endpoint,omitempty" secret:"userinfo" doc:"docker API endpoint: unix:///path/to/docker.sock or tcp://host:port; default unix:///var/run/docker.sock"`
+	ExposedByDefault bool     `json:"exposedByDefault,omitempty" doc:"route containers without usher.enable=true (usher.enable=false still leaves one out); default false"`
+	Network          string   `json:"network,omitempty" doc:"docker network whose container addresses usher dials; default: the container's only network, or the first by name"`
+	Constraints      string   `json:"constraints,omitempty" doc:"expression on labels a container must match to be read: Label('k', 'v'), LabelRegex('k', 're'), Name('n') with &&, ||, ! and parentheses; default: every container"`
+	Watch            *bool    `json:"watch,omitempty" doc:"follow the engine's events and reload when containers change; default true"`
+	Throttle         Duration `json:"throttle,omitempty" doc:"least time between two reloads caused by container events; default 100ms"`
 }
 
 // CertResolver obtains certificates.
@@ -155,6 +159,10 @@ type Router struct {
 	Middlewares []string   `json:"middlewares,omitempty" doc:"middlewares applied in order"`
 	Service     string     `json:"service" doc:"service that answers"`
 	TLS         *RouterTLS `json:"tls,omitempty" doc:"match only TLS requests and set how certificates are found"`
+
+	// Provider is where the router was defined, for the admin API: "" is
+	// the file, "docker" a container's labels. Not a key of the file.
+	Provider string `json:"-"`
 }
 
 // RouterTLS restricts a router to TLS and names a resolver for its hosts.

@@ -263,7 +263,7 @@ func protocolOf(ep *Entrypoint) string {
 func (v *validator) unsupported() {
 	c := v.c
 	if c.Providers != nil && c.Providers.Docker != nil {
-		v.notSupported("providers.docker", "the docker provider is")
+		v.docker("providers.docker", c.Providers.Docker)
 	}
 	v.certResolvers()
 	if c.Cluster != nil {

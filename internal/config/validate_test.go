@@ -178,7 +178,6 @@ udp:
 			want: []string{
 				`usher.yaml:3: entrypoints.dns.protocol: protocol udp is not supported by this version of usher`,
 				`usher.yaml:2: entrypoints.pg.protocol: protocol tcp is not supported by this version of usher`,
-				`usher.yaml:6: providers.docker: the docker provider is not supported by this version of usher`,
 				`usher.yaml:9: cluster: cluster is not supported by this version of usher`,
 				`usher.yaml:10: tcp: TCP routing is not supported by this version of usher`,
 				`usher.yaml:12: udp: UDP routing is not supported by this version of usher`,

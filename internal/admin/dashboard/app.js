@@ -420,7 +420,7 @@
     body.replaceChildren(...routers.map((r) => {
       const chain = r.chain || r.middlewares || [];
       return h('tr', {'data-router': r.name},
-        h('td', {class: 'name'}, r.name),
+        h('td', {class: 'name'}, r.name, ' ', r.provider ? h('span', {class: 'chip gray provider', title: 'defined by the ' + r.provider + ' provider'}, r.provider) : null),
         h('td', {}, r.rule ? h('code', {class: 'rule'}, r.rule) : h('span', {class: 'faint'}, '–'),
           r.error ? h('div', {class: 'err-text'}, r.error) : null),
         h('td', {}, chain.length ? h('span', {class: 'chips'}, chain.map((m) => h('span', {class: 'chip gray'}, m))) : h('span', {class: 'faint'}, '–')),
