@@ -41,6 +41,7 @@ var MiddlewareKinds = map[string]reflect.Type{
 	"waf":            reflect.TypeFor[WAF](),
 	"basicAuth":      reflect.TypeFor[BasicAuth](),
 	"digestAuth":     reflect.TypeFor[DigestAuth](),
+	"oidc":           reflect.TypeFor[OIDC](),
 }
 
 // StripPrefix removes a path prefix before forwarding.

@@ -823,6 +823,8 @@ func (v *validator) middleware(p string, spec any) {
 		v.basicAuth(p, s)
 	case *DigestAuth:
 		v.digestAuth(p, s)
+	case *OIDC:
+		v.oidc(p, s)
 	case *Chain:
 		if len(s.Middlewares) == 0 {
 			v.add(p+".middlewares", "a chain needs at least one middleware")

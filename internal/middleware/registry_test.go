@@ -37,6 +37,7 @@ var valid = map[string]any{
 	"jwt":            &config.JWT{Secret: "0123456789abcdef0123456789abcdef"},
 	"apiKey":         &config.APIKey{Keys: []config.APIKeyEntry{{ID: "a", SHA256: "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"}}},
 	"waf":            &config.WAF{},
+	"oidc":           &config.OIDC{Issuer: "http://127.0.0.1:9/", ClientID: "shop"},
 }
 
 func TestEveryKindIsRegistered(t *testing.T) {
