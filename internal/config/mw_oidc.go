@@ -6,7 +6,7 @@ import "time"
 // flow with PKCE) and keeps the login in a session of usher's; requests
 // without one are sent to the provider (API clients get 401).
 type OIDC struct {
-	Issuer                string     `json:"issuer" doc:"the provider's issuer URL; its /.well-known/openid-configuration is read at start (again after a failure, at most every 30s)"`
+	Issuer                string     `json:"issuer" doc:"the provider's issuer URL; its /.well-known/openid-configuration is read at start (after a failure again 1s later, the wait doubling up to 30s)"`
 	ClientID              string     `json:"clientID" doc:"the client id registered at the provider; ID tokens must name it in aud"`
 	ClientSecret          string     `json:"clientSecret,omitempty" secret:"true" doc:"the client's secret (secret; clientSecretFile reads it from a file); none: a public client, PKCE only"`
 	ClientAuthMethod      string     `json:"clientAuthMethod,omitempty" doc:"how the secret goes to the token endpoint: client_secret_basic or client_secret_post; default the first of these the provider supports (basic when it says nothing)"`

@@ -57,7 +57,7 @@ func (m *middleware) login(w http.ResponseWriter, r *http.Request) {
 		refuse(w, http.StatusUnauthorized, "401 Unauthorized: log in first\n")
 		return
 	}
-	doc, _, err := m.prov.get(r.Context())
+	doc, _, err := m.prov.get()
 	if err != nil {
 		m.dec.Fail()
 		refuse(w, http.StatusServiceUnavailable, "503 Service Unavailable: the identity provider cannot be reached\n")
@@ -96,11 +96,15 @@ func (m *middleware) login(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusFound)
 }
 
+// maxReturn bounds the page remembered for after the login: the login
+// cookie must stay under what browsers keep (4 KiB).
+const maxReturn = 2048
+
 // safeReturn is where a browser may be sent back after its login: a path
 // of this host, never another site (//evil.example, /\evil.example and
 // the like are how a path becomes one).
 func safeReturn(p string) string {
-	if p == "" || p[0] != '/' || len(p) > 4096 {
+	if p == "" || p[0] != '/' || len(p) > maxReturn {
 		return "/"
 	}
 	if len(p) > 1 && (p[1] == '/' || p[1] == '\\') {
@@ -149,7 +153,7 @@ func (m *middleware) callback(w http.ResponseWriter, r *http.Request) {
 		refuse(w, http.StatusBadRequest, "400 Bad Request: the provider's answer has no code\n")
 		return
 	}
-	doc, v, err := m.prov.get(r.Context())
+	doc, v, err := m.prov.get()
 	if err != nil {
 		m.dec.Fail()
 		refuse(w, http.StatusServiceUnavailable, "503 Service Unavailable: the identity provider cannot be reached\n")
@@ -292,6 +296,9 @@ func (m *middleware) verifyIDToken(ctx context.Context, v *jwtverify.Verifier, r
 	if s == "" {
 		return nil, "the ID token has no sub"
 	}
+	if !printable(s) {
+		return nil, "the ID token's sub has control characters"
+	}
 	if sub != "" && s != sub {
 		return nil, "the refreshed ID token is for another sub"
 	}
@@ -390,7 +397,7 @@ func (m *middleware) refresh(ctx context.Context, s *session.Session) *session.S
 		ss.store.Delete(ctx, s.ID)
 		return nil
 	}
-	doc, v, err := m.prov.get(ctx)
+	doc, v, err := m.prov.get()
 	if err != nil {
 		return retryLater(err)
 	}
@@ -461,7 +468,7 @@ func (m *middleware) logout(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(post, "/") {
 		post = reqinfo.Scheme(r) + "://" + r.Host + post
 	}
-	if doc, _, err := m.prov.get(r.Context()); err == nil && doc.EndSessionEndpoint != "" {
+	if doc, _, err := m.prov.get(); err == nil && doc.EndSessionEndpoint != "" {
 		q := url.Values{"client_id": {m.auth.id}}
 		if idToken != "" {
 			q.Set("id_token_hint", idToken)

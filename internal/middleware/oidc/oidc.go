@@ -11,8 +11,9 @@
 // groups in request headers (the client's own copies always removed).
 //
 // API clients (Accept: application/json, an Authorization header,
-// X-Requested-With) and requests other than GET and HEAD get 401 instead of
-// a redirect: they cannot follow a login page.
+// X-Requested-With, a browser's Sec-Fetch-Mode other than navigate) and
+// requests other than GET and HEAD get 401 instead of a redirect: they
+// cannot follow a login page.
 //
 // What lasts across reloads, kept by the middleware's name, issuer and
 // client (env.Keep): the provider's discovery document and JWK Set, and the
@@ -21,7 +22,6 @@ package oidc
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
@@ -349,6 +349,11 @@ func apiClient(r *http.Request) bool {
 	if len(r.Header["Authorization"]) > 0 || strings.EqualFold(r.Header.Get("X-Requested-With"), "XMLHttpRequest") {
 		return true
 	}
+	// A browser's fetch, image or script (not a page it navigates to):
+	// a redirect would only start a login nobody sees.
+	if mode := r.Header.Get("Sec-Fetch-Mode"); mode != "" && mode != "navigate" {
+		return true
+	}
 	for _, a := range r.Header["Accept"] {
 		if strings.Contains(strings.ToLower(a), "application/json") {
 			return true
@@ -475,8 +480,3 @@ func printable(s string) bool {
 }
 
 func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
-
-func digest(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:8])
-}

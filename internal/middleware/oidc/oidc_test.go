@@ -197,15 +197,16 @@ func TestCallbackRefusals(t *testing.T) {
 			u, _ := url.Parse(cb)
 			return strings.Split(cb, "?")[0] + "?error=access_denied&state=" + u.Query().Get("state")
 		}, want: 403},
-		"no code":          {change: func(b *browser, cb string) string { return replaceParam(cb, "code", "") }, want: 400},
-		"unknown code":     {change: func(b *browser, cb string) string { return replaceParam(cb, "code", "forged") }, want: 403},
-		"nonce mismatch":   {tweak: func(c map[string]any) { c["nonce"] = "other" }, want: 403},
-		"no nonce":         {tweak: func(c map[string]any) { delete(c, "nonce") }, want: 403},
-		"wrong audience":   {tweak: func(c map[string]any) { c["aud"] = "other-client" }, want: 403},
-		"wrong issuer":     {tweak: func(c map[string]any) { c["iss"] = "https://evil.example" }, want: 403},
-		"expired ID token": {tweak: func(c map[string]any) { c["exp"] = time.Now().Add(-time.Hour).Unix() }, want: 403},
-		"no exp":           {tweak: func(c map[string]any) { delete(c, "exp") }, want: 403},
-		"azp of another":   {tweak: func(c map[string]any) { c["aud"] = []string{testClient, "x"}; c["azp"] = "x" }, want: 403},
+		"no code":               {change: func(b *browser, cb string) string { return replaceParam(cb, "code", "") }, want: 400},
+		"unknown code":          {change: func(b *browser, cb string) string { return replaceParam(cb, "code", "forged") }, want: 403},
+		"nonce mismatch":        {tweak: func(c map[string]any) { c["nonce"] = "other" }, want: 403},
+		"no nonce":              {tweak: func(c map[string]any) { delete(c, "nonce") }, want: 403},
+		"wrong audience":        {tweak: func(c map[string]any) { c["aud"] = "other-client" }, want: 403},
+		"wrong issuer":          {tweak: func(c map[string]any) { c["iss"] = "https://evil.example" }, want: 403},
+		"expired ID token":      {tweak: func(c map[string]any) { c["exp"] = time.Now().Add(-time.Hour).Unix() }, want: 403},
+		"no exp":                {tweak: func(c map[string]any) { delete(c, "exp") }, want: 403},
+		"sub with a line break": {tweak: func(c map[string]any) { c["sub"] = "u1\r\nX-Admin: yes" }, want: 403},
+		"azp of another":        {tweak: func(c map[string]any) { c["aud"] = []string{testClient, "x"}; c["azp"] = "x" }, want: 403},
 	} {
 		t.Run(name, func(t *testing.T) {
 			s.mu.Lock()
@@ -372,6 +373,8 @@ func TestAPIClientsGet401(t *testing.T) {
 		{"GET", []string{"Accept", "text/html;q=0.5, application/json"}},
 		{"GET", []string{"Authorization", "Bearer x"}},
 		{"GET", []string{"X-Requested-With", "XMLHttpRequest"}},
+		{"GET", []string{"Sec-Fetch-Mode", "cors"}},
+		{"GET", []string{"Sec-Fetch-Mode", "no-cors"}},
 		{"POST", nil},
 		{"DELETE", nil},
 	} {
@@ -380,7 +383,7 @@ func TestAPIClientsGet401(t *testing.T) {
 			t.Errorf("%s %v: %d Location %q", tc.method, tc.hdr, a.status, a.h.Get("Location"))
 		}
 	}
-	if a := b.get(s.srv.URL+"/page", "Accept", "text/html"); a.status != 302 {
+	if a := b.get(s.srv.URL+"/page", "Accept", "text/html", "Sec-Fetch-Mode", "navigate"); a.status != 302 {
 		t.Errorf("a browser: %d, want 302", a.status)
 	}
 }

@@ -19,8 +19,8 @@ import (
 	"github.com/usher-lb/usher/internal/jwtverify"
 )
 
-// discoveryRetry is the least time between two reads of the discovery
-// document after a failure: a provider that is down is not flooded.
+// discoveryRetry is the longest wait between two reads of the discovery
+// document after failures.
 const discoveryRetry = 30 * time.Second
 
 // maxBody bounds what usher reads of the provider's answers.
@@ -51,12 +51,13 @@ type provider struct {
 	log      *slog.Logger
 	now      func() time.Time
 
-	mu      sync.Mutex
-	doc     *discovery
-	v       *jwtverify.Verifier
-	jwks    *jwtverify.JWKS
-	lastTry time.Time
-	lastErr error
+	mu       sync.Mutex
+	doc      *discovery
+	v        *jwtverify.Verifier
+	jwks     *jwtverify.JWKS
+	lastTry  time.Time
+	lastErr  error
+	failures int
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -68,7 +69,7 @@ func newProvider(issuer, clientID string, client *http.Client, log *slog.Logger)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	// Read the discovery document now, so that the first login does not
 	// wait for it; a failure is logged and tried again when needed.
-	p.wg.Go(func() { p.get(p.ctx) })
+	p.wg.Go(func() { p.get() })
 	return p
 }
 
@@ -99,18 +100,21 @@ func unavailable(format string, args ...any) error {
 }
 
 // get returns the discovery document and the ID token verifier, reading the
-// document when it has not been read yet (at most every discoveryRetry).
-func (p *provider) get(ctx context.Context) (*discovery, *jwtverify.Verifier, error) {
+// document when it has not been read yet (after failures, not sooner than
+// retry says). The read is bounded by the provider's context, not a
+// request's: a client that goes away must not leave a failure that the
+// next requests wait out.
+func (p *provider) get() (*discovery, *jwtverify.Verifier, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.doc != nil {
 		return p.doc, p.v, nil
 	}
-	if !p.lastTry.IsZero() && p.now().Sub(p.lastTry) < discoveryRetry {
+	if !p.lastTry.IsZero() && p.now().Sub(p.lastTry) < p.retry() {
 		return nil, nil, p.lastErr
 	}
 	p.lastTry = p.now()
-	doc, err := p.discover(ctx)
+	doc, err := p.discover(p.ctx)
 	if err == nil {
 		var algs []string
 		for _, a := range doc.IDTokenAlgs {
@@ -139,11 +143,22 @@ func (p *provider) get(ctx context.Context) (*discovery, *jwtverify.Verifier, er
 		}
 		err = unavailable("the discovery document's keys: %v", err)
 	}
-	if ctx.Err() == nil {
+	p.failures++
+	if p.ctx.Err() == nil {
 		p.log.Warn("oidc: cannot read the provider's discovery document", "issuer", p.issuer, "error", err.Error())
 	}
 	p.lastErr = err
 	return nil, nil, err
+}
+
+// retry is the wait after the failures so far: 1 s, doubled up to
+// discoveryRetry, so that a provider starting beside usher is found soon
+// and one that is down is not flooded.
+func (p *provider) retry() time.Duration {
+	if p.failures >= 5 {
+		return discoveryRetry
+	}
+	return min(discoveryRetry, time.Second<<p.failures)
 }
 
 // discover reads and checks the discovery document.
