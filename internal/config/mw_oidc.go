@@ -21,6 +21,7 @@ type OIDC struct {
 	UserHeader            string     `json:"userHeader,omitempty" doc:"request header that gets the user (the verified email, else sub) for the server; default X-Forwarded-User; the client's own copy is always removed"`
 	EmailHeader           string     `json:"emailHeader,omitempty" doc:"request header that gets the email; default X-Forwarded-Email"`
 	GroupsHeader          string     `json:"groupsHeader,omitempty" doc:"request header that gets the groups, comma-separated; default X-Forwarded-Groups"`
+	Store                 string     `json:"store,omitempty" doc:"where sessions are kept: memory (this usher's; a restart logs everyone out) or redis (the static redis section, shared by every usher with the same dataDir key); default memory"`
 	SessionLifetime       *Duration  `json:"sessionLifetime,omitempty" doc:"how long a login lasts, whatever the provider's tokens say; then the browser logs in again; default 24h"`
 	CookieName            string     `json:"cookieName,omitempty" doc:"name of the session cookie (sealed: it holds only the session's id); the login's cookies are this with _login_ and a suffix; default _usher_oidc"`
 	CookieDomain          string     `json:"cookieDomain,omitempty" doc:"Domain of the cookies, to share one login across subdomains; default the host asked for"`

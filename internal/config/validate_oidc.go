@@ -77,6 +77,10 @@ func (v *validator) oidc(p string, o *OIDC) {
 		}
 		seen[strings.ToLower(h.val)] = h.key
 	}
+	v.oneOf(p+".store", o.Store, "memory", "redis")
+	if o.Store == "redis" && v.c.Redis == nil {
+		v.add(p+".store", "store: redis needs the static `redis` section (redis: { address: host:port })")
+	}
 	if o.SessionLifetime != nil && o.SessionLifetime.D() < 1e9*60 {
 		v.add(p+".sessionLifetime", "must be 1m or more")
 	}

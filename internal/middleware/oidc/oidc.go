@@ -22,6 +22,7 @@ package oidc
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
@@ -212,10 +213,26 @@ func New(ctx context.Context, next http.Handler, cfg *config.OIDC, name string) 
 		return nil, fmt.Errorf("oidc: %w", err)
 	}
 	// Another provider or client: every session of the old one ends.
-	m.sess, err = env.Keep(e, kind, name, "sessions "+cfg.Issuer+" "+cfg.ClientID, func() (*sessions, func(), error) {
-		st := session.NewMemoryStore(0)
-		return &sessions{store: st, busy: map[string]chan struct{}{}}, st.Close, nil
-	})
+	provKey := cfg.Issuer + " " + cfg.ClientID
+	switch cfg.Store {
+	case "", "memory":
+		m.sess, err = env.Keep(e, kind, name, "sessions memory "+provKey, func() (*sessions, func(), error) {
+			st := session.NewMemoryStore(0)
+			return &sessions{store: st, busy: map[string]chan struct{}{}}, st.Close, nil
+		})
+	case "redis":
+		rc, rerr := e.Redis()
+		if rerr != nil {
+			return nil, fmt.Errorf("oidc: %w", rerr)
+		}
+		sum := sha256.Sum256([]byte(provKey))
+		prefix := "usher:oidc:" + name + ":" + hex.EncodeToString(sum[:6]) + ":"
+		m.sess, err = env.Keep(e, kind, name, "sessions redis "+provKey, func() (*sessions, func(), error) {
+			return &sessions{store: session.NewRedisStore(rc, prefix, m.sealer), busy: map[string]chan struct{}{}}, nil, nil
+		})
+	default:
+		return nil, fmt.Errorf("oidc: store is memory or redis, not %q", cfg.Store)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("oidc: %w", err)
 	}
@@ -255,7 +272,13 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	s := m.current(r)
+	s, err := m.current(r)
+	if err != nil {
+		m.dec.Fail()
+		m.log.Warn("oidc: session store", "error", err.Error())
+		refuse(w, http.StatusServiceUnavailable, "503 Service Unavailable: the sessions cannot be read\n")
+		return
+	}
 	if s == nil {
 		m.dec.Deny()
 		m.login(w, r)
@@ -282,30 +305,27 @@ func (m *middleware) onCallbackHost(r *http.Request) bool {
 }
 
 // current returns the session of r's cookie, refreshed when its tokens are
-// due; nil when there is none (or no more).
-func (m *middleware) current(r *http.Request) *session.Session {
+// due; nil when there is none (or no more); an error when the store
+// cannot be read.
+func (m *middleware) current(r *http.Request) (*session.Session, error) {
 	c, err := r.Cookie(m.cookieName)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	now := m.now()
 	id, err := m.sealer.Open(m.sealSession, c.Value, now)
 	if err != nil {
 		m.log.Debug("oidc: session cookie refused (forged, altered or expired)", "path", r.URL.Path)
-		return nil
+		return nil, nil
 	}
 	s, err := m.sess.store.Get(r.Context(), string(id))
-	if err != nil {
-		m.log.Warn("oidc: session store", "error", err.Error())
-		return nil
-	}
-	if s == nil {
-		return nil
+	if s == nil || err != nil {
+		return nil, err
 	}
 	if s.Data[dataRefresh] != "" && !now.Before(unixData(s, dataRefreshAt)) {
-		return m.refresh(r.Context(), s)
+		return m.refresh(r.Context(), s), nil
 	}
-	return s
+	return s, nil
 }
 
 // stripCookies removes usher's own cookies from the request: the server

@@ -12,8 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/usher-lb/usher/internal/config"
 	"github.com/usher-lb/usher/internal/middleware/env"
+	"github.com/usher-lb/usher/internal/redisconn/redistest"
 )
 
 // site is usher's side: the middleware in front of a server that echoes
@@ -29,6 +32,11 @@ type site struct {
 
 func newSite(t *testing.T, op *fakeOP, tweak func(*config.OIDC)) *site {
 	t.Helper()
+	return newSiteEnv(t, op, tweak, env.Config{})
+}
+
+func newSiteEnv(t *testing.T, op *fakeOP, tweak func(*config.OIDC), ec env.Config) *site {
+	t.Helper()
 	cfg := &config.OIDC{Issuer: op.srv.URL, ClientID: testClient, ClientSecret: testSecret}
 	if tweak != nil {
 		tweak(cfg)
@@ -36,7 +44,7 @@ func newSite(t *testing.T, op *fakeOP, tweak func(*config.OIDC)) *site {
 	store := env.NewStore()
 	t.Cleanup(store.Close)
 	b := store.Begin()
-	ctx := env.With(context.Background(), env.New(env.Config{}, b))
+	ctx := env.With(context.Background(), env.New(ec, b))
 	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Got-User", strings.Join(r.Header.Values("X-Forwarded-User"), "|"))
 		w.Header().Set("Got-Email", strings.Join(r.Header.Values("X-Forwarded-Email"), "|"))
@@ -539,5 +547,50 @@ func TestProviderDown(t *testing.T) {
 	a := newBrowser(t).get(s.srv.URL + "/")
 	if a.status != 503 || strings.Contains(a.body, "secret") {
 		t.Fatalf("provider down: %d %q", a.status, a.body)
+	}
+}
+
+// TestRedisSessions: two ushers on one Redis (and one key) share the
+// sessions: a login at one is good at the other, a logout at one ends it
+// at both; Redis down is 503, not a login.
+func TestRedisSessions(t *testing.T) {
+	srv := redistest.Start(t)
+	rc := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { rc.Close() })
+	op := newFakeOP(t)
+	redisStore := func(c *config.OIDC) { c.Store = "redis" }
+	a := newSiteEnv(t, op, redisStore, env.Config{Redis: rc})
+	b := newSiteEnv(t, op, redisStore, env.Config{Redis: rc})
+	br := newBrowser(t)
+	if ans := br.login(a, "/", "u1", "a@b.c", nil, nil); ans.status != 303 {
+		t.Fatalf("login: %d %q", ans.status, ans.body)
+	}
+	if ans := br.get(b.srv.URL + "/x"); ans.status != 200 || ans.h.Get("Got-User") != "a@b.c" {
+		t.Fatalf("at the other usher: %d %q", ans.status, ans.h.Get("Got-User"))
+	}
+	keys, _ := rc.Keys(context.Background(), "usher:oidc:sso:*").Result()
+	if len(keys) != 1 {
+		t.Fatalf("redis keys %q", keys)
+	}
+	u, _ := url.Parse(b.srv.URL)
+	kept := br.jar.Cookies(u)
+	if ans := br.get(a.srv.URL + "/oauth2/logout"); ans.status != 302 {
+		t.Fatalf("logout: %d", ans.status)
+	}
+	for _, c := range kept {
+		c.Path = "/"
+	}
+	br.jar.SetCookies(u, kept) // the cookie replayed after the logout
+	if ans := br.get(b.srv.URL + "/x"); ans.status != 302 {
+		t.Fatalf("after a logout at the other usher: %d", ans.status)
+	}
+	br2 := newBrowser(t)
+	br2.login(a, "/", "u2", "c@d.e", nil, nil)
+	srv.Stop()
+	if ans := br2.get(b.srv.URL + "/"); ans.status != 503 {
+		t.Fatalf("redis down: %d %q", ans.status, ans.body)
+	}
+	if _, err := New(context.Background(), http.NotFoundHandler(), &config.OIDC{Issuer: op.srv.URL, ClientID: "x", Store: "redis"}, "n"); err == nil {
+		t.Fatal("store redis without a redis section was accepted")
 	}
 }
