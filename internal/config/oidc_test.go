@@ -37,6 +37,12 @@ func TestValidateOIDC(t *testing.T) {
 			`usher.yaml:6: http.middlewares.m.oidc.cookieName: "a=b" is not a valid cookie name`,
 			`usher.yaml:6: http.middlewares.m.oidc.cookieDomain: ".example.com" is not a domain (example.com)`,
 		}},
+		{"store redis without the redis section", `{ oidc: { issuer: "https://id.example.com", clientID: shop, store: redis } }`, []string{
+			"usher.yaml:4: http.middlewares.m.oidc.store: store: redis needs the static `redis` section (redis: { address: host:port })",
+		}},
+		{"unknown store", `{ oidc: { issuer: "https://id.example.com", clientID: shop, store: disk } }`, []string{
+			`usher.yaml:4: http.middlewares.m.oidc.store: "disk" is not one of memory, redis`,
+		}},
 		{"a secret method without a secret", `{ oidc: { issuer: "https://id.example.com", clientID: shop, clientAuthMethod: client_secret_basic } }`, []string{
 			`usher.yaml:4: http.middlewares.m.oidc.clientAuthMethod: client_secret_basic sends the client secret, and there is none (clientSecret or clientSecretFile)`,
 		}},
