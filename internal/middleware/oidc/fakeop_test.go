@@ -22,7 +22,7 @@ import (
 // once, refresh tokens rotated) written from the RFCs. The end-to-end tests
 // run a real one.
 type fakeOP struct {
-	t   *testing.T
+	t   testing.TB
 	srv *httptest.Server
 	key *ecdsa.PrivateKey
 
@@ -49,7 +49,7 @@ const (
 	testSecret = "s3cret:with/odd&chars"
 )
 
-func newFakeOP(t *testing.T) *fakeOP {
+func newFakeOP(t testing.TB) *fakeOP {
 	op := &fakeOP{t: t, key: jwttest.EC(elliptic.P256()), codes: map[string]*grant{}, refresh: map[string]*grant{}, access: map[string]map[string]any{}, expires: 300}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {

@@ -22,7 +22,7 @@ import (
 // site is usher's side: the middleware in front of a server that echoes
 // what it was told about the user.
 type site struct {
-	t   *testing.T
+	t   testing.TB
 	m   *middleware
 	srv *httptest.Server
 	op  *fakeOP
@@ -30,12 +30,12 @@ type site struct {
 	now time.Time // the middleware's clock
 }
 
-func newSite(t *testing.T, op *fakeOP, tweak func(*config.OIDC)) *site {
+func newSite(t testing.TB, op *fakeOP, tweak func(*config.OIDC)) *site {
 	t.Helper()
 	return newSiteEnv(t, op, tweak, env.Config{})
 }
 
-func newSiteEnv(t *testing.T, op *fakeOP, tweak func(*config.OIDC), ec env.Config) *site {
+func newSiteEnv(t testing.TB, op *fakeOP, tweak func(*config.OIDC), ec env.Config) *site {
 	t.Helper()
 	cfg := &config.OIDC{Issuer: op.srv.URL, ClientID: testClient, ClientSecret: testSecret}
 	if tweak != nil {
@@ -71,12 +71,12 @@ func (s *site) advance(d time.Duration) {
 }
 
 type browser struct {
-	t   *testing.T
+	t   testing.TB
 	jar *cookiejar.Jar
 	c   *http.Client
 }
 
-func newBrowser(t *testing.T) *browser {
+func newBrowser(t testing.TB) *browser {
 	jar, _ := cookiejar.New(nil)
 	return &browser{t: t, jar: jar, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
