@@ -34,6 +34,7 @@ type fakeOP struct {
 	noRT                 bool                      // no refresh tokens
 	expires              int                       // expires_in of access tokens
 	tokenErr             int                       // status the token endpoint answers, 0: normal
+	uiDown               bool                      // the userinfo endpoint fails
 	exchanges, refreshes int
 }
 
@@ -68,7 +69,12 @@ func newFakeOP(t testing.TB) *fakeOP {
 	mux.HandleFunc("/userinfo", func(w http.ResponseWriter, r *http.Request) {
 		op.mu.Lock()
 		c := op.access[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]
+		down := op.uiDown
 		op.mu.Unlock()
+		if down {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
 		if c == nil {
 			w.WriteHeader(http.StatusUnauthorized)
 			return

@@ -187,9 +187,14 @@ func (m *middleware) callback(w http.ResponseWriter, r *http.Request) {
 		refuse(w, http.StatusForbidden, "403 Forbidden: the ID token was refused\n")
 		return
 	}
-	if claims, err = m.withUserinfo(r.Context(), doc, t.AccessToken, claims); err != nil {
+	if more, err := m.withUserinfo(r.Context(), doc, t.AccessToken, claims); err == nil {
+		claims = more
+	} else if m.restricted() {
 		m.providerError(w, "userinfo", err)
 		return
+	} else {
+		// Nothing to check the user against: the ID token's claims will do.
+		m.log.Warn("oidc: userinfo failed; the login goes on with the ID token's claims", "error", err.Error())
 	}
 	id := m.identityOf(claims)
 	if why := m.authorize(id.email, id.verified, id.groups); why != "" {
@@ -421,7 +426,9 @@ func (m *middleware) refresh(ctx context.Context, s *session.Session) *session.S
 		case reason != "":
 			return end(reason)
 		}
-		if c, err = m.withUserinfo(ctx, doc, t.AccessToken, c); err != nil {
+		if more, err := m.withUserinfo(ctx, doc, t.AccessToken, c); err == nil {
+			c = more
+		} else if m.restricted() {
 			return retryLater(err)
 		}
 		claims = c

@@ -382,9 +382,15 @@ func apiClient(r *http.Request) bool {
 	return false
 }
 
+// restricted tells whether users are checked against emails, domains or
+// groups.
+func (m *middleware) restricted() bool {
+	return len(m.emails) > 0 || len(m.domains) > 0 || len(m.groups) > 0
+}
+
 // authorize returns why the user may not come in, "" when they may.
 func (m *middleware) authorize(email string, verified bool, groups []string) string {
-	if len(m.emails) == 0 && len(m.domains) == 0 && len(m.groups) == 0 {
+	if !m.restricted() {
 		return ""
 	}
 	if email != "" && verified {

@@ -594,3 +594,18 @@ func TestRedisSessions(t *testing.T) {
 		t.Fatal("store redis without a redis section was accepted")
 	}
 }
+
+// TestUserinfoDown: without restrictions a login goes on with the ID
+// token's claims; with them, it cannot be checked: 503.
+func TestUserinfoDown(t *testing.T) {
+	op := newFakeOP(t)
+	op.uiDown = true
+	open := newSite(t, op, nil)
+	if a := newBrowser(t).login(open, "/", "u1", "a@b.c", nil, nil); a.status != 303 {
+		t.Fatalf("no restrictions: %d %q", a.status, a.body)
+	}
+	strict := newSite(t, op, func(c *config.OIDC) { c.Domains = []string{"b.c"} })
+	if a := newBrowser(t).login(strict, "/", "u1", "a@b.c", nil, nil); a.status != 503 {
+		t.Fatalf("domains, userinfo down: %d %q", a.status, a.body)
+	}
+}
