@@ -72,3 +72,18 @@ func TestOIDCClientSecretFile(t *testing.T) {
 		t.Fatalf("clientSecret from the file: %q", got)
 	}
 }
+
+func TestOIDCSecretRedacted(t *testing.T) {
+	text := "http:\n  middlewares:\n    m: { oidc: { issuer: \"https://id.example.com\", clientID: shop, clientSecret: s3cret-value } }\n"
+	cfg, err := parseWith("usher.yaml", text, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	red := cfg.Redacted().HTTP.Middlewares["m"].Spec.(*OIDC)
+	if red.ClientSecret == "s3cret-value" || red.ClientID != "shop" {
+		t.Fatalf("redacted: secret %q, client %q", red.ClientSecret, red.ClientID)
+	}
+	if cfg.HTTP.Middlewares["m"].Spec.(*OIDC).ClientSecret != "s3cret-value" {
+		t.Fatal("Redacted changed the config itself")
+	}
+}
