@@ -14,6 +14,12 @@ fi
 for bin in pebble pebble-challtestsrv; do
 	command -v "$bin" >/dev/null || go install "github.com/letsencrypt/pebble/v2/cmd/$bin@v2.10.3"
 done
+# The OpenID provider the oidc tests log in at (zitadel's example OP), in a
+# folder of its own: its binary is called "server".
+oidc_op="$(go env GOPATH)/lib/zitadel-oidc-v3.52.0"
+if [ ! -x "$oidc_op/server" ]; then
+	GOBIN="$oidc_op" go install github.com/zitadel/oidc/v3/example/server@v3.52.0
+fi
 # Debian packages the tests drive: headless Chromium (the dashboard's and the
 # portal's browser tests), redis-server (the shared stores; each test starts
 # its own on a port of its own), curl (digest auth as a real client does it).

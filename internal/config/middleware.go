@@ -42,6 +42,7 @@ var MiddlewareKinds = map[string]reflect.Type{
 	"basicAuth":      reflect.TypeFor[BasicAuth](),
 	"digestAuth":     reflect.TypeFor[DigestAuth](),
 	"portal":         reflect.TypeFor[Portal](),
+	"oidc":           reflect.TypeFor[OIDC](),
 }
 
 // StripPrefix removes a path prefix before forwarding.

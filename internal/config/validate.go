@@ -817,6 +817,8 @@ func (v *validator) middleware(p string, spec any) {
 		v.digestAuth(p, s)
 	case *Portal:
 		v.portal(p, s)
+	case *OIDC:
+		v.oidc(p, s)
 	case *Chain:
 		if len(s.Middlewares) == 0 {
 			v.add(p+".middlewares", "a chain needs at least one middleware")

@@ -32,6 +32,7 @@ import (
 	"github.com/usher-lb/usher/internal/middleware/ipfilter"
 	"github.com/usher-lb/usher/internal/middleware/jwt"
 	"github.com/usher-lb/usher/internal/middleware/portal"
+	"github.com/usher-lb/usher/internal/middleware/oidc"
 	"github.com/usher-lb/usher/internal/middleware/ratelimit"
 	"github.com/usher-lb/usher/internal/middleware/redirectregex"
 	"github.com/usher-lb/usher/internal/middleware/redirectscheme"
@@ -77,6 +78,7 @@ func init() {
 	register("basicAuth", basicauth.New)
 	register("digestAuth", digestauth.New)
 	register("portal", portal.New)
+	register("oidc", oidc.New)
 }
 
 // register adds the constructor of kind. It panics, at start-up, on a kind that

@@ -38,6 +38,7 @@ var valid = map[string]any{
 	"apiKey":         &config.APIKey{Keys: []config.APIKeyEntry{{ID: "a", SHA256: "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"}}},
 	"waf":            &config.WAF{},
 	"portal":         &config.Portal{UsersFile: "testdata/portal.users"},
+	"oidc":           &config.OIDC{Issuer: "http://127.0.0.1:9/", ClientID: "shop"},
 }
 
 func TestEveryKindIsRegistered(t *testing.T) {
