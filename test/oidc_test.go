@@ -44,7 +44,7 @@ func oidcOPBinary(t *testing.T) string {
 	return ""
 }
 
-// freePort is a port nobody listens on now (the provider needs to know
+// freePortText is a port nobody listens on now (the provider needs to know
 // usher's callback before usher runs, and usher the provider's issuer).
 func freePortText(t *testing.T) string {
 	t.Helper()
