@@ -161,7 +161,6 @@ func (s *Server) newEntrypoint(name string, ec *config.Entrypoint, cfg *config.C
 		}
 		return ep, nil
 	}
-	opts := ec.TLS.Options
 	hs := &http.Server{
 		Handler:           bodyIdle(ep, ec.BodyIdleTimeout.D(), ec.ReadTimeout.D()),
 		ReadHeaderTimeout: ec.ReadHeaderTimeout.D(),
@@ -173,12 +172,15 @@ func (s *Server) newEntrypoint(name string, ec *config.Entrypoint, cfg *config.C
 		ErrorLog:          errLog,
 		TLSConfig: &tls.Config{
 			NextProtos: []string{"h2", "http/1.1"},
-			GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			// Options by SNI: those of the router whose Host names it, else
+			// the entrypoint's; from the running snapshot, so that a reload
+			// applies to the next handshake.
+			GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 				snap := s.snap.Load()
 				if snap == nil || !snap.TLS.HasCertificates() {
 					return nil, errors.New("no certificate configured")
 				}
-				return snap.TLS.Config(opts), nil
+				return snap.TLS.ConfigFor(name, hello.ServerName), nil
 			},
 		},
 	}
@@ -304,6 +306,18 @@ func (s *Server) closeListeners() {
 
 var notFoundBody = []byte("Not Found\n")
 
+var misdirectedBody = []byte("Misdirected Request: this host's TLS options differ from the connection's; open a new connection for it\n")
+
+// misdirected answers 421: the request's host needs other TLS options (client
+// certificates, versions) than those its connection was made with.
+func misdirected(w http.ResponseWriter) {
+	h := w.Header()
+	h["Content-Type"] = []string{"text/plain; charset=utf-8"}
+	h["X-Content-Type-Options"] = []string{"nosniff"}
+	w.WriteHeader(http.StatusMisdirectedRequest)
+	w.Write(misdirectedBody)
+}
+
 func (ep *entrypoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if m := ep.s.metrics; m != nil {
 		m.RequestStarted()
@@ -353,7 +367,8 @@ func (ep *entrypoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (ep *entrypoint) route(w http.ResponseWriter, r *http.Request, rec *observe.Record, p runtime.Peer) {
-	rt, client, err := ep.s.snap.Load().Route(ep.rt, r, p)
+	snap := ep.s.snap.Load()
+	rt, client, err := snap.Route(ep.rt, r, p)
 	rec.ClientIP = client
 	if err != nil {
 		badRequest(w, err)
@@ -368,6 +383,10 @@ func (ep *entrypoint) route(w http.ResponseWriter, r *http.Request, rec *observe
 		return
 	}
 	rec.Router = rt.Name
+	if snap.TLS.Misdirected(ep.name, r, rt) {
+		misdirected(w)
+		return
+	}
 	body := countBody(r)
 	rt.Handler.ServeHTTP(w, r)
 	if body != nil {
