@@ -11,11 +11,13 @@ if ! command -v staticcheck >/dev/null; then
 fi
 # Debian packages the tests drive: headless Chromium (the dashboard's and the
 # portal's browser tests), redis-server (the shared stores; each test starts
-# its own on a port of its own), curl (digest auth as a real client does it).
+# its own on a port of its own), curl (digest auth as a real client does it),
+# openssl (the CAs and client certificates of the mutual TLS tests).
 need=()
 command -v chromium >/dev/null || need+=(chromium)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v curl >/dev/null || need+=(curl)
+command -v openssl >/dev/null || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
 	sudo=""
 	[ "$(id -u)" = 0 ] || sudo=sudo

@@ -1,0 +1,214 @@
+package test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// pki is a set of openssl-made certificates in one directory: the way an
+// operator makes them, so that what usher reads is what openssl writes.
+type pki struct {
+	t   *testing.T
+	dir string
+}
+
+func newPKI(t *testing.T) *pki {
+	t.Helper()
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Fatal("openssl is needed (scripts/test.sh installs it)")
+	}
+	return &pki{t: t, dir: t.TempDir()}
+}
+
+func (p *pki) path(name string) string { return filepath.Join(p.dir, name) }
+
+func (p *pki) run(args ...string) {
+	p.t.Helper()
+	cmd := exec.Command("openssl", args...)
+	cmd.Dir = p.dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		p.t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// key makes a private key: "ec" (P-256) or "rsa" (2048 bits).
+func (p *pki) key(name, kind string) {
+	p.t.Helper()
+	if kind == "rsa" {
+		p.run("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", name+".key")
+		return
+	}
+	p.run("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", name+".key")
+}
+
+// ca makes a self-signed CA name.pem with key name.key.
+func (p *pki) ca(name string) {
+	p.t.Helper()
+	p.key(name, "ec")
+	p.run("req", "-x509", "-new", "-key", name+".key", "-out", name+".pem", "-days", "30", "-subj", "/O=usher tests/CN="+name,
+		"-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+}
+
+// leaf makes name.pem signed by ca, with subject subj and extensions ext
+// (subjectAltName, extendedKeyUsage), key kind "ec" or "rsa".
+func (p *pki) leaf(name, ca, kind, subj string, ext ...string) {
+	p.t.Helper()
+	p.key(name, kind)
+	p.run("req", "-new", "-key", name+".key", "-out", name+".csr", "-subj", subj)
+	os.WriteFile(p.path(name+".ext"), []byte(strings.Join(ext, "\n")+"\n"), 0o644)
+	p.run("x509", "-req", "-in", name+".csr", "-CA", ca+".pem", "-CAkey", ca+".key", "-CAcreateserial",
+		"-out", name+".pem", "-days", "7", "-extfile", name+".ext")
+}
+
+func (p *pki) pool(names ...string) *x509.CertPool {
+	p.t.Helper()
+	pool := x509.NewCertPool()
+	for _, n := range names {
+		b, err := os.ReadFile(p.path(n + ".pem"))
+		if err != nil || !pool.AppendCertsFromPEM(b) {
+			p.t.Fatalf("%s.pem: %v", n, err)
+		}
+	}
+	return pool
+}
+
+func (p *pki) keyPair(name string) tls.Certificate {
+	p.t.Helper()
+	c, err := tls.LoadX509KeyPair(p.path(name+".pem"), p.path(name+".key"))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return c
+}
+
+// standard makes the PKI most tests use: a server CA and a server
+// certificate for a.test, b.test and 127.0.0.1; a client CA with a client
+// certificate for alice; a rogue CA with a client certificate for mallory.
+func standardPKI(t *testing.T) *pki {
+	p := newPKI(t)
+	p.ca("server-ca")
+	p.leaf("server", "server-ca", "ec", "/CN=a.test", "subjectAltName=DNS:a.test,DNS:b.test,DNS:c.test,IP:127.0.0.1", "extendedKeyUsage=serverAuth")
+	p.ca("client-ca")
+	p.leaf("alice", "client-ca", "ec", "/C=FR/O=Wonderland/CN=alice", "subjectAltName=DNS:alice.example,email:alice@example.com", "extendedKeyUsage=clientAuth")
+	p.ca("rogue-ca")
+	p.leaf("mallory", "rogue-ca", "ec", "/CN=mallory", "extendedKeyUsage=clientAuth")
+	return p
+}
+
+// tlsGet makes one request over a new TLS connection to addr with SNI sni
+// and Host host (sni when ""); tweak changes the client's config. It returns
+// the status and body, or the error.
+func tlsGet(addr, sni, host string, roots *x509.CertPool, tweak func(*tls.Config)) (int, string, *tls.ConnectionState, error) {
+	tc := &tls.Config{RootCAs: roots, ServerName: sni}
+	if tweak != nil {
+		tweak(tc)
+	}
+	tr := &http.Transport{
+		TLSClientConfig:   tc,
+		ForceAttemptHTTP2: true,
+		DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
+	}
+	defer tr.CloseIdleConnections()
+	if host == "" {
+		host = sni
+	}
+	req, _ := http.NewRequest("GET", "https://"+sni+"/", nil)
+	req.Host = host
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := (&http.Client{Transport: tr}).Do(req.WithContext(ctx))
+	if err != nil {
+		return 0, "", nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.TLS, err
+}
+
+// withCert sends c whatever CAs the server names (Go's client otherwise
+// sends none that the server's list does not name, hiding a rogue one).
+func withCert(c tls.Certificate) func(*tls.Config) {
+	return func(tc *tls.Config) {
+		tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &c, nil }
+	}
+}
+
+// Each clientAuth mode, against a client with no certificate, one from the
+// CA in caFiles and one from another CA: only verify and verifyIfGiven
+// check the chain, only require and verify insist on a certificate.
+func TestMutualTLSModes(t *testing.T) {
+	p := standardPKI(t)
+	be := backendFunc(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	modes := []string{"none", "request", "require", "verifyIfGiven", "verify"}
+	var eps, opts strings.Builder
+	for _, m := range modes {
+		fmt.Fprintf(&eps, "  %s: { address: \"127.0.0.1:0\", tls: { options: %s } }\n", m, m)
+		fmt.Fprintf(&opts, "    %s: { clientAuth: { mode: %s, caFiles: [\"%s\"] } }\n", m, m, p.path("client-ca.pem"))
+	}
+	u := startUsher(t, "entrypoints:\n"+eps.String()+config(`tls:
+  certificates: [ { certFile: "{{cert}}", keyFile: "{{key}}" } ]
+  options:
+`, "cert", p.path("server.pem"), "key", p.path("server.key"))+opts.String()+config(`http:
+  routers:
+    all: { rule: "PathPrefix(`+"`/`"+`)", service: app }
+  services:
+    app: { loadBalancer: { servers: [ { url: "{{be}}" } ] } }
+`, "be", be.URL))
+	roots := p.pool("server-ca")
+	clients := map[string]func(*tls.Config){"none": nil, "alice": withCert(p.keyPair("alice")), "mallory": withCert(p.keyPair("mallory"))}
+	want := map[string]map[string]bool{ // mode → client → served
+		"none":          {"none": true, "alice": true, "mallory": true},
+		"request":       {"none": true, "alice": true, "mallory": true},
+		"require":       {"none": false, "alice": true, "mallory": true},
+		"verifyIfGiven": {"none": true, "alice": true, "mallory": false},
+		"verify":        {"none": false, "alice": true, "mallory": false},
+	}
+	for _, m := range modes {
+		for _, who := range []string{"none", "alice", "mallory"} {
+			for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+				tweak := func(tc *tls.Config) {
+					tc.MaxVersion = v
+					if f := clients[who]; f != nil {
+						f(tc)
+					}
+				}
+				status, _, _, err := tlsGet(u.addrs[m], "a.test", "", roots, tweak)
+				served := err == nil && status == 200
+				if served != want[m][who] {
+					t.Errorf("mode %s, client certificate %s, TLS %x: served %v (status %d, %v), want %v", m, who, v, served, status, err, want[m][who])
+				}
+			}
+		}
+	}
+	// curl, as a partner's script would call: the verified entrypoint
+	// with and without alice's certificate.
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Fatal("curl is needed (scripts/test.sh installs it)")
+	}
+	_, port, _ := net.SplitHostPort(u.addrs["verify"])
+	curl := func(extra ...string) (string, error) {
+		args := append([]string{"-sS", "--max-time", "10", "--cacert", p.path("server-ca.pem"), "--resolve", "a.test:" + port + ":127.0.0.1"}, extra...)
+		out, err := exec.Command("curl", append(args, "https://a.test:"+port+"/")...).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := curl("--cert", p.path("alice.pem"), "--key", p.path("alice.key")); err != nil || out != "ok" {
+		t.Errorf("curl with alice's certificate: %v %q", err, out)
+	}
+	if out, err := curl(); err == nil {
+		t.Errorf("curl without a certificate was served: %q", out)
+	}
+}
