@@ -212,3 +212,114 @@ func TestMutualTLSModes(t *testing.T) {
 		t.Errorf("curl without a certificate was served: %q", out)
 	}
 }
+
+const sniTpl = `
+entrypoints:
+  websecure: { address: "{{addr}}", tls: {} }
+tls:
+  certificates: [ { certFile: "{{cert}}", keyFile: "{{key}}" } ]
+  options:
+    partners: { clientAuth: { mode: verify, caFiles: ["{{ca}}"] } }
+    modern:   { minVersion: "1.3" }
+http:
+  routers:
+    open:    { rule: "Host(` + "`a.test`" + `)", service: app, tls: {} }
+    partner: { rule: "Host(` + "`b.test`" + `)", service: app, tls: { options: partners } }
+    modern:  { rule: "Host(` + "`c.test`" + `)", service: app, tls: { options: modern } }
+  services:
+    app: { loadBalancer: { servers: [ { url: "{{be}}" } ] } }
+`
+
+// Per-router options: the handshake takes those of the router whose Host
+// is the SNI; a request whose Host needs other options than its connection
+// was made with gets 421, so that a client cannot handshake for the open
+// host and then ask for the partners' one.
+func TestPerRouterTLSOptionsBySNI(t *testing.T) {
+	p := standardPKI(t)
+	be := backendFunc(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.Host) })
+	u := startUsher(t, config(sniTpl, "addr", "127.0.0.1:0", "cert", p.path("server.pem"), "key", p.path("server.key"), "ca", p.path("client-ca.pem"), "be", be.URL))
+	addr, roots, alice := u.addrs["websecure"], p.pool("server-ca"), withCert(p.keyPair("alice"))
+	tls12 := func(tc *tls.Config) { tc.MaxVersion = tls.VersionTLS12 }
+	for _, c := range []struct {
+		what, sni, host string
+		tweak           func(*tls.Config)
+		status          int // 0: the handshake fails
+	}{
+		{"open host, no certificate", "a.test", "", nil, 200},
+		{"partner host, no certificate", "b.test", "", nil, 0},
+		{"partner host, alice", "b.test", "", alice, 200},
+		{"SNI of the open host, Host of the partners'", "a.test", "b.test", nil, 421},
+		{"SNI of the partners' host with alice, Host of the open one", "b.test", "a.test", alice, 421},
+		{"modern host over TLS 1.2", "c.test", "", tls12, 0},
+		{"open host over TLS 1.2", "a.test", "", tls12, 200},
+		{"modern host over TLS 1.3", "c.test", "", nil, 200},
+	} {
+		status, body, _, err := tlsGet(addr, c.sni, c.host, roots, c.tweak)
+		switch {
+		case c.status == 0 && err == nil:
+			t.Errorf("%s: served %d %q, want a failed handshake", c.what, status, body)
+		case c.status != 0 && err != nil:
+			t.Errorf("%s: %v, want %d", c.what, err, c.status)
+		case status != c.status:
+			t.Errorf("%s: %d %q, want %d", c.what, status, body, c.status)
+		}
+	}
+	// Two routers that give one host different options: refused, the
+	// running configuration keeps serving.
+	bad := strings.Replace(config(sniTpl, "addr", addr, "cert", p.path("server.pem"), "key", p.path("server.key"), "ca", p.path("client-ca.pem"), "be", be.URL),
+		"Host(`c.test`)", "Host(`b.test`) && Path(`/x`)", 1)
+	l := u.rewrite(bad)
+	if e, _ := l["error"].(string); !strings.Contains(e, `http.routers.partner.tls.options: host b.test on entrypoint websecure has TLS options "modern" from router modern`) {
+		t.Errorf("conflicting options: %v", l)
+	}
+	if status, _, _, err := tlsGet(addr, "b.test", "", roots, alice); err != nil || status != 200 {
+		t.Errorf("after the refused reload: %d %v", status, err)
+	}
+}
+
+// tls.options' versions, TLS 1.2 cipher suites, curves and ALPN are what
+// the handshake offers.
+func TestTLSOptionsCipherSuitesCurvesALPN(t *testing.T) {
+	p := standardPKI(t)
+	be := backendFunc(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	u := startUsher(t, config(`
+entrypoints:
+  websecure: { address: "127.0.0.1:0", tls: {} }
+tls:
+  certificates: [ { certFile: "{{cert}}", keyFile: "{{key}}" } ]
+  options:
+    default: { maxVersion: "1.2", cipherSuites: [TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256], curvePreferences: [CurveP384], alpnProtocols: [http/1.1] }
+http:
+  routers:
+    all: { rule: "PathPrefix(`+"`/`"+`)", service: app }
+  services:
+    app: { loadBalancer: { servers: [ { url: "{{be}}" } ] } }
+`, "cert", p.path("server.pem"), "key", p.path("server.key"), "be", be.URL))
+	addr, roots := u.addrs["websecure"], p.pool("server-ca")
+	status, _, cs, err := tlsGet(addr, "a.test", "", roots, nil)
+	if err != nil || status != 200 {
+		t.Fatalf("%d %v", status, err)
+	}
+	if cs.Version != tls.VersionTLS12 || cs.CipherSuite != tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 || cs.CurveID != tls.CurveP384 || cs.NegotiatedProtocol != "http/1.1" {
+		t.Errorf("negotiated version %x, suite %s, curve %s, ALPN %q; want TLS 1.2, CHACHA20, P-384, http/1.1 (the client offered h2 too)",
+			cs.Version, tls.CipherSuiteName(cs.CipherSuite), cs.CurveID, cs.NegotiatedProtocol)
+	}
+	for what, tweak := range map[string]func(*tls.Config){
+		"a client with AES-GCM only": func(tc *tls.Config) {
+			tc.CipherSuites = []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}
+		},
+		"a client with X25519 only": func(tc *tls.Config) { tc.CurvePreferences = []tls.CurveID{tls.X25519} },
+		"a TLS 1.3 client":          func(tc *tls.Config) { tc.MinVersion = tls.VersionTLS13 },
+	} {
+		if status, _, _, err := tlsGet(addr, "a.test", "", roots, tweak); err == nil {
+			t.Errorf("%s was served (%d)", what, status)
+		}
+	}
+	// openssl's own client agrees.
+	out, _ := exec.Command("sh", "-c", "echo | openssl s_client -connect "+addr+" -servername a.test -CAfile "+p.path("server-ca.pem")+" -alpn h2,http/1.1 2>&1").CombinedOutput()
+	for _, want := range []string{"ECDHE-ECDSA-CHACHA20-POLY1305", "ALPN protocol: http/1.1", "Verify return code: 0 (ok)"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("openssl s_client does not say %q:\n%s", want, out)
+		}
+	}
+}
