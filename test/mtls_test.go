@@ -323,3 +323,107 @@ http:
 		}
 	}
 }
+
+const twoKindsTpl = `
+entrypoints:
+  websecure: { address: "{{addr}}", tls: {} }
+admin: { address: "127.0.0.1:0" }
+tls:
+  certificates:
+    - { certFile: "{{rsa}}", keyFile: "{{rsakey}}" }
+    - { certFile: "{{ec}}", keyFile: "{{eckey}}" }
+  options:
+    partners: { clientAuth: { mode: verify, caFiles: ["{{ca}}"] } }
+http:
+  routers:
+    all:     { rule: "PathPrefix(` + "`/`" + `)", service: app }
+    partner: { rule: "Host(` + "`b.test`" + `)", service: app, tls: { options: partners } }{{extra}}
+  services:
+    app: { loadBalancer: { servers: [ { url: "{{be}}" } ] } }
+`
+
+func twoKinds(p *pki, addr, be, extra string) string {
+	return config(twoKindsTpl, "addr", addr, "rsa", p.path("server-rsa.pem"), "rsakey", p.path("server-rsa.key"),
+		"ec", p.path("server.pem"), "eckey", p.path("server.key"), "ca", p.path("client-ca.pem"), "be", be, "extra", extra)
+}
+
+// With an RSA and an ECDSA certificate for one name, clients that take
+// ECDSA get it, whatever the order; others get the RSA one. Sessions
+// resume, after a reload too (the ticket keys are kept), and a reload with
+// a broken certificate is refused with the file and the reason while the
+// running certificates keep serving; a rotated client CA applies at reload.
+func TestCertificatesResumptionAndReload(t *testing.T) {
+	p := standardPKI(t)
+	p.leaf("server-rsa", "server-ca", "rsa", "/CN=a.test", "subjectAltName=DNS:a.test,DNS:b.test", "extendedKeyUsage=serverAuth")
+	be := backendFunc(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	u := startUsher(t, twoKinds(p, "127.0.0.1:0", be.URL, ""))
+	addr, roots := u.addrs["websecure"], p.pool("server-ca")
+	keyOf := func(cs *tls.ConnectionState) string {
+		return fmt.Sprintf("%T", cs.PeerCertificates[0].PublicKey)
+	}
+	_, _, cs, err := tlsGet(addr, "a.test", "", roots, nil)
+	if err != nil || keyOf(cs) != "*ecdsa.PublicKey" {
+		t.Fatalf("a modern client got %v (%v), want the ECDSA certificate", err, cs)
+	}
+	_, _, cs, err = tlsGet(addr, "a.test", "", roots, func(tc *tls.Config) {
+		tc.MaxVersion, tc.CipherSuites = tls.VersionTLS12, []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256}
+	})
+	if err != nil || keyOf(cs) != "*rsa.PublicKey" {
+		t.Fatalf("an RSA-only client got %v, want the RSA certificate", err)
+	}
+
+	// Resumption, across a reload.
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		cache := tls.NewLRUClientSessionCache(8)
+		resume := func(tc *tls.Config) { tc.ClientSessionCache, tc.MaxVersion = cache, v }
+		if _, _, cs, err := tlsGet(addr, "a.test", "", roots, resume); err != nil || cs.DidResume {
+			t.Fatalf("TLS %x first connection: %v, resumed %v", v, err, cs != nil && cs.DidResume)
+		}
+		if _, _, cs, err := tlsGet(addr, "a.test", "", roots, resume); err != nil || !cs.DidResume {
+			t.Errorf("TLS %x second connection: %v, did not resume", v, err)
+		}
+		extra := fmt.Sprintf("\n    other%x: { rule: \"Host(`x%x.test`)\", service: app }", v, v)
+		if l := u.rewrite(twoKinds(p, addr, be.URL, extra)); l.msg() != "configuration applied" {
+			t.Fatalf("reload: %v", l)
+		}
+		if _, _, cs, err := tlsGet(addr, "a.test", "", roots, resume); err != nil || !cs.DidResume {
+			t.Errorf("TLS %x after a reload: %v, did not resume", v, err)
+		}
+	}
+
+	// Broken files: refused, named, and the running certificates serve on.
+	os.WriteFile(p.path("broken.pem"), []byte("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n"), 0o644)
+	p.key("other", "ec")
+	for _, c := range []struct{ cert, key, want string }{
+		{"broken.pem", "server.key", p.path("broken.pem") + ": failed to find any PEM data in certificate input"},
+		{"server.pem", "other.key", p.path("server.pem") + " and " + p.path("other.key") + ": private key does not match public key"},
+		{"server.pem", "missing.key", "tls.certificates[1].keyFile: cannot read " + p.path("missing.key")},
+	} {
+		cfg := strings.Replace(twoKinds(p, addr, be.URL, ""), p.path("server.pem")+`", keyFile: "`+p.path("server.key"), p.path(c.cert)+`", keyFile: "`+p.path(c.key), 1)
+		l := u.rewrite(cfg)
+		if e, _ := l["error"].(string); !strings.HasPrefix(l.msg(), "configuration refused") || !strings.Contains(e, c.want) {
+			t.Errorf("%s with %s: %v, want refused with %q", c.cert, c.key, l, c.want)
+		}
+		if _, _, cs, err := tlsGet(addr, "a.test", "", roots, nil); err != nil || keyOf(cs) != "*ecdsa.PublicKey" {
+			t.Errorf("after refusing %s with %s: %v", c.cert, c.key, err)
+		}
+	}
+
+	// The client CA file is read again at reload: once it holds another
+	// CA, alice's certificate no longer opens the partners' host.
+	alice := withCert(p.keyPair("alice"))
+	if status, _, _, err := tlsGet(addr, "b.test", "", roots, alice); err != nil || status != 200 {
+		t.Fatalf("partners with alice: %d %v", status, err)
+	}
+	ca, _ := os.ReadFile(p.path("rogue-ca.pem"))
+	os.WriteFile(p.path("client-ca.pem"), ca, 0o644)
+	if l := u.rewrite(twoKinds(p, addr, be.URL, "")); l.msg() != "configuration applied" {
+		t.Fatalf("reload: %v", l)
+	}
+	if status, _, _, err := tlsGet(addr, "b.test", "", roots, alice); err == nil {
+		t.Errorf("alice still served (%d) once her CA is no longer trusted", status)
+	}
+	if status, _, _, err := tlsGet(addr, "b.test", "", roots, withCert(p.keyPair("mallory"))); err != nil || status != 200 {
+		t.Errorf("mallory, whose CA is now trusted: %d %v", status, err)
+	}
+}

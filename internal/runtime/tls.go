@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -30,9 +31,8 @@ type TLSSet struct {
 	options  map[string]*tls.Config
 	strict   map[string]bool // options with sniStrict
 
-	epOptions  map[string]string            // entrypoint → its tls.options ("default")
-	sni        map[string]map[string]string // entrypoint → host → options of the router with that Host
-	routerOpts map[string]string            // router → its tls.options, when it names some
+	epOptions map[string]string            // entrypoint → its tls.options ("default")
+	sni       map[string]map[string]string // entrypoint → host → options of the router with that Host
 
 	tickets   *TicketKeys
 	ticketGen atomic.Uint64
@@ -81,20 +81,23 @@ func (t *TLSSet) OptionsFor(ep, serverName string) string {
 	return "default"
 }
 
-// Misdirected tells whether a request over TLS reached a router whose TLS
-// options differ from those its connection was made with: a client that
-// sends the SNI of a host with lax options and then the Host of one that
-// asks for client certificates must not get past them. Such a request gets
-// 421 (Misdirected Request), on which browsers retry on a new connection.
-func (t *TLSSet) Misdirected(ep string, r *http.Request, rt *Router) bool {
-	if r.TLS == nil || t == nil || len(t.routerOpts) == 0 && len(t.sni) == 0 {
+// Misdirected tells whether a request over TLS names a host whose TLS
+// options differ from those its connection was made with (by its SNI): a
+// client that sends the SNI of a host with lax options and then the Host of
+// one that asks for client certificates must not get past them. Such a
+// request gets 421 (Misdirected Request), on which browsers retry on a new
+// connection. As with Traefik, hosts are compared, not routers: a catch-all
+// router serves a host with options of its own under those options.
+func (t *TLSSet) Misdirected(ep string, r *http.Request) bool {
+	if r.TLS == nil || t == nil || len(t.sni[ep]) == 0 {
 		return false
 	}
-	want, ok := t.routerOpts[rt.Name]
-	if !ok {
-		want = t.OptionsFor(ep, "") // the entrypoint's
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
 	}
-	return t.OptionsFor(ep, r.TLS.ServerName) != want
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	return t.OptionsFor(ep, host) != t.OptionsFor(ep, r.TLS.ServerName)
 }
 
 func normSNI(s string) string {
@@ -257,7 +260,7 @@ func compileTLS(c *compiler, snap *Snapshot) *TLSSet {
 	cfg := c.cfg
 	set := &TLSSet{
 		byName: map[string][]*certEntry{}, options: map[string]*tls.Config{}, strict: map[string]bool{},
-		epOptions: map[string]string{}, sni: map[string]map[string]string{}, routerOpts: map[string]string{},
+		epOptions: map[string]string{}, sni: map[string]map[string]string{},
 		tickets: c.st.ticketKeys(),
 	}
 	var tc config.TLS
@@ -327,7 +330,6 @@ func compileTLS(c *compiler, snap *Snapshot) *TLSSet {
 		if r == nil || r.TLS == nil || r.TLS.Options == "" || rt == nil {
 			continue
 		}
-		set.routerOpts[name] = r.TLS.Options
 		for _, ep := range rt.Entrypoints {
 			if _, isTLS := set.epOptions[ep]; !isTLS {
 				continue

@@ -383,7 +383,7 @@ func (ep *entrypoint) route(w http.ResponseWriter, r *http.Request, rec *observe
 		return
 	}
 	rec.Router = rt.Name
-	if snap.TLS.Misdirected(ep.name, r, rt) {
+	if snap.TLS.Misdirected(ep.name, r) {
 		misdirected(w)
 		return
 	}
