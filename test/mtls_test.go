@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -425,5 +426,72 @@ func TestCertificatesResumptionAndReload(t *testing.T) {
 	}
 	if status, _, _, err := tlsGet(addr, "b.test", "", roots, withCert(p.keyPair("mallory"))); err != nil || status != 200 {
 		t.Errorf("mallory, whose CA is now trusted: %d %v", status, err)
+	}
+}
+
+// usher as a TLS client of servers that verify it: a CA for the server, a
+// client certificate, the name verified (serverName); a client certificate
+// rotated in its files is sent after a reload; insecureSkipVerify is
+// warned about at load.
+func TestTLSToServersWithClientCertificate(t *testing.T) {
+	p := standardPKI(t)
+	p.leaf("backend", "server-ca", "ec", "/CN=backend.internal", "subjectAltName=DNS:backend.internal", "extendedKeyUsage=serverAuth")
+	p.leaf("usher", "client-ca", "ec", "/CN=usher-1", "extendedKeyUsage=clientAuth")
+	p.leaf("usher2", "client-ca", "ec", "/CN=usher-2", "extendedKeyUsage=clientAuth")
+	be := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.TLS.PeerCertificates[0].Subject.CommonName)
+	}))
+	be.TLS = &tls.Config{Certificates: []tls.Certificate{p.keyPair("backend")}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: p.pool("client-ca")}
+	be.StartTLS()
+	t.Cleanup(be.Close)
+	tpl := `
+entrypoints: { web: { address: "{{addr}}" } }
+http:
+  routers:
+    all:  { rule: "PathPrefix(` + "`/`" + `)", service: app }
+    lax:  { rule: "PathPrefix(` + "`/lax`" + `)", service: lax }
+  services:
+    app:
+      loadBalancer:
+        servers: [ { url: "{{server}}" } ]
+        transport: { tls: { ca: "{{ca}}", cert: "{{cert}}", key: "{{key}}", serverName: backend.internal } }
+    lax:
+      loadBalancer:
+        servers: [ { url: "{{server}}" } ]
+        transport: { tls: { insecureSkipVerify: true, cert: "{{cert}}", key: "{{key}}" } }
+`
+	cfg := func(addr string) string {
+		return config(tpl, "addr", addr, "server", be.URL, "ca", p.path("server-ca.pem"), "cert", p.path("usher.pem"), "key", p.path("usher.key"))
+	}
+	u := startUsher(t, cfg("127.0.0.1:0"))
+	if status, body := get(t, u.url("web")+"/"); status != 200 || body != "usher-1" {
+		t.Fatalf("to a server that verifies usher: %d %q", status, body)
+	}
+	if status, body := get(t, u.url("web")+"/lax"); status != 200 || body != "usher-1" {
+		t.Fatalf("with insecureSkipVerify: %d %q", status, body)
+	}
+	if !strings.Contains(u.logText(), `"key":"http.services.lax.loadBalancer.transport.tls.insecureSkipVerify"`) {
+		t.Errorf("no warning about insecureSkipVerify; log:\n%s", u.logText())
+	}
+	if strings.Contains(u.logText(), `"key":"http.services.app.loadBalancer.transport.tls.insecureSkipVerify"`) {
+		t.Errorf("a warning about a transport that verifies")
+	}
+	for _, ext := range []string{".pem", ".key"} {
+		b, _ := os.ReadFile(p.path("usher2" + ext))
+		os.WriteFile(p.path("usher"+ext), b, 0o600)
+	}
+	if l := u.rewrite(cfg(u.addrs["web"])); l.msg() != "configuration applied" {
+		t.Fatalf("reload: %v", l)
+	}
+	if status, body := get(t, u.url("web")+"/"); status != 200 || body != "usher-2" {
+		t.Errorf("after rotating usher's client certificate: %d %q, want usher-2", status, body)
+	}
+	// Without serverName the server's certificate (for backend.internal,
+	// not 127.0.0.1) is refused: the name is verified.
+	if l := u.rewrite(strings.Replace(cfg(u.addrs["web"]), ", serverName: backend.internal", "", 1)); l.msg() != "configuration applied" {
+		t.Fatalf("reload: %v", l)
+	}
+	if status, _ := get(t, u.url("web")+"/"); status != 502 {
+		t.Errorf("a server whose certificate does not name it: %d, want 502", status)
 	}
 }
