@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -493,5 +494,77 @@ http:
 	}
 	if status, _ := get(t, u.url("web")+"/"); status != 502 {
 		t.Errorf("a server whose certificate does not name it: %d, want 502", status)
+	}
+}
+
+// usher explain and the admin API say which certificate a host gets, with
+// its issuer and expiry, and which options.
+func TestExplainAndAdminShowCertificates(t *testing.T) {
+	p := standardPKI(t)
+	p.leaf("server-rsa", "server-ca", "rsa", "/CN=a.test", "subjectAltName=DNS:a.test,DNS:b.test", "extendedKeyUsage=serverAuth")
+	p.leaf("other", "server-ca", "ec", "/CN=other.test", "subjectAltName=DNS:other.test", "extendedKeyUsage=serverAuth")
+	cfg := twoKinds(p, "127.0.0.1:0", "http://127.0.0.1:1", "\n    other: { rule: \"Host(`other.test`)\", service: app }")
+	cfg = strings.Replace(cfg, "  options:", "    - { certFile: \""+p.path("other.pem")+"\", keyFile: \""+p.path("other.key")+"\" }\n  options:", 1)
+	u := startUsher(t, cfg)
+	path := u.path
+
+	out, err := exec.Command(usherBin, "explain", "-c", path, "--entrypoint", "websecure", "--url", "https://b.test/x").CombinedOutput()
+	if err != nil {
+		t.Fatalf("usher explain: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"  tls options  partners\n",
+		"  certificate  CN=a.test (a.test, b.test, c.test; ECDSA P-256), " + p.path("server.pem") + "\n",
+		"  issuer       CN=server-ca,O=usher tests\n",
+		"  expires      ",
+		" (in 6 days)\n",
+		"  tls why      a certificate names b.test\n",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("usher explain does not say %q:\n%s", want, out)
+		}
+	}
+	out, _ = exec.Command(usherBin, "explain", "-c", path, "--entrypoint", "websecure", "--url", "https://a.test/", "--header", "Host: b.test").CombinedOutput()
+	if !strings.Contains(string(out), "but host b.test has other TLS options than the SNI a.test: usher answers 421") {
+		t.Errorf("usher explain does not say 421 for a host with other options than the SNI:\n%s", out)
+	}
+	out, _ = exec.Command(usherBin, "explain", "-c", path, "--entrypoint", "websecure", "--url", "https://unknown.test/").CombinedOutput()
+	if !strings.Contains(string(out), "  tls why      no certificate names unknown.test: the first certificate is served\n") {
+		t.Errorf("usher explain for a host no certificate names:\n%s", out)
+	}
+
+	var view struct {
+		Certificates []struct {
+			Subject, Issuer, Key, CertFile, Serial string
+			Names                                  []string
+			NotAfter                               time.Time
+		}
+		Hosts []struct {
+			Entrypoint, Host, Options, Why string
+			Certificate                    *struct{ Subject, CertFile string }
+		}
+	}
+	resp, err := http.Get("http://" + u.addrs["admin"] + "/api/tls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&view)
+	resp.Body.Close()
+	if len(view.Certificates) != 3 || view.Certificates[0].Key != "RSA 2048" || view.Certificates[1].Key != "ECDSA P-256" ||
+		view.Certificates[2].Subject != "CN=other.test" || view.Certificates[2].Issuer != "CN=server-ca,O=usher tests" ||
+		time.Until(view.Certificates[2].NotAfter) < 6*24*time.Hour || view.Certificates[0].Serial == "" {
+		t.Errorf("/api/tls certificates: %+v", view.Certificates)
+	}
+	var hosts []string
+	for _, h := range view.Hosts {
+		s := h.Entrypoint + " " + h.Host + " " + h.Options
+		if h.Certificate != nil {
+			s += " " + h.Certificate.CertFile
+		}
+		hosts = append(hosts, s)
+	}
+	want := []string{"websecure b.test partners " + p.path("server.pem"), "websecure other.test default " + p.path("other.pem")}
+	if strings.Join(hosts, "\n") != strings.Join(want, "\n") {
+		t.Errorf("/api/tls hosts:\n%s\nwant\n%s", strings.Join(hosts, "\n"), strings.Join(want, "\n"))
 	}
 }
