@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -566,5 +568,75 @@ func TestExplainAndAdminShowCertificates(t *testing.T) {
 	want := []string{"websecure b.test partners " + p.path("server.pem"), "websecure other.test default " + p.path("other.pem")}
 	if strings.Join(hosts, "\n") != strings.Join(want, "\n") {
 		t.Errorf("/api/tls hosts:\n%s\nwant\n%s", strings.Join(hosts, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// passTLSClientCert hands alice's verified certificate to the server, as
+// PEM and as the fields chosen, in Traefik's headers; what a client sends
+// in those headers never reaches the server.
+func TestPassTLSClientCert(t *testing.T) {
+	p := standardPKI(t)
+	be := backendFunc(t, func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%q\n%q", r.Header.Values("X-Forwarded-Tls-Client-Cert"), r.Header.Values("X-Forwarded-Tls-Client-Cert-Info"))
+	})
+	u := startUsher(t, config(`
+entrypoints:
+  websecure: { address: "127.0.0.1:0", tls: { options: mtls } }
+tls:
+  certificates: [ { certFile: "{{cert}}", keyFile: "{{key}}" } ]
+  options:
+    mtls: { clientAuth: { mode: verifyIfGiven, caFiles: ["{{ca}}"] } }
+http:
+  routers:
+    all: { rule: "PathPrefix(`+"`/`"+`)", service: app, middlewares: [cert] }
+  middlewares:
+    cert:
+      passTLSClientCert:
+        pem: true
+        info:
+          notAfter: true
+          notBefore: true
+          sans: true
+          serialNumber: true
+          subject: { country: true, organization: true, commonName: true }
+          issuer: { organization: true, commonName: true, country: true }
+  services:
+    app: { loadBalancer: { servers: [ { url: "{{be}}" } ] } }
+`, "cert", p.path("server.pem"), "key", p.path("server.key"), "ca", p.path("client-ca.pem"), "be", be.URL))
+	get := func(tweak func(*tls.Config)) string {
+		t.Helper()
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.pool("server-ca"), ServerName: "a.test"}, DisableKeepAlives: true,
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, network, u.addrs["websecure"])
+			}}
+		tweak(tr.TLSClientConfig)
+		req, _ := http.NewRequest("GET", "https://a.test/", nil)
+		req.Header.Set("X-Forwarded-Tls-Client-Cert", "forged")
+		req.Header.Set("X-Forwarded-Tls-Client-Cert-Info", `Subject="CN=admin"`)
+		resp, err := (&http.Client{Transport: tr}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if got := get(func(*tls.Config) {}); got != "[]\n[]" {
+		t.Errorf("without a client certificate, the server got %s", got)
+	}
+	alice := p.keyPair("alice")
+	leaf, _ := x509.ParseCertificate(alice.Certificate[0])
+	got := strings.Split(get(withCert(alice)), "\n")
+	if len(got) != 2 {
+		t.Fatalf("server got %q", got)
+	}
+	wantPEM := url.QueryEscape(base64.StdEncoding.EncodeToString(leaf.Raw))
+	if got[0] != fmt.Sprintf("%q", []string{wantPEM}) {
+		t.Errorf("X-Forwarded-Tls-Client-Cert: %s, want [%q]", got[0], wantPEM)
+	}
+	info := fmt.Sprintf(`Subject="C=FR,O=Wonderland,CN=alice";Issuer="O=usher tests,CN=client-ca";SerialNumber="%s";NB="%d";NA="%d";SAN="alice.example,alice@example.com"`,
+		leaf.SerialNumber, leaf.NotBefore.Unix(), leaf.NotAfter.Unix())
+	if got[1] != fmt.Sprintf("%q", []string{url.QueryEscape(info)}) {
+		t.Errorf("X-Forwarded-Tls-Client-Cert-Info: %s, want [%q] (escaped %s)", got[1], info, url.QueryEscape(info))
 	}
 }

@@ -819,6 +819,8 @@ func (v *validator) middleware(p string, spec any) {
 		v.basicAuth(p, s)
 	case *DigestAuth:
 		v.digestAuth(p, s)
+	case *PassTLSClientCert:
+		v.passTLSClientCert(p, s)
 	case *Chain:
 		if len(s.Middlewares) == 0 {
 			v.add(p+".middlewares", "a chain needs at least one middleware")

@@ -31,6 +31,7 @@ import (
 	"github.com/usher-lb/usher/internal/middleware/inflightreq"
 	"github.com/usher-lb/usher/internal/middleware/ipfilter"
 	"github.com/usher-lb/usher/internal/middleware/jwt"
+	"github.com/usher-lb/usher/internal/middleware/passtlsclientcert"
 	"github.com/usher-lb/usher/internal/middleware/ratelimit"
 	"github.com/usher-lb/usher/internal/middleware/redirectregex"
 	"github.com/usher-lb/usher/internal/middleware/redirectscheme"
@@ -75,6 +76,7 @@ func init() {
 	register("waf", waf.New)
 	register("basicAuth", basicauth.New)
 	register("digestAuth", digestauth.New)
+	register("passTLSClientCert", passtlsclientcert.New)
 }
 
 // register adds the constructor of kind. It panics, at start-up, on a kind that
