@@ -105,12 +105,13 @@ func normSNI(s string) string {
 }
 
 // Expiry returns when each certificate expires, by its first DNS name (or its
-// subject's common name).
+// subject's common name); of two for one name (RSA and ECDSA), the sooner.
 func (t *TLSSet) Expiry() map[string]time.Time {
 	out := make(map[string]time.Time, len(t.certs))
 	for _, c := range t.certs {
-		if len(c.names) > 0 {
-			out[c.names[0]] = c.leaf.NotAfter
+		n := c.names[0]
+		if at, ok := out[n]; !ok || c.leaf.NotAfter.Before(at) {
+			out[n] = c.leaf.NotAfter
 		}
 	}
 	return out
