@@ -22,7 +22,8 @@ if [ ! -x "$oidc_op/server" ]; then
 fi
 # Debian packages the tests drive: headless Chromium (the dashboard's and the
 # portal's browser tests), redis-server (the shared stores; each test starts
-# its own on a port of its own), curl (digest auth as a real client does it).
+# its own on a port of its own), curl (digest auth as a real client does it),
+# openssl (the CAs and client certificates of the mutual TLS tests).
 need=()
 command -v chromium >/dev/null || need+=(chromium)
 command -v redis-server >/dev/null || need+=(redis-server)
@@ -30,6 +31,7 @@ command -v curl >/dev/null || need+=(curl)
 # bind9: the DNS server that dns-01 (RFC 2136 updates) is tested against; the
 # test runs its own named on a port of its own.
 command -v named >/dev/null || [ -x /usr/sbin/named ] || need+=(bind9)
+command -v openssl >/dev/null || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
 	sudo=""
 	[ "$(id -u)" = 0 ] || sudo=sudo

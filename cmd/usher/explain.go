@@ -5,6 +5,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/usher-lb/usher/internal/admin"
 	"github.com/usher-lb/usher/internal/runtime"
@@ -92,6 +93,21 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 	}
 	line("service", e.Service)
 	line("server", e.Server)
+	if hc := e.TLS; hc != nil {
+		line("tls options", hc.Options)
+		if c := hc.Certificate; c != nil {
+			line("certificate", fmt.Sprintf("%s (%s; %s), %s", c.Subject, strings.Join(c.Names, ", "), c.Key, c.CertFile))
+			line("issuer", c.Issuer)
+			expires := c.NotAfter.UTC().Format(time.RFC3339)
+			if c.Expired {
+				expires += " (expired)"
+			} else {
+				expires += fmt.Sprintf(" (in %d days)", int(time.Until(c.NotAfter).Hours()/24))
+			}
+			line("expires", expires)
+		}
+		line("tls why", hc.Why)
+	}
 	line("why", e.Reason)
 	if e.Router == "" {
 		return 1

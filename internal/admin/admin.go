@@ -108,6 +108,7 @@ func New(d Deps) http.Handler {
 	mux.Handle("/api/http/services/{name}/servers/{url}/drain", only(http.MethodPost, a.drain(true)))
 	mux.Handle("/api/http/services/{name}/servers/{url}/undrain", only(http.MethodPost, a.drain(false)))
 	mux.Handle("/api/explain", only(http.MethodGet, a.explain))
+	mux.Handle("/api/tls", only(http.MethodGet, a.tls))
 	mux.Handle("/api/events", only(http.MethodGet, a.events))
 	mux.Handle("/api/cache", only(http.MethodGet, a.cacheStats))
 	mux.Handle("/api/certificates", only(http.MethodGet, a.certificates))

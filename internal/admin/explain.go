@@ -32,6 +32,9 @@ type Explanation struct {
 	Service string  `json:"service"`
 	Server  string  `json:"server"`
 	Reason  string  `json:"reason"`
+	// TLS is the certificate and options of the handshake, for a request
+	// over TLS: those a client sending the request's host as SNI gets.
+	TLS *runtime.HostCert `json:"tls,omitempty"`
 }
 
 // ExplainRequest finds how snap routes r, through the function that serves
@@ -60,7 +63,7 @@ func ExplainRequest(snap *runtime.Snapshot, eps []*runtime.Entrypoint, r *http.R
 		}
 		switch {
 		case ep.TLS && r.TLS == nil:
-			r.TLS = &tls.ConnectionState{ServerName: hostOnly(r.Host), HandshakeComplete: true}
+			r.TLS = &tls.ConnectionState{ServerName: hostOnly(r.URL.Host), HandshakeComplete: true}
 			note = " (over TLS, as entrypoint " + ep.Name + " serves it, whatever the URL's scheme)"
 		case !ep.TLS && r.TLS != nil:
 			r.TLS = nil
@@ -98,6 +101,15 @@ func ExplainRequest(snap *runtime.Snapshot, eps []*runtime.Entrypoint, r *http.R
 	if ep.RedirectTo != "" {
 		return no(ep.Name, fmt.Sprintf("entrypoint %s redirects every request (308) to entrypoint %s", ep.Name, ep.RedirectTo))
 	}
+	var hc *runtime.HostCert
+	if r.TLS != nil && snap.TLS != nil {
+		sni := r.TLS.ServerName
+		if sni == "" {
+			sni = hostOnly(r.Host)
+		}
+		h := snap.TLS.ForHost(ep.Name, sni)
+		hc = &h
+	}
 	rt, client, err := snap.Route(ep, r, ep.Clean(r))
 	clientIP := ""
 	if client.IsValid() {
@@ -110,7 +122,7 @@ func ExplainRequest(snap *runtime.Snapshot, eps []*runtime.Entrypoint, r *http.R
 	}
 	if rt == nil {
 		e := no(ep.Name, "no router of entrypoint "+ep.Name+note+" matches: usher answers 404")
-		e.ClientIP = clientIP
+		e.ClientIP, e.TLS = clientIP, hc
 		return e
 	}
 	e := Explanation{
@@ -123,6 +135,10 @@ func ExplainRequest(snap *runtime.Snapshot, eps []*runtime.Entrypoint, r *http.R
 		Guards:      guards(rt.Middlewares, rt.Kinds),
 		Service:     rt.Service,
 		Reason:      "router " + rt.Name + " is the first of entrypoint " + ep.Name + note + " whose rule matches",
+		TLS:         hc,
+	}
+	if snap.TLS.Misdirected(ep.Name, r) {
+		e.Reason += "; but host " + hostOnly(r.Host) + " has other TLS options than the SNI " + r.TLS.ServerName + ": usher answers 421"
 	}
 	if x, ok := snap.Services[rt.Service].(service.Explainer); ok {
 		if s, why := x.Explain(r); s != nil {
@@ -189,7 +205,7 @@ func NewExplainRequest(p ExplainParams) (*http.Request, error) {
 		r.RemoteAddr = netip.AddrPortFrom(ip, 0).String()
 	}
 	if u.Scheme == "https" {
-		r.TLS = &tls.ConnectionState{ServerName: hostOnly(r.Host), HandshakeComplete: true}
+		r.TLS = &tls.ConnectionState{ServerName: hostOnly(u.Host), HandshakeComplete: true}
 	}
 	return r, nil
 }

@@ -43,6 +43,8 @@ var MiddlewareKinds = map[string]reflect.Type{
 	"digestAuth":     reflect.TypeFor[DigestAuth](),
 	"portal":         reflect.TypeFor[Portal](),
 	"oidc":           reflect.TypeFor[OIDC](),
+
+	"passTLSClientCert": reflect.TypeFor[PassTLSClientCert](),
 }
 
 // StripPrefix removes a path prefix before forwarding.

@@ -370,13 +370,17 @@ type Certificate struct {
 
 // TLSOptions are TLS parameters.
 type TLSOptions struct {
-	MinVersion string      `json:"minVersion,omitempty" doc:"1.2|1.3; default 1.2"`
-	MaxVersion string      `json:"maxVersion,omitempty" doc:"1.2|1.3; default 1.3"`
-	ClientAuth *ClientAuth `json:"clientAuth,omitempty" doc:"client certificates (mTLS)"`
+	MinVersion       string      `json:"minVersion,omitempty" doc:"1.2|1.3; default 1.2"`
+	MaxVersion       string      `json:"maxVersion,omitempty" doc:"1.2|1.3; default 1.3"`
+	CipherSuites     []string    `json:"cipherSuites,omitempty" doc:"TLS 1.2 cipher suites offered, by Go's names (TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256...); default Go's secure ones; TLS 1.3 suites are fixed"`
+	CurvePreferences []string    `json:"curvePreferences,omitempty" doc:"key exchanges, in order of preference: X25519MLKEM768, SecP256r1MLKEM768, SecP384r1MLKEM1024, X25519, CurveP256, CurveP384, CurveP521; default Go's"`
+	ALPNProtocols    []string    `json:"alpnProtocols,omitempty" doc:"protocols offered through ALPN, in order of preference: h2, http/1.1; default [h2, http/1.1]"`
+	SNIStrict        bool        `json:"sniStrict,omitempty" doc:"refuse handshakes whose SNI no certificate covers (and those without SNI) instead of serving the first certificate; default false"`
+	ClientAuth       *ClientAuth `json:"clientAuth,omitempty" doc:"client certificates (mTLS)"`
 }
 
 // ClientAuth configures client certificates.
 type ClientAuth struct {
 	CAFiles []string `json:"caFiles,omitempty" doc:"CA bundles that client certificates must chain to"`
-	Mode    string   `json:"mode,omitempty" doc:"none|request|require|verify; default none"`
+	Mode    string   `json:"mode,omitempty" doc:"none|request|require|verifyIfGiven|verify; default none"`
 }

@@ -319,11 +319,7 @@ func (v *validator) routers() {
 		}
 		if r.TLS != nil {
 			v.routerTLS(p, r)
-			if r.TLS.Options != "" {
-				// The handshake is done before any router is chosen: options
-				// are the entrypoint's (tls.options of entrypoints).
-				v.notSupported(p+".tls.options", "per-router TLS options are")
-			}
+			v.routerTLSOptions(p, r)
 		}
 	}
 }
@@ -819,6 +815,8 @@ func (v *validator) middleware(p string, spec any) {
 		v.portal(p, s)
 	case *OIDC:
 		v.oidc(p, s)
+	case *PassTLSClientCert:
+		v.passTLSClientCert(p, s)
 	case *Chain:
 		if len(s.Middlewares) == 0 {
 			v.add(p+".middlewares", "a chain needs at least one middleware")
@@ -920,15 +918,7 @@ func (v *validator) tls() {
 		if o.MinVersion == "1.3" && o.MaxVersion == "1.2" {
 			v.add(p+".maxVersion", "maxVersion 1.2 is below minVersion 1.3")
 		}
-		if ca := o.ClientAuth; ca != nil {
-			v.oneOf(p+".clientAuth.mode", ca.Mode, "none", "request", "require", "verify")
-			for i, f := range ca.CAFiles {
-				v.fileExists(fmt.Sprintf("%s.clientAuth.caFiles[%d]", p, i), f)
-			}
-			if ca.Mode == "verify" && len(ca.CAFiles) == 0 {
-				v.add(p+".clientAuth.caFiles", "mode verify needs at least one CA file to verify client certificates against")
-			}
-		}
+		v.tlsOptions(p, o)
 	}
 }
 

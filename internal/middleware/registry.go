@@ -31,8 +31,9 @@ import (
 	"github.com/usher-lb/usher/internal/middleware/inflightreq"
 	"github.com/usher-lb/usher/internal/middleware/ipfilter"
 	"github.com/usher-lb/usher/internal/middleware/jwt"
-	"github.com/usher-lb/usher/internal/middleware/portal"
 	"github.com/usher-lb/usher/internal/middleware/oidc"
+	"github.com/usher-lb/usher/internal/middleware/passtlsclientcert"
+	"github.com/usher-lb/usher/internal/middleware/portal"
 	"github.com/usher-lb/usher/internal/middleware/ratelimit"
 	"github.com/usher-lb/usher/internal/middleware/redirectregex"
 	"github.com/usher-lb/usher/internal/middleware/redirectscheme"
@@ -79,6 +80,7 @@ func init() {
 	register("digestAuth", digestauth.New)
 	register("portal", portal.New)
 	register("oidc", oidc.New)
+	register("passTLSClientCert", passtlsclientcert.New)
 }
 
 // register adds the constructor of kind. It panics, at start-up, on a kind that

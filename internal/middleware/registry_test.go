@@ -39,6 +39,8 @@ var valid = map[string]any{
 	"waf":            &config.WAF{},
 	"portal":         &config.Portal{UsersFile: "testdata/portal.users"},
 	"oidc":           &config.OIDC{Issuer: "http://127.0.0.1:9/", ClientID: "shop"},
+
+	"passTLSClientCert": &config.PassTLSClientCert{PEM: true},
 }
 
 func TestEveryKindIsRegistered(t *testing.T) {

@@ -118,11 +118,7 @@ func Compile(ctx context.Context, checked Checked, st *State) (*Snapshot, *Pendi
 	for _, rs := range snap.byEntrypoint {
 		sortRouters(rs)
 	}
-	tlsSet, err := compileTLS(cfg)
-	if err != nil {
-		c.problems = append(c.problems, cfg.Problemf("tls", "%v", err))
-	}
-	snap.TLS = tlsSet
+	snap.TLS = compileTLS(c, snap)
 	if len(c.problems) > 0 {
 		c.servers.Abort()
 		st.abortUpstreams(c.ups)

@@ -55,6 +55,7 @@ type State struct {
 	mu        sync.Mutex
 	upstreams map[upstreamKey]*proxy.Upstream
 	tls       map[tlsKey]*tls.Config
+	tickets   *TicketKeys
 }
 
 // middlewares is the middlewares' store; a State built by hand gets one.

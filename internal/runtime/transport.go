@@ -65,6 +65,10 @@ func (c *compiler) clientTLS(path string, ct *config.ClientTLS) (*tls.Config, tl
 	if ct == nil {
 		return nil, tlsKey{}, true
 	}
+	if ct.InsecureSkipVerify && c.st.Log != nil {
+		// Said at every load: it is a choice to be reminded of, not a default.
+		c.st.Log.Warn("insecureSkipVerify: the servers' certificates are not verified, so anyone on the path can pose as them", "key", path+".insecureSkipVerify")
+	}
 	files := map[string][]byte{}
 	ok := true
 	digest := sha256.New()

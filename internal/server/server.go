@@ -184,18 +184,23 @@ func (s *Server) newEntrypoint(name string, ec *config.Entrypoint, cfg *config.C
 		}
 		return ep, nil
 	}
-	opts := ec.TLS.Options
-	// The config of a handshake: the certificate source's (ACME) when there
-	// is one, else the snapshot's certificates.
+	// The config of a handshake: the TLS options chosen by SNI (those of
+	// the router whose Host names it, else the entrypoint's) from the
+	// running snapshot, so that a reload applies to the next handshake;
+	// with the certificate source's (ACME) certificates when there is one.
 	tlsConf := func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 		snap := s.snap.Load()
-		if cs := s.certs.Load(); cs != nil && snap != nil {
-			return (*cs).ConfigForClient(name, hello, snap.TLS.Config(opts)), nil
+		if snap == nil {
+			return nil, errors.New("no configuration yet")
 		}
-		if snap == nil || !snap.TLS.HasCertificates() {
+		base := snap.TLS.ConfigFor(name, hello.ServerName)
+		if cs := s.certs.Load(); cs != nil {
+			return (*cs).ConfigForClient(name, hello, base), nil
+		}
+		if !snap.TLS.HasCertificates() {
 			return nil, errors.New("no certificate configured")
 		}
-		return snap.TLS.Config(opts), nil
+		return base, nil
 	}
 	handler := bodyIdle(ep, ec.BodyIdleTimeout.D(), ec.ReadTimeout.D())
 	hs := &http.Server{
@@ -350,6 +355,18 @@ func (s *Server) closeListeners() {
 
 var notFoundBody = []byte("Not Found\n")
 
+var misdirectedBody = []byte("Misdirected Request: this host's TLS options differ from the connection's; open a new connection for it\n")
+
+// misdirected answers 421: the request's host needs other TLS options (client
+// certificates, versions) than those its connection was made with.
+func misdirected(w http.ResponseWriter) {
+	h := w.Header()
+	h["Content-Type"] = []string{"text/plain; charset=utf-8"}
+	h["X-Content-Type-Options"] = []string{"nosniff"}
+	w.WriteHeader(http.StatusMisdirectedRequest)
+	w.Write(misdirectedBody)
+}
+
 func (ep *entrypoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ep.cfg.TLS == nil {
 		if cs := ep.s.certs.Load(); cs != nil && (*cs).HandleHTTPChallenge(w, r) {
@@ -404,7 +421,8 @@ func (ep *entrypoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (ep *entrypoint) route(w http.ResponseWriter, r *http.Request, rec *observe.Record, p runtime.Peer) {
-	rt, client, err := ep.s.snap.Load().Route(ep.rt, r, p)
+	snap := ep.s.snap.Load()
+	rt, client, err := snap.Route(ep.rt, r, p)
 	rec.ClientIP = client
 	if err != nil {
 		badRequest(w, err)
@@ -419,6 +437,10 @@ func (ep *entrypoint) route(w http.ResponseWriter, r *http.Request, rec *observe
 		return
 	}
 	rec.Router = rt.Name
+	if snap.TLS.Misdirected(ep.name, r) {
+		misdirected(w)
+		return
+	}
 	if ep.altSvc != nil && r.ProtoMajor < 3 {
 		// Only here, on a host routed on this entrypoint: a client is not
 		// sent to HTTP/3 for a name usher does not serve there.
