@@ -29,6 +29,8 @@ func commands() []command {
 		{"explain", "show which entrypoint, router, middlewares and service take a request", cmdExplain},
 		{"hash-password", "print a password's hash for basicAuth's users (read from standard input)", cmdHashPassword},
 		{"cache", "purge a running usher's cache, or show its figures (through the admin API)", cmdCache},
+		{"canary", "show, promote or abort a running usher's canaries (through the admin API)", cmdCanary},
+		{"switch", "send a weighted service's traffic to one of its services at once, or back (admin API)", cmdSwitch},
 		{"version", "print usher's version", cmdVersion},
 	}
 }

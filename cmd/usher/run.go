@@ -142,6 +142,9 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(srv *s
 	st.Log = log
 	st.Metrics = obs.serverMetrics(adminOn)
 	defer st.Middlewares.Close()
+	st.Deployments.Events = obs.bus
+	st.Deployments.Log = log
+	defer st.Deployments.Close()
 	if cfg.Redis != nil {
 		rc, err := redisconn.Open(cfg.Redis)
 		if err != nil {
@@ -178,6 +181,7 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(srv *s
 			Events:      obs.bus,
 			Metrics:     obs.metrics.Handler(),
 			Decisions:   obs.metrics.DecisionCounts,
+			Deployments: st.Deployments,
 			Entrypoints: srv.Entrypoints,
 			Token:       cfg.Admin.Token,
 			Dashboard:   cfg.Admin.Dashboard,
