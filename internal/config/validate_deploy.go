@@ -56,10 +56,10 @@ func (v *validator) canary(p string, w *Weighted, c *Canary) {
 		}
 		prev = s
 	}
-	if c.Interval.D() < 10*time.Millisecond {
+	if c.Interval != 0 && c.Interval.D() < 10*time.Millisecond {
 		v.add(p+".interval", "interval must be 10ms or more, got %s", c.Interval.D())
 	}
-	if _, err := ParsePercent(c.MaxErrorRate); err != nil {
+	if _, err := ParsePercent(c.MaxErrorRate); c.MaxErrorRate != "" && err != nil {
 		v.add(p+".maxErrorRate", "%v", err)
 	}
 	if c.MinRequests < 0 {

@@ -28,7 +28,8 @@ type Weighted struct {
 	sticky  *stickyIDs
 	live    *Live
 	bucket  *Bucket
-	variant string // header naming the arm of a bucketed request
+	variant string     // header naming the arm of a bucketed request
+	names   [][]string // the arms' names as header values, made once
 	next    atomic.Uint64
 }
 
@@ -68,6 +69,9 @@ func NewWeightedWith(name string, arms []Arm, o WeightedOptions) (*Weighted, err
 		return nil, errors.New("weighted: the live weights are not those of these services")
 	}
 	ws := &Weighted{arms: arms, live: live, bucket: o.Bucket, variant: http.CanonicalHeaderKey(o.VariantHeader)}
+	for _, a := range arms {
+		ws.names = append(ws.names, []string{a.Name})
+	}
 	if o.Sticky != nil {
 		names := make([]string, len(arms))
 		for i, a := range arms {
@@ -199,7 +203,9 @@ func (ws *Weighted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if ws.variant != "" {
-			r.Header[ws.variant] = []string{ws.arms[a].Name}
+			// Shared by every request to the arm: nothing after the
+			// weighted service changes a request header's values in place.
+			r.Header[ws.variant] = ws.names[a]
 		}
 		ws.serve(a, w, r)
 		return
@@ -265,4 +271,3 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 }
 
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
