@@ -193,7 +193,9 @@ func TestCanaryFailingRolledBackAtOnce(t *testing.T) {
 		t.Fatalf("the canary got no traffic: %v", got)
 	}
 	v := deployStatus(t, u, "shop")
-	if v.Canary.State != "rolledBack" || v.Canary.Weight != 0 || v.actions() != "start rollback" {
+	// A wait may come first, on a loaded machine where the first 300ms saw
+	// fewer than minRequests and no error.
+	if v.Canary.State != "rolledBack" || v.Canary.Weight != 0 || strings.ReplaceAll(v.actions(), " wait", "") != "start rollback" {
 		t.Fatalf("after: %+v %s", v.Canary, v.actions())
 	}
 	for i := range 50 {
@@ -206,7 +208,7 @@ func TestCanaryFailingRolledBackAtOnce(t *testing.T) {
 	if l := u.rewrite(config(canaryTpl, append(vars[:6:6], "extra", extra)...)); l.msg() != "configuration applied" {
 		t.Fatalf("reload: %v", l)
 	}
-	if v := deployStatus(t, u, "shop"); v.Canary.State != "rolledBack" || v.actions() != "start rollback" {
+	if v := deployStatus(t, u, "shop"); v.Canary.State != "rolledBack" || strings.ReplaceAll(v.actions(), " wait", "") != "start rollback" {
 		t.Fatalf("after a reload: %+v", v.Canary)
 	}
 	// Promote by hand restarts it; abort takes its traffic again.
