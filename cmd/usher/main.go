@@ -31,6 +31,8 @@ func commands() []command {
 		{"user", "add a user of the login portal: usher user add NAME --file users.yaml", cmdUser},
 		{"cache", "purge a running usher's cache, or show its figures (through the admin API)", cmdCache},
 		{"bench", "send HTTP requests to a URL and print their rate and latency (as wrk)", cmdBench},
+		{"canary", "show, promote or abort a running usher's canaries (through the admin API)", cmdCanary},
+		{"switch", "send a weighted service's traffic to one of its services at once, or back (admin API)", cmdSwitch},
 		{"version", "print usher's version", cmdVersion},
 	}
 }

@@ -213,6 +213,9 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(srv *s
 	st.Log = log
 	st.Metrics = obs.serverMetrics(adminOn)
 	defer st.Middlewares.Close()
+	st.Deployments.Events = obs.bus
+	st.Deployments.Log = log
+	defer st.Deployments.Close()
 	if cfg.Redis != nil {
 		rc, err := redisconn.Open(cfg.Redis)
 		if err != nil {
@@ -255,6 +258,7 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(srv *s
 				}
 				return certs.Status()
 			},
+			Deployments: st.Deployments,
 			Entrypoints: srv.Entrypoints,
 			Token:       cfg.Admin.Token,
 			Dashboard:   cfg.Admin.Dashboard,

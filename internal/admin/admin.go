@@ -25,6 +25,12 @@
 //	GET  /api/events                   Server-Sent Events of the event bus
 //	GET  /api/cache[?middleware=NAME]  figures of the cache middlewares
 //	POST /api/cache/purge              {"url"|"prefix"|"tag"|"all", "middleware"?} → {"purged": N}
+//	GET  /api/http/deployments         weighted services: live weights, canary, history
+//	GET  /api/http/deployments/{name}
+//	POST /api/http/deployments/{name}/canary/promote   {"full": true}? → the state after
+//	POST /api/http/deployments/{name}/canary/abort
+//	POST /api/http/deployments/{name}/switch           {"to": "SERVICE"}
+//	POST /api/http/deployments/{name}/switch/back
 //	GET  /metrics                      Deps.Metrics
 //	GET  /dashboard/                   the dashboard, when Deps.Dashboard
 package admin
@@ -43,6 +49,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/usher-lb/usher/internal/deploy"
 	"github.com/usher-lb/usher/internal/observe"
 	"github.com/usher-lb/usher/internal/pool"
 	"github.com/usher-lb/usher/internal/runtime"
@@ -65,6 +72,9 @@ type Deps struct {
 	// Certificates are the certificates of the certResolvers, by name, with
 	// their state (acme.Manager.Status); nil when there are none.
 	Certificates func() any
+	// Deployments are the live weights of weighted services, for the
+	// canary and switch endpoints.
+	Deployments *deploy.Registry
 
 	// Entrypoints are the entrypoints as routing sees them, on the ports they
 	// listen on, for explain; when nil, those of the running config's
@@ -110,6 +120,12 @@ func New(d Deps) http.Handler {
 	mux.Handle("/api/explain", only(http.MethodGet, a.explain))
 	mux.Handle("/api/tls", only(http.MethodGet, a.tls))
 	mux.Handle("/api/events", only(http.MethodGet, a.events))
+	mux.Handle("/api/http/deployments", only(http.MethodGet, a.deployments))
+	mux.Handle("/api/http/deployments/{name}", only(http.MethodGet, a.deployment))
+	mux.Handle("/api/http/deployments/{name}/canary/promote", only(http.MethodPost, a.deployAction("promote")))
+	mux.Handle("/api/http/deployments/{name}/canary/abort", only(http.MethodPost, a.deployAction("abort")))
+	mux.Handle("/api/http/deployments/{name}/switch", only(http.MethodPost, a.deployAction("switch")))
+	mux.Handle("/api/http/deployments/{name}/switch/back", only(http.MethodPost, a.deployAction("back")))
 	mux.Handle("/api/cache", only(http.MethodGet, a.cacheStats))
 	mux.Handle("/api/certificates", only(http.MethodGet, a.certificates))
 	mux.Handle("/api/cache/purge", only(http.MethodPost, a.cachePurge))

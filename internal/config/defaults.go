@@ -128,6 +128,10 @@ func (s *Service) applyDefaults(name string) {
 			orInt(&w.Services[i].Weight, 1)
 		}
 		w.Sticky.applyDefaults(name)
+		w.Canary.applyDefaults()
+		if w.BucketBy != "" {
+			orStr(&w.VariantHeader, VariantHeader)
+		}
 	}
 	if m := s.Mirror; m != nil {
 		orSize(&m.MaxBodySize, 64<<10)

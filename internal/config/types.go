@@ -281,6 +281,10 @@ type ClientTLS struct {
 type Weighted struct {
 	Services []WeightedService `json:"services" doc:"services and their weights"`
 	Sticky   *Sticky           `json:"sticky,omitempty" doc:"keep a client on one service"`
+	Canary   *Canary           `json:"canary,omitempty" doc:"move traffic to one of the services step by step, judged on its own figures"`
+	BucketBy string            `json:"bucketBy,omitempty" doc:"A/B buckets: what a user is known by, cookie:NAME, header:NAME, claim:NAME or clientIP; a user stays on one service while weights change"`
+	// VariantHeader is set by defaults when BucketBy is.
+	VariantHeader string `json:"variantHeader,omitempty" doc:"bucketBy: the request header that tells servers the service (variant) chosen; default X-Usher-Variant"`
 }
 
 // WeightedService is one arm of a weighted service.

@@ -687,6 +687,7 @@ func (v *validator) weighted(p string, w *Weighted) {
 	if w.Sticky != nil {
 		v.cookie(p+".sticky.cookie", w.Sticky.Cookie)
 	}
+	v.deployment(p, w)
 }
 
 func (v *validator) mirror(p string, m *Mirror) {

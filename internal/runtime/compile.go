@@ -13,6 +13,7 @@ import (
 
 	"github.com/usher-lb/usher/internal/balance"
 	"github.com/usher-lb/usher/internal/config"
+	"github.com/usher-lb/usher/internal/deploy"
 	"github.com/usher-lb/usher/internal/health"
 	"github.com/usher-lb/usher/internal/middleware"
 	"github.com/usher-lb/usher/internal/middleware/env"
@@ -31,6 +32,7 @@ type Pending struct {
 	servers *pool.Build
 	ups     *upstreamBuild
 	mw      *env.Build
+	dep     *deploy.Build
 }
 
 // Commit applies the state changes of the compile, once its snapshot is
@@ -40,6 +42,7 @@ func (p *Pending) Commit() {
 	p.servers.Commit()
 	p.st.commitUpstreams(p.ups)
 	p.mw.Commit()
+	p.dep.Commit()
 }
 
 // Abort forgets the compile's state changes: the State is as it was.
@@ -47,6 +50,7 @@ func (p *Pending) Abort() {
 	p.servers.Abort()
 	p.st.abortUpstreams(p.ups)
 	p.mw.Abort()
+	p.dep.Abort()
 }
 
 // Removed returns the servers that Commit drained and dropped.
@@ -59,6 +63,7 @@ type compiler struct {
 	servers  *pool.Build
 	ups      *upstreamBuild
 	mw       *env.Build
+	dep      *deploy.Build
 	mwCtx    context.Context // ctx with the middlewares' Env
 	problems config.Problems
 
@@ -83,6 +88,7 @@ func Compile(ctx context.Context, checked Checked, st *State) (*Snapshot, *Pendi
 		servers:    st.Servers.Begin(),
 		ups:        newUpstreamBuild(),
 		mw:         st.middlewares().Begin(),
+		dep:        st.deployments().Begin(),
 		services:   map[string]service.Handler{},
 		visiting:   map[string]bool{},
 		transports: map[string]proxy.Options{},
@@ -123,6 +129,7 @@ func Compile(ctx context.Context, checked Checked, st *State) (*Snapshot, *Pendi
 		c.servers.Abort()
 		st.abortUpstreams(c.ups)
 		c.mw.Abort()
+		c.dep.Abort()
 		return nil, nil, c.problems
 	}
 	snap.Services = c.services
@@ -135,7 +142,7 @@ func Compile(ctx context.Context, checked Checked, st *State) (*Snapshot, *Pendi
 			s.SetAvailableSince(time.Time{})
 		}
 	}
-	return snap, &Pending{st: st, servers: c.servers, ups: c.ups, mw: c.mw}, nil
+	return snap, &Pending{st: st, servers: c.servers, ups: c.ups, mw: c.mw, dep: c.dep}, nil
 }
 
 func (c *compiler) problem(path, format string, args ...any) {
@@ -287,7 +294,7 @@ func (c *compiler) service(name string) service.Handler {
 			}
 			sticky = st
 		}
-		wh, err := service.NewWeighted(name, arms, sticky)
+		wh, err := c.weighted(name, cfg.Weighted, arms, sticky)
 		if err != nil {
 			c.problem(path+".weighted", "%v", err)
 			return nil

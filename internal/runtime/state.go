@@ -16,6 +16,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/usher-lb/usher/internal/deploy"
 	"github.com/usher-lb/usher/internal/health"
 	"github.com/usher-lb/usher/internal/middleware/env"
 	"github.com/usher-lb/usher/internal/observe"
@@ -47,6 +48,9 @@ type State struct {
 	// Middlewares is the state middlewares keep across snapshots by name
 	// (see package middleware/env).
 	Middlewares *env.Store
+	// Deployments are the live weights of weighted services (canaries,
+	// switches), kept across snapshots by service name.
+	Deployments *deploy.Registry
 
 	keyOnce sync.Once
 	key     []byte
@@ -68,9 +72,19 @@ func (st *State) middlewares() *env.Store {
 	return st.Middlewares
 }
 
+// deployments is the rollouts' registry; a State built by hand gets one.
+func (st *State) deployments() *deploy.Registry {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.Deployments == nil {
+		st.Deployments = deploy.NewRegistry()
+	}
+	return st.Deployments
+}
+
 // NewState returns empty lasting state.
 func NewState() *State {
-	return &State{Servers: pool.NewRegistry(), Middlewares: env.NewStore(), upstreams: map[upstreamKey]*proxy.Upstream{}, tls: map[tlsKey]*tls.Config{}}
+	return &State{Servers: pool.NewRegistry(), Middlewares: env.NewStore(), Deployments: deploy.NewRegistry(), upstreams: map[upstreamKey]*proxy.Upstream{}, tls: map[tlsKey]*tls.Config{}}
 }
 
 // upstreamKey finds an upstream pool again: the same server of the same

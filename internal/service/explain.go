@@ -30,28 +30,37 @@ func explainVia(name string, h Handler, r *http.Request, why string) (*pool.Serv
 // the arm the sticky cookie pins, or the next available in the weighted
 // schedule (which moves on with each request).
 func (ws *Weighted) Explain(r *http.Request) (*pool.Server, string) {
+	p := ws.live.Plan()
+	if ws.bucket != nil {
+		a := ws.bucket.pick(nil, r, p.Weights, ws.arms)
+		if a < 0 {
+			return nil, "no service of the weighted service has an available server: usher answers 503"
+		}
+		arm := ws.arms[a]
+		return explainVia(arm.Name, arm.Handler, r, "service "+arm.Name+" is the bucket of this request's key ("+ws.weights(p)+")")
+	}
 	if ws.sticky != nil {
-		if a := ws.sticky.index(r); a >= 0 && ws.arms[a].Weight > 0 && ws.arms[a].Handler.Available() {
+		if a := ws.sticky.index(r); a >= 0 && p.Weights[a] > 0 && ws.arms[a].Handler.Available() {
 			arm := ws.arms[a]
 			return explainVia(arm.Name, arm.Handler, r, "service "+arm.Name+" pinned by the sticky cookie "+ws.sticky.cfg.Name)
 		}
 	}
-	n := uint64(len(ws.schedule))
+	n := uint64(len(p.schedule))
 	start := ws.next.Load()
 	for i := uint64(0); i < n; i++ {
-		a := int(ws.schedule[(start+i)%n])
+		a := int(p.schedule[(start+i)%n])
 		if arm := ws.arms[a]; arm.Handler.Available() {
-			return explainVia(arm.Name, arm.Handler, r, "service "+arm.Name+" is next of the weighted services ("+ws.weights()+"; it changes from request to request)")
+			return explainVia(arm.Name, arm.Handler, r, "service "+arm.Name+" is next of the weighted services ("+ws.weights(p)+"; it changes from request to request)")
 		}
 	}
 	return nil, "no service of the weighted service has an available server: usher answers 503"
 }
 
-// weights says the arms' weights: "app 90, canary 10".
-func (ws *Weighted) weights() string {
+// weights says the arms' weights served now: "app 90, canary 10".
+func (ws *Weighted) weights(p *Plan) string {
 	parts := make([]string, len(ws.arms))
 	for i, a := range ws.arms {
-		parts[i] = a.Name + " " + strconv.Itoa(a.Weight)
+		parts[i] = a.Name + " " + strconv.Itoa(p.Weights[i])
 	}
 	return strings.Join(parts, ", ")
 }

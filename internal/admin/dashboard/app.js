@@ -168,6 +168,7 @@
       // Decision counts move with traffic: the middlewares are read each poll.
       getJSON('http/middlewares').then(renderMiddlewares).catch(() => {});
       getJSON('cache').then((c) => { state.caches = c; renderCacheRatios(); }).catch(() => {});
+      getJSON('http/deployments').then(renderDeployments).catch(() => {});
       const key = `${o.configLoaded}|${o.reload && o.reload.error}`;
       if (key !== state.configKey || Date.now() - state.configAt > CONFIG_MS) {
         state.configKey = key;
@@ -394,6 +395,30 @@
     $('services-body').replaceChildren(...(svcs.length ? svcs.map(renderService) : [h('p', {class: 'empty'}, 'No service.')]));
   }
 
+  // ---- deployments (GET /api/http/deployments): shown only when a weighted
+  // service exists; canary and switch actions stay with the CLI and the API.
+
+  const CANARY_CLASS = {progressing: 'draining', promoted: 'up', rolledBack: 'down', aborted: 'down'};
+
+  function renderDeployments(ds) {
+    const shown = Array.isArray(ds) && ds.length > 0;
+    $('deployments').hidden = !shown;
+    $('deployments-nav').hidden = !shown;
+    if (!shown) return;
+    $('deployments-body').replaceChildren(...ds.map((d) => {
+      const c = d.canary;
+      return h('tr', {'data-deployment': d.service},
+        h('td', {class: 'name'}, d.service),
+        h('td', {}, h('span', {class: 'badge plain'}, d.mode)),
+        h('td', {}, h('span', {class: 'chips'}, (d.services || []).map((a) =>
+          h('span', {class: 'chip' + (a.state === 'serving' ? '' : ' gray'), title: `${a.state}, ${a.inFlight} in flight`},
+            `${a.name} ${fmtPct(a.share)}${a.state === 'draining' ? ' · draining' : ''}`)))),
+        h('td', {}, c ? [h('span', {class: 'badge ' + (CANARY_CLASS[c.state] || 'plain')}, c.state), ' ',
+          h('span', {class: 'faint'}, `${c.service}: step ${c.step} of ${c.steps.length} (${c.weight}%), ${fmtCount(c.current.requests)} req, ${fmtPct(c.current.errorRate)} errors`)] : h('span', {class: 'faint'}, '–')),
+        h('td', {class: 'muted'}, c ? c.reason : ((d.history || []).slice(-1)[0] || {}).reason || ''));
+    }));
+  }
+
   // ---- entrypoints, routers, middlewares
 
   function renderEntrypoints(eps) {
@@ -496,11 +521,13 @@
     up: 'up', healthy: 'up', readmitted: 'up', undrained: 'up', ok: 'up', applied: 'up',
     down: 'down', unhealthy: 'down', error: 'down', refused: 'down', failed: 'down',
     ejected: 'ejected', draining: 'draining', drained: 'draining',
+    promoted: 'up', rolledback: 'down', aborted: 'down', step: 'draining',
   };
 
   function eventBadge(ev) {
     const type = ev.type || 'event';
-    const cls = STATE_CLASS[String(ev.to || '').toLowerCase()] || (type === 'drain' ? 'draining' : 'plain');
+    const to = String(ev.to || '').split(' ')[0].toLowerCase(); // canary: "rolledBack (0%)"
+    const cls = STATE_CLASS[to] || (type === 'drain' ? 'draining' : 'plain');
     return h('span', {class: 'badge ' + cls}, type);
   }
 
