@@ -32,6 +32,10 @@ func FromLabels(origin, prefix string, labels map[string]string) (*Config, Probl
 	var probs Problems
 	for _, k := range keys {
 		pos := Pos{File: fmt.Sprintf("%s, label %s%s", origin, prefix, k)}
+		if fileKey(k) {
+			probs = append(probs, Problem{Pos: pos, Msg: "a label cannot name a file of usher's host (users, keys, rules, certificates): set it in a config file"})
+			continue
+		}
 		if err := setLabel(root, k, labels[k], pos); err != nil {
 			probs = append(probs, Problem{Pos: pos, Msg: err.Error()})
 		}
@@ -47,6 +51,23 @@ func FromLabels(origin, prefix string, labels map[string]string) (*Config, Probl
 	d.decode(root, reflect.ValueOf(cfg).Elem(), "")
 	cfg.Source = d.src
 	return cfg, d.probs
+}
+
+// fileKey tells whether a label's key names a file that usher would read:
+// whoever may start a container must not make usher read a file of its
+// host (an htpasswd, a key, a rule set) as config.
+func fileKey(key string) bool {
+	segs := strings.Split(strings.ToLower(key), ".")
+	for i := range segs {
+		if j := strings.IndexByte(segs[i], '['); j >= 0 {
+			segs[i] = segs[i][:j]
+		}
+	}
+	last := segs[len(segs)-1]
+	if strings.HasSuffix(last, "file") || strings.HasSuffix(last, "files") || last == "caroots" || last == "storage" {
+		return true
+	}
+	return len(segs) > 1 && strings.HasSuffix(segs[len(segs)-2], "tls") && (last == "ca" || last == "cert" || last == "key")
 }
 
 // setLabel puts one label's value at its key path in the tree.

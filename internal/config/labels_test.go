@@ -47,7 +47,7 @@ func TestFromLabels(t *testing.T) {
 		`container "b", label usher.http.routers.r.rule: "http.routers.r" cannot both have a value and keys below it`,
 		`label usher.http.services.s.loadBalancer.servers[1].url: http.services.s.loadBalancer.servers: http.services.s.loadBalancer.servers[0] is not set`,
 		`"log" is a static key`,
-		`labels cannot read files`,
+		`a label cannot name a file`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("missing %q in:\n%s", want, text)
@@ -77,5 +77,35 @@ func TestLoadAllWith(t *testing.T) {
 	}
 	if cfg.HTTP.Services["fromdocker"] == nil {
 		t.Error("the provider's service is missing")
+	}
+}
+
+// TestLabelsNameNoHostFile: a label cannot make usher read a file of its
+// host, whatever key would name it; keys that only look alike pass.
+func TestLabelsNameNoHostFile(t *testing.T) {
+	for _, tc := range []struct {
+		key  string
+		file bool
+	}{
+		{"http.middlewares.a.basicAuth.usersFile", true},
+		{"http.middlewares.a.apiKey.keysFile", true},
+		{"http.middlewares.a.waf.rulesFiles[0]", true},
+		{"http.middlewares.a.jwt.publicKeyFile", true},
+		{"http.services.s.loadBalancer.transport.tls.key", true},
+		{"http.services.s.loadBalancer.transport.tls.CA", true},
+		{"http.middlewares.a.rateLimit.key", false},
+		{"http.middlewares.a.jwt.jwksURL", false},
+		{"http.routers.r.tls.certResolver", false},
+	} {
+		if got := fileKey(tc.key); got != tc.file {
+			t.Errorf("%s: fileKey %v, want %v", tc.key, got, tc.file)
+		}
+	}
+	_, probs := FromLabels(`container "c"`, "usher.", map[string]string{
+		"http.middlewares.a.basicAuth.usersFile": "/etc/shadow",
+		"http.middlewares.a.basicAuth.realm":     "x",
+	})
+	if len(probs) == 0 || !strings.Contains(probs[0].Error(), "label usher.http.middlewares.a.basicAuth.usersFile: a label cannot name a file") {
+		t.Errorf("problems %v", probs)
 	}
 }
