@@ -287,11 +287,18 @@ type judged struct {
 
 func (j *judged) ttl() int64 { return int64((j.lifetime - j.age) / time.Second) }
 
-func (h *handler) judge(e *Entry, req rfc9111.Directives, now time.Time) *judged {
-	j := &judged{e: e, resp: rfc9111.Response{Status: e.Status, Header: e.Header,
+// judge returns the judgement by value: a hit, the common case, then makes
+// no allocation for it.
+func (h *handler) judge(e *Entry, req rfc9111.Directives, now time.Time) judged {
+	j := judged{e: e, resp: rfc9111.Response{Status: e.Status, Header: e.Header,
 		CC: e.directives(), RequestTime: e.RequestTime, ResponseTime: e.ResponseTime}}
-	j.age = j.resp.CurrentAge(now)
-	j.lifetime, _ = j.resp.Lifetime()
+	if f := e.fixed; f != nil {
+		j.age = rfc9111.Aged(f.initialAge, e.ResponseTime, now)
+		j.lifetime = f.lifetime
+	} else {
+		j.age = j.resp.CurrentAge(now)
+		j.lifetime, _ = j.resp.Lifetime()
+	}
 	j.stripped = j.resp.CC.NoCacheFields
 	j.validator = len(e.Header["Etag"]) > 0 || len(e.Header["Last-Modified"]) > 0
 	staleness := j.age - j.lifetime
@@ -326,7 +333,8 @@ func (h *handler) judge(e *Entry, req rfc9111.Directives, now time.Time) *judged
 // lookup answers a GET or HEAD: from the store when it can, else by going
 // forward. coalesce says whether it may wait for another request's fetch.
 func (h *handler) lookup(w http.ResponseWriter, r *http.Request, key string, req rfc9111.Directives, coalesce bool) {
-	entries, err := h.st.store.Get(r.Context(), key)
+	var buf [2]*Entry
+	entries, err := h.get(r.Context(), key, buf[:0])
 	if err != nil {
 		h.storeFailed("lookup", err)
 	}
@@ -334,25 +342,27 @@ func (h *handler) lookup(w http.ResponseWriter, r *http.Request, key string, req
 	now := h.now()
 	var j *judged
 	if e != nil {
-		j = h.judge(e, req, now)
-		switch j.v {
+		jv := h.judge(e, req, now)
+		switch jv.v {
 		case useFresh:
 			h.st.c.Hits.Add(1)
 			h.st.count(w, true)
-			h.serve(w, r, e, j.age, cacheStatus("hit", j.ttl()), j.stripped)
+			h.serve(w, r, e, jv.age, cacheStatus("hit", jv.ttl()), jv.stripped)
 			return
 		case useStale:
 			h.st.c.Stale.Add(1)
 			h.st.count(w, true)
-			h.serve(w, r, e, j.age, cacheStatus("hit", j.ttl()), j.stripped)
+			h.serve(w, r, e, jv.age, cacheStatus("hit", jv.ttl()), jv.stripped)
 			return
 		case useSWR:
 			h.st.c.Stale.Add(1)
 			h.st.count(w, true)
-			h.serve(w, r, e, j.age, cacheStatus("hit", j.ttl())+"; detail=stale-while-revalidate", j.stripped)
+			h.serve(w, r, e, jv.age, cacheStatus("hit", jv.ttl())+"; detail=stale-while-revalidate", jv.stripped)
 			h.revalidateInBackground(r, key, e)
 			return
 		}
+		j = new(judged) // the slow path keeps it: the hit above allocated none
+		*j = jv
 		fwd = "fwd=stale"
 		if j.forced {
 			fwd = "fwd=request"
@@ -408,6 +418,15 @@ func (h *handler) lookup(w http.ResponseWriter, r *http.Request, key string, req
 		return
 	}
 	h.forward(w, r, key, req, j, fwd, nil)
+}
+
+// get is the store's Get, into dst when the store is the memory store:
+// its hits then allocate no slice.
+func (h *handler) get(ctx context.Context, key string, dst []*Entry) ([]*Entry, error) {
+	if m, ok := h.st.store.(*Memory); ok {
+		return m.appendGet(dst, key), nil
+	}
+	return h.st.store.Get(ctx, key)
 }
 
 // lookupAfterWait answers a request that waited for another's fetch: from
@@ -597,7 +616,7 @@ func (h *handler) revalidateInBackground(r *http.Request, key string, e *Entry) 
 		j.staleOK = false
 		bw := newBackgroundWriter()
 		defer bw.Release()
-		h.forward(bw, out, key, req, j, "fwd=stale", nil)
+		h.forward(bw, out, key, req, &j, "fwd=stale", nil)
 	}()
 }
 
@@ -695,7 +714,11 @@ func sameOrigin(r *http.Request, ref string) string {
 
 // cacheStatus is the Cache-Status member of usher for a response.
 func cacheStatus(what string, ttl int64) string {
-	return "usher; " + what + "; ttl=" + strconv.FormatInt(ttl, 10)
+	var b [48]byte // one allocation, the string's: a hit's Cache-Status
+	s := append(b[:0], "usher; "...)
+	s = append(s, what...)
+	s = append(s, "; ttl="...)
+	return string(strconv.AppendInt(s, ttl, 10))
 }
 
 // selectEntry picks the stored response for r among the variants of its

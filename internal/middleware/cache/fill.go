@@ -452,7 +452,9 @@ func (h *handler) update(old *Entry, h304 http.Header, r *http.Request, reqT, re
 // stored response.
 func (h *handler) serve(w http.ResponseWriter, r *http.Request, e *Entry, age time.Duration, status string, strip []string) {
 	dst := w.Header()
-	n := 0
+	// One backing array for the copied values and the three set here: a
+	// hit is a few allocations, not one per field.
+	n := 3
 	for _, vv := range e.Header {
 		n += len(vv)
 	}
@@ -469,8 +471,18 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, e *Entry, age ti
 	for _, k := range strip {
 		delete(dst, k)
 	}
-	dst["Age"] = []string{strconv.FormatInt(int64(age/time.Second), 10)}
-	dst["Cache-Status"] = append(dst["Cache-Status"], status)
+	one := func(v string) []string {
+		vals[0] = v
+		c := vals[:1:1]
+		vals = vals[1:]
+		return c
+	}
+	dst["Age"] = one(strconv.FormatInt(int64(age/time.Second), 10))
+	if cs := dst["Cache-Status"]; len(cs) > 0 {
+		dst["Cache-Status"] = append(cs, status)
+	} else {
+		dst["Cache-Status"] = one(status)
+	}
 	if e.Status >= 200 && e.Status < 300 && (len(r.Header["If-None-Match"]) > 0 || len(r.Header["If-Modified-Since"]) > 0) &&
 		notModified(r, e.Header, h.now()) {
 		strip304(dst)
@@ -494,7 +506,11 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, e *Entry, age ti
 		}
 	}
 	if code != http.StatusNoContent && code != http.StatusNotModified {
-		dst["Content-Length"] = []string{strconv.Itoa(len(body))}
+		cl := e.contentLength
+		if cl == "" || len(body) != len(e.Body) {
+			cl = strconv.Itoa(len(body))
+		}
+		dst["Content-Length"] = one(cl)
 	}
 	w.WriteHeader(code)
 	if r.Method != http.MethodHead && len(body) > 0 {

@@ -57,14 +57,18 @@ func (m *Memory) remove(n *node) {
 
 // Get implements Store.
 func (m *Memory) Get(_ context.Context, url string) ([]*Entry, error) {
+	return m.appendGet(nil, url), nil
+}
+
+// appendGet is Get appending to out.
+func (m *Memory) appendGet(out []*Entry, url string) []*Entry {
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	vs := m.urls[url]
 	if len(vs) == 0 {
-		return nil, nil
+		return out
 	}
-	out := make([]*Entry, 0, len(vs))
 	for _, n := range vs {
 		if !n.e.Expires.After(now) {
 			m.remove(n)
@@ -74,12 +78,12 @@ func (m *Memory) Get(_ context.Context, url string) ([]*Entry, error) {
 		m.pushFront(n)
 		out = append(out, n.e)
 	}
-	return out, nil
+	return out
 }
 
 // Put implements Store. An entry larger than the whole store is not kept.
 func (m *Memory) Put(_ context.Context, e *Entry) error {
-	n := &node{e: e, size: e.size()}
+	n := &node{e: e.sealed(), size: e.size()}
 	if n.size > m.maxBytes {
 		return nil
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +32,16 @@ type Entry struct {
 	// a hit from the memory store does not parse it again; nil for an
 	// entry decoded from another store.
 	cc *rfc9111.Directives
+	// fixed is what the entry's freshness takes from its header (parsed
+	// dates, the initial age, the lifetime), computed with cc.
+	fixed *fixedFreshness
+	// contentLength is len(Body) in decimal, for the hits' Content-Length;
+	// set by sealed.
+	contentLength string
+}
+
+type fixedFreshness struct {
+	initialAge, lifetime time.Duration
 }
 
 // directives are the entry's Cache-Control directives.
@@ -45,6 +56,18 @@ func (e *Entry) directives() rfc9111.Directives {
 func (e *Entry) parsed() *Entry {
 	cc := rfc9111.Parse(e.Header["Cache-Control"])
 	e.cc = &cc
+	r := rfc9111.Response{Status: e.Status, Header: e.Header, CC: cc, RequestTime: e.RequestTime, ResponseTime: e.ResponseTime}
+	lifetime, _ := r.Lifetime()
+	e.fixed = &fixedFreshness{initialAge: r.InitialAge(), lifetime: lifetime}
+	return e
+}
+
+// sealed records what hits take from the body, once it is complete: before
+// the entry is stored, while no other goroutine has it.
+func (e *Entry) sealed() *Entry {
+	if e.contentLength == "" { // an entry put again is only read
+		e.contentLength = strconv.Itoa(len(e.Body))
+	}
 	return e
 }
 
@@ -251,5 +274,5 @@ func decodeEntry(b []byte) (*Entry, error) {
 	if d.err != nil {
 		return nil, d.err
 	}
-	return e, nil
+	return e.parsed().sealed(), nil
 }

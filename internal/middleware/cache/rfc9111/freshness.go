@@ -142,6 +142,13 @@ func AgeValue(h http.Header) time.Duration {
 //	corrected_initial_age = max(apparent_age, corrected_age_value)
 //	current_age = corrected_initial_age + (now - response_time)
 func (r *Response) CurrentAge(now time.Time) time.Duration {
+	return Aged(r.InitialAge(), r.ResponseTime, now)
+}
+
+// InitialAge is corrected_initial_age: the part of the current age that the
+// stored header and the exchange's times fix, so that a cache can compute it
+// once per stored response.
+func (r *Response) InitialAge() time.Duration {
 	apparent := r.ResponseTime.Sub(r.date())
 	if apparent < 0 {
 		apparent = 0
@@ -151,8 +158,13 @@ func (r *Response) CurrentAge(now time.Time) time.Duration {
 		delay = 0
 	}
 	corrected := AgeValue(r.Header) + delay
-	initial := max(apparent, corrected)
-	resident := now.Sub(r.ResponseTime)
+	return max(apparent, corrected)
+}
+
+// Aged is current_age from corrected_initial_age: initial plus the time
+// resident since responseTime.
+func Aged(initial time.Duration, responseTime, now time.Time) time.Duration {
+	resident := now.Sub(responseTime)
 	if resident < 0 {
 		resident = 0
 	}
