@@ -8,6 +8,7 @@
 # ../shared/bench/peers.sh.
 #
 # Usage: bench/cache.sh [rounds] [seconds]   (default 3 rounds of 3 s: under a minute)
+#        BODY=16384 bench/cache.sh ...         (the body's size in bytes; default 1000)
 # Installs wrk and nginx-light from Debian when they are missing.
 # Figure: cpu_us/req = the proxy's CPU time (utime+stime of the process and
 # its children, from /proc) per request served under load (wrk,
@@ -37,7 +38,15 @@ trap cleanup EXIT
 
 go build -o bin/usher ./cmd/usher
 backend=19401; ng_cache=19411; ng_plain=19412; us_cache=19421; us_plain=19422
-body=$(head -c 1000 /dev/zero | tr '\0' x)
+bodybytes=${BODY:-1000}
+body=$(head -c "$bodybytes" /dev/zero | tr '\0' x)
+# nginx takes a string of up to 4 KiB in its config; a larger body is a file.
+answer="return 200 \"$body\";"
+if [ "$bodybytes" -gt 4000 ]; then
+  mkdir -p "$run/www"; chmod 755 "$run/www"
+  printf '%s' "$body" > "$run/www/hit"; cp "$run/www/hit" "$run/www/nostore"; chmod 644 "$run/www"/*
+  answer="root $run/www; try_files \$uri /hit;"
+fi
 nginx_conf() { # role, http-level lines
   cat <<CONF
 worker_processes 1;
@@ -56,8 +65,8 @@ http {
 CONF
 }
 nginx_conf backend "server { listen 127.0.0.1:$backend reuseport;
-    location / { add_header Cache-Control \"max-age=3600\" always; return 200 \"$body\"; }
-    location /nostore { add_header Cache-Control \"no-store\" always; return 200 \"$body\"; } }" > "$run/backend.conf"
+    location / { add_header Cache-Control \"max-age=3600\" always; $answer }
+    location /nostore { add_header Cache-Control \"no-store\" always; $answer } }" > "$run/backend.conf"
 nginx_conf proxy "upstream be { server 127.0.0.1:$backend; keepalive 64; }
   proxy_http_version 1.1; proxy_set_header Connection \"\";
   proxy_cache_path $run/ngcache levels=1:2 keys_zone=c:10m max_size=100m;
@@ -117,7 +126,7 @@ done
 
 median() { sort -n | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; }
 echo
-echo "1000-byte body, HTTP/1.1 keep-alive, $conns connections; $rounds rounds of ${secs}s; $(go env GOVERSION), $(nginx -v 2>&1 | sed 's/.*: //')"
+echo "$bodybytes-byte body, HTTP/1.1 keep-alive, $conns connections; $rounds rounds of ${secs}s; $(go env GOVERSION), $(nginx -v 2>&1 | sed 's/.*: //')"
 printf "%-14s %12s %10s\n" row cpu_us/req "req/s"
 declare -A med
 for c in "${configs[@]}"; do
@@ -127,4 +136,5 @@ for c in "${configs[@]}"; do
   printf "%-14s %12s %10s\n" "$name" "${med[$name]}" "$rps"
 done
 awk -v h="${med[usher-hit]}" -v p="${med[usher-proxied]}" -v nh="${med[nginx-hit]}" -v np="${med[nginx-proxied]}" \
-  'BEGIN{ printf "usher hit / usher proxied: %.2f (bar: < 0.5); nginx hit / nginx proxied: %.2f; usher hit / nginx hit: %.2f\n", h/p, nh/np, h/nh }'
+  -v m="${med[usher-miss]}" \
+  'BEGIN{ printf "usher hit / usher proxied: %.2f (bar: < 0.5); usher hit / usher miss: %.2f; nginx hit / nginx proxied: %.2f; usher hit / nginx hit: %.2f\n", h/p, h/m, nh/np, h/nh }'
