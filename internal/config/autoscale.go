@@ -44,7 +44,7 @@ type Actuator struct {
 // ExecActuator runs a command with USHER_DESIRED in its environment; its
 // standard output, one URL a line, is the set of servers usher adopts.
 type ExecActuator struct {
-	Command []string `json:"command" doc:"the program and its arguments (no shell), run with USHER_DESIRED, USHER_SERVICE, USHER_SERVERS and USHER_DRAINED in its environment; a relative program is found from the config file's directory"`
+	Command []string `json:"command" doc:"the program and its arguments (no shell), run with USHER_DESIRED, USHER_SERVICE, USHER_SERVERS and USHER_DRAINED in its environment, in usher's working directory (a bare name is looked up in PATH)"`
 	Timeout Duration `json:"timeout,omitempty" doc:"longest run of the command; then it is killed and retried; default 30s"`
 }
 
