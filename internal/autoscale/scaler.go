@@ -251,32 +251,32 @@ func (s *Scaler) send(n int) {
 }
 
 // actuate brings the actuator's servers to the count wanted, one call at a
-// time; a failed call is retried with backoff (1s doubling to 30s) unless
-// a newer count came meanwhile.
+// time; a failed call is retried with backoff (1s doubling to 30s), sooner
+// only for another count.
 func (s *Scaler) actuate(ctx context.Context) {
 	defer s.done.Done()
 	backoff := time.Second
-	want := -1
-	for {
-		var retry <-chan time.Time
-		var t *time.Timer
-		if want >= 0 {
-			t = time.NewTimer(backoff)
-			retry = t.C
+	want, failed := -1, -1
+	var retry *time.Timer
+	var retryC <-chan time.Time
+	defer func() {
+		if retry != nil {
+			retry.Stop()
 		}
+	}()
+	for {
 		select {
 		case <-ctx.Done():
-		case want = <-s.want:
-		case <-retry:
-		}
-		if t != nil {
-			t.Stop()
-		}
-		if ctx.Err() != nil {
 			return
+		case want = <-s.want:
+			if want == failed {
+				continue // the retry's timer decides
+			}
+		case <-retryC:
+			want, retryC = failed, nil
 		}
 		if want == s.applied {
-			want = -1
+			failed, retryC, backoff = -1, nil, time.Second
 			continue
 		}
 		s.actuating.Store(true)
@@ -285,18 +285,23 @@ func (s *Scaler) actuate(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if err != nil {
-			s.mu.Lock()
-			s.actErr, s.actAt = err.Error(), s.g.now()
-			name := s.spec.Service
-			s.mu.Unlock()
-			s.g.log().Error("autoscale actuator failed, retrying", "service", name, "desired", want, "retryIn", backoff.String(), "error", err.Error())
-			backoff = min(backoff*2, 30*time.Second)
+		if err == nil {
+			s.applied = want
+			failed, retryC, backoff = -1, nil, time.Second
 			continue
 		}
-		backoff = time.Second
-		s.applied = want
-		want = -1
+		s.mu.Lock()
+		s.actErr, s.actAt = err.Error(), s.g.now()
+		name := s.spec.Service
+		s.mu.Unlock()
+		s.g.log().Error("autoscale actuator failed, retrying", "service", name, "desired", want, "retryIn", backoff.String(), "error", err.Error())
+		failed = want
+		if retry != nil {
+			retry.Stop()
+		}
+		retry = time.NewTimer(backoff)
+		retryC = retry.C
+		backoff = min(backoff*2, 30*time.Second)
 	}
 }
 
