@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/url"
 	"slices"
 	"sort"
 	"strconv"
@@ -166,11 +167,38 @@ func (d *Docker) start(ctx context.Context) (owned, error) {
 		return owned{}, fmt.Errorf("docker: starting %s: %w", name, err)
 	}
 	u, err := d.address(ctx, res.ID)
+	if err == nil {
+		err = listening(ctx, u, 30*time.Second)
+	}
 	if err != nil {
 		d.remove(ctx, res.ID)
-		return owned{}, err
+		return owned{}, fmt.Errorf("%s: %w", name, err)
 	}
 	return owned{id: res.ID, url: u, created: time.Now().Unix(), running: true}, nil
+}
+
+// listening waits, at most limit, until the server at u accepts TCP
+// connections: a container adopted before would refuse its first requests.
+func listening(ctx context.Context, u string, limit time.Duration) error {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(limit)
+	var d net.Dialer
+	for {
+		dctx, cancel := context.WithTimeout(ctx, time.Second)
+		c, err := d.DialContext(dctx, "tcp", pu.Host)
+		cancel()
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return fmt.Errorf("not listening on %s after %s: %w", pu.Host, limit, err)
+		}
+		time.Sleep(50 * time.Millisecond) // polled: nothing tells when a server listens
+	}
 }
 
 // remove stops (SIGTERM, then SIGKILL after StopTimeout) and removes a
