@@ -241,6 +241,25 @@ func TestAutoscaleExecFollowsLoad(t *testing.T) {
 	if !strings.Contains(u.logText(), `"msg":"autoscale decision"`) {
 		t.Errorf("no autoscale decision in the log")
 	}
+
+	// A reload with another policy keeps the autoscaler: its server, its
+	// history, no new actuation.
+	cfg := config(autoscaleConfig, "min", "1", "queue", "", "cmd", scalectl(t), "ctl", f.ctl.URL)
+	if l := u.rewrite(strings.Replace(cfg, "cooldown: 1s", "cooldown: 2s", 1)); l.msg() != "configuration applied" {
+		t.Fatalf("reload: %v", l)
+	}
+	after := scaleStatus(t, u.addrs["admin"], "app")
+	if after.Servers != 1 || after.Ready != 1 || len(after.History) != len(st.History) {
+		t.Fatalf("after a reload: %+v, before: %+v", after, st)
+	}
+	if code, body := get(t, u.url("web")+"/"); code != 200 || body != "ok" {
+		t.Fatalf("after a reload: %d %q", code, body)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.calls) != len(calls) {
+		t.Fatalf("the reload called the actuator again: %v", f.calls)
+	}
 }
 
 // TestAutoscaleFromZero scales a pool from zero: the first request waits in
