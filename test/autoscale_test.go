@@ -320,3 +320,36 @@ func TestDashboardShowsAutoscale(t *testing.T) {
 		t.Fatalf("the autoscale panel never showed app at 2 ready, stable: %v\n%s", err, got)
 	}
 }
+
+// TestAutoscaleActuatorFails: an actuator that fails is logged with its
+// stderr, shown in the admin API and retried; a request waiting for a
+// first server meanwhile gets 503 with Retry-After when its wait is over.
+func TestAutoscaleActuatorFails(t *testing.T) {
+	f := newFleet(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	f.mu.Lock()
+	f.fail = true
+	f.mu.Unlock()
+	u := startUsher(t, config(autoscaleConfig, "min", "0", "queue", "queue: { maxSize: 10, timeout: 300ms }", "cmd", scalectl(t), "ctl", f.ctl.URL))
+	resp, err := http.Get(u.url("web") + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("a request with no server to come: %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	within(t, 5*time.Second, "the failure in the admin API", func() bool {
+		return strings.Contains(scaleStatus(t, u.addrs["admin"], "app").LastError, "the fleet is down")
+	})
+	within(t, 5*time.Second, "the failure in the log, with stderr", func() bool {
+		return strings.Contains(u.logText(), `"msg":"autoscale actuator failed, retrying"`) && strings.Contains(u.logText(), "the fleet is down")
+	})
+	// The fleet is back: the retry (after its backoff) brings a server.
+	f.mu.Lock()
+	f.fail = false
+	f.mu.Unlock()
+	within(t, 10*time.Second, "a server after the retry", func() bool {
+		code, _ := get(t, u.url("web")+"/")
+		return code == 200
+	})
+}

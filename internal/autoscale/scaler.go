@@ -329,7 +329,13 @@ func (s *Scaler) reach(ctx context.Context, desired int) error {
 	s.adopted = urls
 	s.actErr, s.actAt = "", s.g.now()
 	s.mu.Unlock()
-	s.undrain(urls) // kept after all: back in service
+	var kept []string // drained, but the actuator kept them: back in service
+	for _, u := range drained {
+		if slices.Contains(urls, u) {
+			kept = append(kept, u)
+		}
+	}
+	s.undrain(kept)
 	if changed {
 		s.g.log().Info("autoscale servers", "service", spec.Service, "desired", desired, "servers", urls)
 		if s.g.Reload != nil {
