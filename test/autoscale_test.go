@@ -315,7 +315,7 @@ func TestDashboardShowsAutoscale(t *testing.T) {
 		t.Fatal(err)
 	}
 	row := `document.querySelector('tr[data-autoscale="app"]')`
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!!` + row + ` && !!` + row + `.querySelector('[data-desired="2"]') && !!` + row + `.querySelector('[data-ready="2"]') && !!` + row + `.querySelector('[data-mode="stable"]')`)); err != nil {
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!!`+row+` && !!`+row+`.querySelector('[data-desired="2"]') && !!`+row+`.querySelector('[data-ready="2"]') && !!`+row+`.querySelector('[data-mode="stable"]')`)); err != nil {
 		got, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#autoscale`)))
 		t.Fatalf("the autoscale panel never showed app at 2 ready, stable: %v\n%s", err, got)
 	}
