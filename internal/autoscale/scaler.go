@@ -77,9 +77,10 @@ type Scaler struct {
 	gauges    observe.ScaleGauges
 	want      chan int // the latest count for the actuation goroutine
 	poke      chan struct{}
+	life      sync.Mutex // guards cancel and started
 	cancel    context.CancelFunc
-	done      sync.WaitGroup
 	started   bool
+	done      sync.WaitGroup
 	applied   int // the count the actuator last reached; -1: not yet
 	actuating atomic.Bool
 }
@@ -129,17 +130,25 @@ func (s *Scaler) update(spec Spec) {
 
 func (s *Scaler) start() {
 	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
-	s.started = true
+	s.life.Lock()
+	s.cancel, s.started = cancel, true
+	s.life.Unlock()
+	s.mu.Lock()
+	first := s.dec.Desired()
+	s.mu.Unlock()
+	s.send(first) // reach the start count (min) at once
 	s.done.Add(2)
 	go s.loop(ctx)
 	go s.actuate(ctx)
-	s.send(s.dec.Desired()) // reach the start count (min) at once
 }
 
+// stop ends the loops and waits for them; the servers are left as they are.
 func (s *Scaler) stop() {
-	if s.started {
-		s.cancel()
+	s.life.Lock()
+	started, cancel := s.started, s.cancel
+	s.life.Unlock()
+	if started {
+		cancel()
 		s.done.Wait()
 	}
 }
@@ -161,6 +170,13 @@ func (s *Scaler) loop(ctx context.Context) {
 		case <-s.poke:
 		}
 		s.tick()
+		s.mu.Lock()
+		next := s.spec.Interval
+		s.mu.Unlock()
+		if next != iv { // a reload changed it
+			iv = next
+			t.Reset(iv)
+		}
 	}
 }
 
