@@ -216,6 +216,10 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(srv *s
 	st.Deployments.Events = obs.bus
 	st.Deployments.Log = log
 	defer st.Deployments.Close()
+	st.Autoscale.Log = log
+	st.Autoscale.Events = obs.bus
+	st.Autoscale.Metrics = obs.serverMetrics(adminOn)
+	defer st.Autoscale.Close()
 	if cfg.Redis != nil {
 		rc, err := redisconn.Open(cfg.Redis)
 		if err != nil {
@@ -238,6 +242,9 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(srv *s
 		Metrics: obs.metrics,
 		Events:  obs.bus,
 	}
+	// An actuator that changed a service's servers asks for a snapshot
+	// with them; set before the first Apply starts the scalers.
+	st.Autoscale.Reload = func(reason string) { mgr.Reload(ctx, reason) }
 	if err := mgr.Apply(ctx, checked, "start"); err != nil {
 		fmt.Fprintf(stderr, "usher: %v\n", err)
 		return 1
@@ -259,6 +266,7 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(srv *s
 				return certs.Status()
 			},
 			Deployments: st.Deployments,
+			Autoscale:   st.Autoscale,
 			Entrypoints: srv.Entrypoints,
 			Token:       cfg.Admin.Token,
 			Dashboard:   cfg.Admin.Dashboard,

@@ -25,6 +25,8 @@
 //	GET  /api/events                   Server-Sent Events of the event bus
 //	GET  /api/cache[?middleware=NAME]  figures of the cache middlewares
 //	POST /api/cache/purge              {"url"|"prefix"|"tag"|"all", "middleware"?} → {"purged": N}
+//	GET  /api/autoscale                autoscaled services: desired, ready, mode, decisions and their reasons
+//	GET  /api/autoscale/{name}
 //	GET  /api/http/deployments         weighted services: live weights, canary, history
 //	GET  /api/http/deployments/{name}
 //	POST /api/http/deployments/{name}/canary/promote   {"full": true}? → the state after
@@ -49,6 +51,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/usher-lb/usher/internal/autoscale"
 	"github.com/usher-lb/usher/internal/deploy"
 	"github.com/usher-lb/usher/internal/observe"
 	"github.com/usher-lb/usher/internal/pool"
@@ -75,6 +78,8 @@ type Deps struct {
 	// Deployments are the live weights of weighted services, for the
 	// canary and switch endpoints.
 	Deployments *deploy.Registry
+	// Autoscale are the autoscalers of load balancers: their decisions.
+	Autoscale *autoscale.Registry
 
 	// Entrypoints are the entrypoints as routing sees them, on the ports they
 	// listen on, for explain; when nil, those of the running config's
@@ -120,6 +125,8 @@ func New(d Deps) http.Handler {
 	mux.Handle("/api/explain", only(http.MethodGet, a.explain))
 	mux.Handle("/api/tls", only(http.MethodGet, a.tls))
 	mux.Handle("/api/events", only(http.MethodGet, a.events))
+	mux.Handle("/api/autoscale", only(http.MethodGet, a.autoscaleAll))
+	mux.Handle("/api/autoscale/{name}", only(http.MethodGet, a.autoscaleOne))
 	mux.Handle("/api/http/deployments", only(http.MethodGet, a.deployments))
 	mux.Handle("/api/http/deployments/{name}", only(http.MethodGet, a.deployment))
 	mux.Handle("/api/http/deployments/{name}/canary/promote", only(http.MethodPost, a.deployAction("promote")))

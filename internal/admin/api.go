@@ -312,6 +312,11 @@ func (a *admin) services(w http.ResponseWriter, r *http.Request) {
 			}
 			m["servers"] = views
 			m["stats"] = a.serviceStats(name)
+			if a.d.Autoscale != nil {
+				if sc, ok := a.d.Autoscale.Lookup(name); ok {
+					m["autoscale"] = sc.Status()
+				}
+			}
 			if series > 0 {
 				m["series"] = a.series(name, series)
 			}

@@ -194,6 +194,7 @@ func (lb *LoadBalancer) applyDefaults(service string) {
 	}
 	orStr(&lb.WhenNoHealthy, "503")
 	lb.Queue.applyDefaults()
+	lb.Autoscale.applyDefaults()
 	if lb.Transport == nil {
 		lb.Transport = &Transport{}
 	}

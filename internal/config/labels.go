@@ -36,6 +36,10 @@ func FromLabels(origin, prefix string, labels map[string]string) (*Config, Probl
 			probs = append(probs, Problem{Pos: pos, Msg: "a label cannot name a file of usher's host (users, keys, rules, certificates): set it in a config file"})
 			continue
 		}
+		if autoscaleKey(k) {
+			probs = append(probs, Problem{Pos: pos, Msg: "a label cannot set autoscale: its actuator runs commands and starts containers from usher's host; set it in a config file"})
+			continue
+		}
 		if err := setLabel(root, k, labels[k], pos); err != nil {
 			probs = append(probs, Problem{Pos: pos, Msg: err.Error()})
 		}
@@ -68,6 +72,19 @@ func fileKey(key string) bool {
 		return true
 	}
 	return len(segs) > 1 && strings.HasSuffix(segs[len(segs)-2], "tls") && (last == "ca" || last == "cert" || last == "key")
+}
+
+// autoscaleKey tells whether a label's key is in an autoscale section:
+// whoever may start a container must not make usher run a command or start
+// containers of their choice.
+func autoscaleKey(key string) bool {
+	segs := strings.Split(strings.ToLower(key), ".")
+	for i := 1; i < len(segs); i++ {
+		if segs[i] == "autoscale" && segs[i-1] == "loadbalancer" {
+			return true
+		}
+	}
+	return false
 }
 
 // setLabel puts one label's value at its key path in the tree.

@@ -109,3 +109,18 @@ func TestLabelsNameNoHostFile(t *testing.T) {
 		t.Errorf("problems %v", probs)
 	}
 }
+
+// TestLabelsSetNoAutoscale: an autoscale section, whose actuator runs
+// commands and starts containers, comes from config files only.
+func TestLabelsSetNoAutoscale(t *testing.T) {
+	_, probs := FromLabels(`container "c"`, "usher.", map[string]string{
+		"http.services.s.loadBalancer.autoscale.actuator.exec.command": "/bin/sh",
+		"http.services.s.loadBalancer.server.port":                     "80",
+	})
+	if len(probs) == 0 || !strings.Contains(probs[0].Error(), "label usher.http.services.s.loadBalancer.autoscale.actuator.exec.command: a label cannot set autoscale") {
+		t.Errorf("problems %v", probs)
+	}
+	if autoscaleKey("http.services.autoscale.loadBalancer.server.port") {
+		t.Error("a service named autoscale is not an autoscale key")
+	}
+}

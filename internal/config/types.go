@@ -197,6 +197,7 @@ type LoadBalancer struct {
 	Transport          *Transport          `json:"transport,omitempty" doc:"how usher talks to servers"`
 	MaxConnsPerServer  int                 `json:"maxConnsPerServer,omitempty" doc:"most requests each server answers at once (servers[].maxConns overrides it); a request finding every server full waits in queue, or gets 503 without one; default 0 (no limit)"`
 	Queue              *Queue              `json:"queue,omitempty" doc:"where requests wait, first come first served, while every server is at its maxConns; absent: no waiting, 503 at once"`
+	Autoscale          *Autoscale          `json:"autoscale,omitempty" doc:"grow and shrink the pool with its load; servers, if any, are the floor that is always there"`
 }
 
 // Server is one upstream of a load balancer.

@@ -426,7 +426,7 @@ func serviceEdges(s *Service) []string {
 // may have weight 0, because it is the main service of a failover, where a
 // drained pool is how traffic is sent to the fallback.
 func (v *validator) loadBalancer(p string, lb *LoadBalancer, drainable bool) {
-	if len(lb.Servers) == 0 {
+	if len(lb.Servers) == 0 && lb.Autoscale == nil {
 		v.add(p+".servers", "a load balancer needs at least one server")
 	}
 	zero := 0
@@ -483,6 +483,9 @@ func (v *validator) loadBalancer(p string, lb *LoadBalancer, drainable bool) {
 	}
 	v.oneOf(p+".whenNoHealthy", lb.WhenNoHealthy, "503", "panic")
 	v.connLimits(p, lb)
+	if lb.Autoscale != nil {
+		v.autoscale(p+".autoscale", lb)
+	}
 	if t := lb.Transport; t != nil {
 		v.nonNegative(p+".transport.maxIdleConnsPerHost", t.MaxIdleConnsPerHost)
 		v.oneOf(p+".transport.protocol", t.Protocol, "http1", "h2", "h2c", "auto")

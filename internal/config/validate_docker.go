@@ -8,19 +8,7 @@ import (
 )
 
 func (v *validator) docker(p string, d *DockerProvider) {
-	if d.Endpoint != "" {
-		u, err := url.Parse(d.Endpoint)
-		switch {
-		case err != nil:
-			v.add(p+".endpoint", "%q is not a URL: use unix:///var/run/docker.sock or tcp://host:2375", RedactURL(d.Endpoint))
-		case u.Scheme == "unix" && u.Path != "":
-		case (u.Scheme == "tcp" || u.Scheme == "http") && u.Host != "":
-		case u.Scheme == "https":
-			v.add(p+".endpoint", "TLS to the docker engine is not supported by this version of usher: use unix:// or tcp:// (through a private network or an SSH tunnel)")
-		default:
-			v.add(p+".endpoint", "%q: expected unix:///path/to/docker.sock or tcp://host:port", RedactURL(d.Endpoint))
-		}
-	}
+	v.dockerEndpoint(p+".endpoint", d.Endpoint)
 	if strings.TrimSpace(d.Network) != d.Network {
 		v.add(p+".network", "the network name has spaces around it")
 	}
@@ -29,5 +17,24 @@ func (v *validator) docker(p string, d *DockerProvider) {
 	}
 	if d.Throttle < 0 {
 		v.add(p+".throttle", "must be 0 or more")
+	}
+}
+
+// dockerEndpoint checks the address of a Docker engine (the provider's, the
+// docker actuator's); empty is the default.
+func (v *validator) dockerEndpoint(p, ep string) {
+	if ep == "" {
+		return
+	}
+	u, err := url.Parse(ep)
+	switch {
+	case err != nil:
+		v.add(p, "%q is not a URL: use unix:///var/run/docker.sock or tcp://host:2375", RedactURL(ep))
+	case u.Scheme == "unix" && u.Path != "":
+	case (u.Scheme == "tcp" || u.Scheme == "http") && u.Host != "":
+	case u.Scheme == "https":
+		v.add(p, "TLS to the docker engine is not supported by this version of usher: use unix:// or tcp:// (through a private network or an SSH tunnel)")
+	default:
+		v.add(p, "%q: expected unix:///path/to/docker.sock or tcp://host:port", RedactURL(ep))
 	}
 }

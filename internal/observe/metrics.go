@@ -48,6 +48,7 @@ type Metrics struct {
 	retryBy  cowMap[string, prometheus.Counter]
 	servers  serverCollector
 	limits   limitMetrics // limits.go
+	scaling  scaleMetrics // autoscale.go
 }
 
 // seriesKey names the children one finished request updates.

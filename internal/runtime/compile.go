@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/usher-lb/usher/internal/autoscale"
 	"github.com/usher-lb/usher/internal/balance"
 	"github.com/usher-lb/usher/internal/config"
 	"github.com/usher-lb/usher/internal/deploy"
@@ -33,6 +34,7 @@ type Pending struct {
 	ups     *upstreamBuild
 	mw      *env.Build
 	dep     *deploy.Build
+	as      *autoscale.Build
 }
 
 // Commit applies the state changes of the compile, once its snapshot is
@@ -43,6 +45,7 @@ func (p *Pending) Commit() {
 	p.st.commitUpstreams(p.ups)
 	p.mw.Commit()
 	p.dep.Commit()
+	p.as.Commit()
 }
 
 // Abort forgets the compile's state changes: the State is as it was.
@@ -51,6 +54,7 @@ func (p *Pending) Abort() {
 	p.st.abortUpstreams(p.ups)
 	p.mw.Abort()
 	p.dep.Abort()
+	p.as.Abort()
 }
 
 // Removed returns the servers that Commit drained and dropped.
@@ -64,6 +68,7 @@ type compiler struct {
 	ups      *upstreamBuild
 	mw       *env.Build
 	dep      *deploy.Build
+	as       *autoscale.Build
 	mwCtx    context.Context // ctx with the middlewares' Env
 	problems config.Problems
 
@@ -89,6 +94,7 @@ func Compile(ctx context.Context, checked Checked, st *State) (*Snapshot, *Pendi
 		ups:        newUpstreamBuild(),
 		mw:         st.middlewares().Begin(),
 		dep:        st.deployments().Begin(),
+		as:         st.autoscaling().Begin(),
 		services:   map[string]service.Handler{},
 		visiting:   map[string]bool{},
 		transports: map[string]proxy.Options{},
@@ -130,6 +136,7 @@ func Compile(ctx context.Context, checked Checked, st *State) (*Snapshot, *Pendi
 		st.abortUpstreams(c.ups)
 		c.mw.Abort()
 		c.dep.Abort()
+		c.as.Abort()
 		return nil, nil, c.problems
 	}
 	snap.Services = c.services
@@ -142,7 +149,7 @@ func Compile(ctx context.Context, checked Checked, st *State) (*Snapshot, *Pendi
 			s.SetAvailableSince(time.Time{})
 		}
 	}
-	return snap, &Pending{st: st, servers: c.servers, ups: c.ups, mw: c.mw, dep: c.dep}, nil
+	return snap, &Pending{st: st, servers: c.servers, ups: c.ups, mw: c.mw, dep: c.dep, as: c.as}, nil
 }
 
 func (c *compiler) problem(path, format string, args ...any) {
@@ -344,8 +351,24 @@ func (c *compiler) loadBalancer(name, path string, lb *config.LoadBalancer) serv
 	if !ok {
 		return nil
 	}
+	var scaler *autoscale.Scaler
+	var spec autoscale.Spec
+	servers := lb.Servers
+	if lb.Autoscale != nil {
+		var err error
+		spec, err = c.autoscaleSpec(name, lb)
+		if err != nil {
+			c.problem(path+".autoscale", "%v", err)
+			return nil
+		}
+		scaler = c.as.Get(spec)
+		servers = slices.Clone(lb.Servers)
+		for _, u := range scaler.Servers() {
+			servers = append(servers, config.Server{URL: u})
+		}
+	}
 	var targets []service.Target
-	for i, s := range lb.Servers {
+	for i, s := range servers {
 		u, err := url.Parse(s.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			c.problem(fmt.Sprintf("%s.servers[%d].url", path, i), "%q is not an http:// or https:// URL with a host", s.URL)
@@ -356,7 +379,7 @@ func (c *compiler) loadBalancer(name, path string, lb *config.LoadBalancer) serv
 			w = *s.Weight
 		}
 		srv := c.st.Servers.Get(c.servers, name, u, w)
-		c.servers.SetMaxConns(srv, lb.ServerMaxConns(i))
+		c.servers.SetMaxConns(srv, serverMaxConns(lb, servers, i))
 		up, err := c.st.upstream(c.ups, upstreamKey{server: srv.Key, transport: tkey}, u, opts)
 		if err != nil {
 			c.problem(fmt.Sprintf("%s.servers[%d].url", path, i), "%v", err)
@@ -380,8 +403,11 @@ func (c *compiler) loadBalancer(name, path string, lb *config.LoadBalancer) serv
 		Panic:    lb.WhenNoHealthy == "panic",
 		Log:      c.st.Log,
 	}
-	for i := range lb.Servers {
-		o.Limited = o.Limited || lb.ServerMaxConns(i) > 0
+	for i := range servers {
+		o.Limited = o.Limited || serverMaxConns(lb, servers, i) > 0
+	}
+	if scaler != nil && spec.Queue != nil {
+		o.Hold = scaler
 	}
 	if o.Limited {
 		o.Metrics = c.st.Metrics
@@ -417,7 +443,7 @@ func (c *compiler) loadBalancer(name, path string, lb *config.LoadBalancer) serv
 			return nil
 		}
 		if c.st.Health != nil {
-			passive = c.st.Health.Reporter(name, spec, len(lb.Servers))
+			passive = c.st.Health.Reporter(name, spec, len(servers))
 			o.Reporter = passive
 		}
 	}
@@ -425,6 +451,9 @@ func (c *compiler) loadBalancer(name, path string, lb *config.LoadBalancer) serv
 	if err != nil {
 		c.problem(path, "%v", err)
 		return nil
+	}
+	if scaler != nil {
+		c.as.SetPool(scaler, h)
 	}
 	c.health = append(c.health, health.Service{Name: name, Servers: h.Servers(), Check: check, Passive: passive})
 	c.transports[name] = opts

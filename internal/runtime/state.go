@@ -16,6 +16,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/usher-lb/usher/internal/autoscale"
 	"github.com/usher-lb/usher/internal/deploy"
 	"github.com/usher-lb/usher/internal/health"
 	"github.com/usher-lb/usher/internal/middleware/env"
@@ -51,6 +52,9 @@ type State struct {
 	// Deployments are the live weights of weighted services (canaries,
 	// switches), kept across snapshots by service name.
 	Deployments *deploy.Registry
+	// Autoscale are the autoscalers of load balancers, kept across
+	// snapshots by service name.
+	Autoscale *autoscale.Registry
 
 	keyOnce sync.Once
 	key     []byte
@@ -82,9 +86,19 @@ func (st *State) deployments() *deploy.Registry {
 	return st.Deployments
 }
 
+// autoscaling is the autoscalers' registry; a State built by hand gets one.
+func (st *State) autoscaling() *autoscale.Registry {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.Autoscale == nil {
+		st.Autoscale = autoscale.NewRegistry()
+	}
+	return st.Autoscale
+}
+
 // NewState returns empty lasting state.
 func NewState() *State {
-	return &State{Servers: pool.NewRegistry(), Middlewares: env.NewStore(), Deployments: deploy.NewRegistry(), upstreams: map[upstreamKey]*proxy.Upstream{}, tls: map[tlsKey]*tls.Config{}}
+	return &State{Servers: pool.NewRegistry(), Middlewares: env.NewStore(), Deployments: deploy.NewRegistry(), Autoscale: autoscale.NewRegistry(), upstreams: map[upstreamKey]*proxy.Upstream{}, tls: map[tlsKey]*tls.Config{}}
 }
 
 // upstreamKey finds an upstream pool again: the same server of the same

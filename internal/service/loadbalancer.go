@@ -1,6 +1,7 @@
 package service
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -74,6 +75,18 @@ type LoadBalancerOptions struct {
 	Queue   *QueueOptions
 	// Metrics, when set, counts requests refused for overload, and queued.
 	Metrics *observe.Metrics
+	// Hold, when set, holds a request that finds no server available (an
+	// autoscaled pool at zero or starting) until one is, and serves it
+	// there; see Holder.
+	Hold Holder
+}
+
+// Holder holds requests of a pool with no server available: Hold returns
+// the handler to serve the request with once a server is ready (the pool
+// of a newer snapshot), or an error (the wait is full or over, or the
+// client went away).
+type Holder interface {
+	Hold(ctx context.Context) (http.Handler, error)
 }
 
 // LoadBalancer sends each request to one server chosen by its picker, and to
@@ -206,6 +219,10 @@ func (lb *LoadBalancer) pick(w http.ResponseWriter, r *http.Request, tried []*po
 }
 
 func (lb *LoadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if lb.opts.Hold != nil && !lb.Available() {
+		lb.hold(w, r)
+		return
+	}
 	rec := observe.From(w)
 	var s *pool.Server
 	pinned := false

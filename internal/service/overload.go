@@ -103,6 +103,30 @@ func (lb *LoadBalancer) acquire(w http.ResponseWriter, r *http.Request) *pool.Se
 	}
 }
 
+// hold waits for a server for a request that found none available (see
+// LoadBalancerOptions.Hold); 503 with Retry-After when the wait is full or
+// over.
+func (lb *LoadBalancer) hold(w http.ResponseWriter, r *http.Request) {
+	h, err := lb.opts.Hold.Hold(r.Context())
+	if err == nil {
+		h.ServeHTTP(w, r)
+		return
+	}
+	rec := observe.From(w)
+	if r.Context().Err() != nil {
+		if rec != nil {
+			rec.Error = observe.ErrClientGone
+			rec.Status = 499
+		}
+		return
+	}
+	if rec != nil {
+		rec.Service = lb.name
+		rec.Error = "no server ready: " + err.Error()
+	}
+	noServer(w, "1")
+}
+
 // take picks a server and takes a slot on it; nil when none is available or
 // not full. Pickers skip full servers, but two may race for the last slot of
 // one: the loser picks again.

@@ -169,6 +169,7 @@
       getJSON('http/middlewares').then(renderMiddlewares).catch(() => {});
       getJSON('cache').then((c) => { state.caches = c; renderCacheRatios(); }).catch(() => {});
       getJSON('http/deployments').then(renderDeployments).catch(() => {});
+      getJSON('autoscale').then(renderAutoscale).catch(() => {});
       const key = `${o.configLoaded}|${o.reload && o.reload.error}`;
       if (key !== state.configKey || Date.now() - state.configAt > CONFIG_MS) {
         state.configKey = key;
@@ -416,6 +417,28 @@
         h('td', {}, c ? [h('span', {class: 'badge ' + (CANARY_CLASS[c.state] || 'plain')}, c.state), ' ',
           h('span', {class: 'faint'}, `${c.service}: step ${c.step} of ${c.steps.length} (${c.weight}%), ${fmtCount(c.current.requests)} req, ${fmtPct(c.current.errorRate)} errors`)] : h('span', {class: 'faint'}, '–')),
         h('td', {class: 'muted'}, c ? c.reason : ((d.history || []).slice(-1)[0] || {}).reason || ''));
+    }));
+  }
+
+  // ---- autoscale (GET /api/autoscale): shown only when a service is
+  // autoscaled.
+
+  function renderAutoscale(as) {
+    const shown = Array.isArray(as) && as.length > 0;
+    $('autoscale').hidden = !shown;
+    $('autoscale-nav').hidden = !shown;
+    if (!shown) return;
+    $('autoscale-body').replaceChildren(...as.map((a) => {
+      const last = (a.history || []).slice(-1)[0];
+      const why = a.lastError ? `actuator: ${a.lastError}` : (last ? `${last.direction} ${last.previous} → ${last.desired}: ${last.reason}` : (a.last ? a.last.reason : ''));
+      return h('tr', {'data-autoscale': a.service},
+        h('td', {class: 'name'}, a.service),
+        h('td', {'data-desired': String(a.desired)}, `${a.desired}`, h('span', {class: 'faint'}, ` (${a.min}–${a.max})`)),
+        h('td', {'data-ready': String(a.ready)}, `${a.ready}`, a.held ? h('span', {class: 'faint'}, ` · ${a.held} waiting`) : ''),
+        h('td', {}, h('span', {class: 'badge ' + (a.mode === 'panic' ? 'down' : 'plain'), 'data-mode': a.mode}, a.mode),
+          a.actuating ? h('span', {class: 'faint'}, ' · scaling') : ''),
+        h('td', {class: 'muted'}, `${a.target} ${a.metric} per server`),
+        h('td', {class: a.lastError ? 'down' : 'muted'}, why));
     }));
   }
 

@@ -1,0 +1,95 @@
+package test
+
+import (
+	"fmt"
+	"net/http"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The service of the docker actuator's test; its containers are found by
+// the label the actuator puts on them, removed before and after.
+const dockerScaleService = "usher-test-docker-scale"
+
+func removeScaledContainers() {
+	out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=usher.autoscale.service="+dockerScaleService).Output()
+	if ids := strings.Fields(string(out)); len(ids) > 0 {
+		exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+	}
+}
+
+// TestAutoscaleDocker: the docker actuator starts containers of the test's
+// image under load (they serve at once, adopted by their address) and
+// removes them when it falls, back to min; nothing is lost meanwhile.
+func TestAutoscaleDocker(t *testing.T) {
+	e := newDockerEnv(t)
+	removeScaledContainers()
+	t.Cleanup(removeScaledContainers)
+	u := startUsher(t, fmt.Sprintf(`
+entrypoints:
+  web: { address: "127.0.0.1:0" }
+admin: { address: "127.0.0.1:0" }
+http:
+  routers:
+    app: { rule: "PathPrefix(`+"`/`"+`)", service: %[1]s }
+  services:
+    %[1]s:
+      loadBalancer:
+        servers: []
+        autoscale:
+          min: 1
+          max: 3
+          target: { rps: 40 }
+          interval: 100ms
+          stableWindow: 2s
+          panicWindow: 400ms
+          cooldown: 1s
+          drainTimeout: 5s
+          actuator:
+            docker: { image: "%[2]s", network: %[3]s, port: 8080, env: { NAME: scaled, DRAIN: 0s }, labels: { usher-test.run: "%[4]s" } }
+`, dockerScaleService, e.image, e.network, e.run))
+	admin := u.addrs["admin"]
+	t.Logf("env ready")
+	w0 := within(t, 20*time.Second, "the first container, min 1", func() bool { return scaleStatus(t, admin, dockerScaleService).Ready == 1 })
+	if labels := docker(t, "ps", "--filter", "label=usher.autoscale.service="+dockerScaleService, "--format", "{{.Labels}}"); !strings.Contains(labels, "usher-test.run="+e.run) || !strings.Contains(labels, "usher.enable=false") {
+		t.Fatalf("the container's labels: %s", labels)
+	}
+
+	var load tally
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &http.Client{Timeout: 5 * time.Second}
+			for {
+				select {
+				case <-done:
+					return
+				default:
+					load.get(c, u.url("web")+"/")
+					time.Sleep(5 * time.Millisecond) // about 150 requests/s in all: 3 servers at 40
+				}
+			}
+		}()
+	}
+	w1 := within(t, 20*time.Second, "the pool grows to 3 containers", func() bool { return scaleStatus(t, admin, dockerScaleService).Ready == 3 })
+	close(done)
+	wg.Wait()
+	w2 := within(t, 20*time.Second, "the pool shrinks back to 1 container", func() bool {
+		st := scaleStatus(t, admin, dockerScaleService)
+		return st.Ready == 1 && st.Servers == 1
+	})
+	w3 := within(t, 10*time.Second, "the containers removed are gone from the engine", func() bool {
+		out := docker(t, "ps", "-aq", "--filter", "label=usher.autoscale.service="+dockerScaleService)
+		return len(strings.Fields(out)) == 1
+	})
+	if n := load.failed.Load(); n > 0 {
+		t.Fatalf("%d of %d requests failed (first: %v)", n, n+load.ok.Load(), load.firstErr.Load())
+	}
+	t.Logf("%d requests; first in %s, grown in %s, shrunk in %s, removed in %s", load.ok.Load(), w0, w1, w2, w3)
+}
