@@ -419,6 +419,10 @@ func (t *TLSSet) serverConfig(o *config.TLSOptions) *tls.Config {
 		MinVersion: tlsVersion(o.MinVersion, tls.VersionTLS12),
 		MaxVersion: tlsVersion(o.MaxVersion, tls.VersionTLS13),
 		NextProtos: []string{"h2", "http/1.1"},
+		// Records of up to 16 KiB from the first byte, as nginx and HAProxy
+		// send them: Go's default starts a connection with records of one
+		// segment, so a small response takes two records and two writes.
+		DynamicRecordSizingDisabled: true,
 	}
 	if len(o.ALPNProtocols) > 0 {
 		c.NextProtos = slices.Clone(o.ALPNProtocols)
