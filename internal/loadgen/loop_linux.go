@@ -184,7 +184,7 @@ func (l *loop) run(ctx context.Context) (err error) {
 		} else if deadline >= 0 {
 			wait = min(wait, int((deadline-now+int64(time.Millisecond)-1)/int64(time.Millisecond)))
 		}
-		n, err := unix.EpollWait(l.ep, l.events, max(wait, 0))
+		n, err := rawEpollWait(l.ep, l.events, max(wait, 0))
 		if err != nil && err != unix.EINTR {
 			return fmt.Errorf("epoll: %w", err)
 		}
@@ -468,6 +468,22 @@ func rawRead(fd int, b []byte) (int, error) {
 
 func rawWrite(fd int, b []byte) (int, error) {
 	n, _, e := syscall.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
+// rawEpollWait is epoll_wait(2) that Go's scheduler does not see as a
+// system call. Through the usual wrapper, a wait longer than 20µs makes
+// sysmon hand the loop's P over and poll again in 20µs, thousands of
+// wake-ups a second that cost more than the requests themselves; this way
+// the P stays with the loop, and sysmon, finding it busy for 10ms,
+// preempts it with a signal, which ends the wait early (EINTR), as does
+// the runtime when it needs to stop the world. The other goroutines
+// (progress, timers) run on the spare P usher bench asks for.
+func rawEpollWait(ep int, events []unix.EpollEvent, msec int) (int, error) {
+	n, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(ep), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(msec), 0, 0)
 	if e != 0 {
 		return 0, e
 	}
