@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -45,10 +46,14 @@ func (r *run) loops(req []byte) (func(context.Context) error, error) {
 		}
 		return s
 	}
+	// Only with a P to spare: the loops keep theirs while they wait, and
+	// the rest of the program (a server in the same process, in tests)
+	// needs one.
+	raw := r.cfg.Threads < runtime.GOMAXPROCS(0)
 	ls := make([]*loop, r.cfg.Threads)
 	for k := range ls {
 		l := &loop{r: r, t: r.newTally(), req: req, family: family, sa: sockaddr(), ep: -1, wake: -1, timer: -1,
-			head: r.cfg.Method == http.MethodHead, timeout: int64(r.cfg.Timeout), quota: -1,
+			head: r.cfg.Method == http.MethodHead, raw: raw, timeout: int64(r.cfg.Timeout), quota: -1,
 			buf: make([]byte, 64<<10), events: make([]unix.EpollEvent, 256)}
 		if n := r.cfg.Requests; n > 0 {
 			l.quota = n / int64(len(ls))
@@ -92,6 +97,7 @@ type loop struct {
 	family int
 	sa     unix.Sockaddr
 	head   bool
+	raw    bool // wait out of the scheduler's sight (rawEpollWait)
 
 	ep, wake, timer int // the epoll set; an eventfd rung when ctx ends; a timerfd for --rate
 	buf             []byte
@@ -184,7 +190,12 @@ func (l *loop) run(ctx context.Context) (err error) {
 		} else if deadline >= 0 {
 			wait = min(wait, int((deadline-now+int64(time.Millisecond)-1)/int64(time.Millisecond)))
 		}
-		n, err := rawEpollWait(l.ep, l.events, max(wait, 0))
+		var n int
+		if l.raw {
+			n, err = rawEpollWait(l.ep, l.events, max(wait, 0))
+		} else {
+			n, err = unix.EpollWait(l.ep, l.events, max(wait, 0))
+		}
 		if err != nil && err != unix.EINTR {
 			return fmt.Errorf("epoll: %w", err)
 		}
@@ -481,7 +492,8 @@ func rawWrite(fd int, b []byte) (int, error) {
 // the P stays with the loop, and sysmon, finding it busy for 10ms,
 // preempts it with a signal, which ends the wait early (EINTR), as does
 // the runtime when it needs to stop the world. The other goroutines
-// (progress, timers) run on the spare P usher bench asks for.
+// (progress, timers) run on the spare P usher bench asks for; without one
+// the loops use the usual wrapper.
 func rawEpollWait(ep int, events []unix.EpollEvent, msec int) (int, error) {
 	n, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(ep), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(msec), 0, 0)
 	if e != 0 {

@@ -18,6 +18,7 @@ type respParser struct {
 	keep    bool
 	length  int64 // Content-Length, -1 when none
 	chunked bool
+	coded   bool   // a Transfer-Encoding other than chunked last: the body ends with the connection
 	remain  int64  // body or chunk bytes still to come
 	line    []byte // a line cut by the end of a read, so far
 }
@@ -40,7 +41,7 @@ const maxLine = 64 << 10
 var errMalformed = errors.New("malformed response")
 
 func (p *respParser) reset() {
-	p.state, p.status, p.keep, p.length, p.chunked, p.remain = psStatus, 0, false, -1, false, 0
+	p.state, p.status, p.keep, p.length, p.chunked, p.coded, p.remain = psStatus, 0, false, -1, false, false, 0
 	p.line = p.line[:0]
 }
 
@@ -73,7 +74,7 @@ func (p *respParser) feed(b []byte) (used int, done bool, err error) {
 		}
 		line, next, ok := p.nextLine(b, i)
 		if !ok {
-			if len(p.line) > maxLine {
+			if len(p.line) > maxLine || len(line) > maxLine {
 				return next, false, errMalformed
 			}
 			return next, false, nil
@@ -107,6 +108,9 @@ func (p *respParser) nextLine(b []byte, i int) (line []byte, next int, ok bool) 
 		p.line = append(p.line, line...)
 		line = p.line
 	}
+	if len(line) > maxLine {
+		return line, len(b), false
+	}
 	if n := len(line); n > 0 && line[n-1] == '\r' {
 		line = line[:n-1]
 	}
@@ -133,7 +137,7 @@ func (p *respParser) onLine(l []byte) error {
 		if s < 100 {
 			return errMalformed
 		}
-		p.status, p.keep, p.length, p.chunked = s, l[7] == '1', -1, false
+		p.status, p.keep, p.length, p.chunked, p.coded = s, l[7] == '1', -1, false, false
 		p.state = psHeader
 	case psHeader:
 		if len(l) == 0 {
@@ -194,6 +198,8 @@ func (p *respParser) endOfHeader() error {
 		p.state = psDone
 	case p.chunked:
 		p.state = psChunkSize
+	case p.coded:
+		p.keep, p.state = false, psUntilClose
 	case p.length == 0:
 		p.state = psDone
 	case p.length > 0:
@@ -205,17 +211,17 @@ func (p *respParser) endOfHeader() error {
 }
 
 func (p *respParser) field(l []byte) error {
-	colon := -1
-	for i, c := range l {
-		if c == ':' {
-			colon = i
-			break
-		}
-	}
+	colon := bytes.IndexByte(l, ':')
 	if colon <= 0 {
 		return errMalformed
 	}
-	name, v := l[:colon], trimOWS(l[colon+1:])
+	name := l[:colon]
+	switch len(name) {
+	case len("content-length"), len("transfer-encoding"), len("connection"):
+	default:
+		return nil // not one that frames the response
+	}
+	v := trimOWS(l[colon+1:])
 	switch {
 	case equalFold(name, "content-length"):
 		if len(v) == 0 || len(v) > 18 {
@@ -235,10 +241,8 @@ func (p *respParser) field(l []byte) error {
 	case equalFold(name, "transfer-encoding"):
 		// Chunked when it is the last coding; any other coding leaves the
 		// body to end with the connection (RFC 9112 6.3).
-		p.chunked = hasSuffixFold(trimOWS(v), "chunked")
-		if !p.chunked {
-			p.length = -1
-		}
+		p.chunked = hasSuffixFold(v, "chunked")
+		p.coded = !p.chunked
 	case equalFold(name, "connection"):
 		if containsFold(v, "close") {
 			p.keep = false
@@ -246,10 +250,7 @@ func (p *respParser) field(l []byte) error {
 			p.keep = true
 		}
 	}
-	if p.chunked {
-		p.length = -1 // Transfer-Encoding overrides Content-Length
-	}
-	return nil
+	return nil // Transfer-Encoding overrides Content-Length: endOfHeader looks at it first
 }
 
 func trimOWS(b []byte) []byte {
