@@ -6,7 +6,8 @@
 #
 # Usage: bench/loadgen.sh [rounds] [seconds]   (default 5 rounds of 3 s, at
 # -c 32 and -c 64: about a minute). BIN=path uses that usher binary instead
-# of building one (to put two builds side by side: BIN=/tmp/usher-old).
+# of building one; OLD=path adds a row for another build (to put two side
+# by side: OLD=/tmp/usher-old).
 # Installs wrk, nginx-light and GNU time from Debian when they are missing.
 # Figure: cpu_us/req = the generator's CPU time (user+system, from getrusage
 # of the child through GNU time) over the requests it completed, median of
@@ -76,8 +77,10 @@ measure() {
       res=$(taskset -c 0 /usr/bin/time -f 'CPU %U %S' wrk -t1 -c"$c" -d"${secs}s" "$url" 2>&1)
       reqs=$(awk '/requests in/{print $1}' <<<"$res"); rps=$(awk '/Requests\/sec/{print $2}' <<<"$res")
       errs=$(awk '/Non-2xx/{n+=$NF} /Socket errors/{gsub(/,/,""); n+=$4+$6+$8+$10} END{print n+0}' <<<"$res") ;;
-    usher)
-      res=$(taskset -c 0 /usr/bin/time -f 'CPU %U %S' "$bin" bench $threads -c "$c" -d "${secs}s" --json "$url" 2>&1 || true)
+    usher|old)
+      local b=$bin t=$threads
+      if [ "$name" = old ]; then b=$OLD; t=""; "$b" bench -h 2>&1 | grep -q -- '^  -t ' && t="-t 1"; fi
+      res=$(taskset -c 0 /usr/bin/time -f 'CPU %U %S' "$b" bench $t -c "$c" -d "${secs}s" --json "$url" 2>&1 || true)
       reqs=$(awk -F'[:,]' '/^  "requests"/{gsub(/ /,"",$2); print $2}' <<<"$res")
       rps=$(awk -F'[:,]' '/^  "rps"/{gsub(/ /,"",$2); printf "%.0f", $2}' <<<"$res")
       errs=$(awk -F'[:,]' '/^  "errors"/{gsub(/ /,"",$2); e=$2} /^    "[0-9]+"/{gsub(/[ "]/,"",$1); gsub(/ /,"",$2); if ($1 !~ /^[23]/) e+=$2} END{print e+0}' <<<"$res") ;;
@@ -87,9 +90,10 @@ measure() {
   awk -v n="$name" -v c="$c" -v cpu="$cpu" -v r="$reqs" -v rps="$rps" -v e="$errs" \
     'BEGIN{ printf "%s %s %.2f %s %s\n", n, c, cpu*1e6/r, rps, e }'
 }
+gens="wrk usher"; [ -n "${OLD:-}" ] && gens="wrk usher old"
 for r in $(seq "$rounds"); do
   for c in $conns_list; do
-    for g in wrk usher; do
+    for g in $gens; do
       line=$(measure "$g" "$c")
       echo "$r $line" | tee -a "$out" >&2
     done
@@ -102,7 +106,7 @@ echo "64-byte body, HTTP/1.1 keep-alive, 1 thread; $rounds rounds of ${secs}s; $
 printf "%-6s %6s %12s %10s %8s\n" gen conns cpu_us/req "req/s" errors
 for c in $conns_list; do
   declare -A med=()
-  for g in wrk usher; do
+  for g in $gens; do
     med[$g]=$(awk -v g="$g" -v c="$c" '$2==g && $3==c {print $4}' "$out" | median)
     rps=$(awk -v g="$g" -v c="$c" '$2==g && $3==c {print $5}' "$out" | median)
     errs=$(awk -v g="$g" -v c="$c" '$2==g && $3==c {n+=$6} END{print n+0}' "$out")
