@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -25,6 +26,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 		"or at --rate requests per second in all, where a request's latency counts from when\n"+
 		"it was due (a slow server is not hidden by fewer requests being sent).", stderr)
 	conns := fs.Int("c", 16, "connections (with --http2: requests in flight)")
+	threads := fs.Int("t", 0, "threads: event loops sharing the connections, and Go's GOMAXPROCS (default: the CPUs usher may use)")
 	n := fs.Int64("n", 0, "stop after this many requests")
 	d := fs.Duration("d", 0, "stop after this long (default 10s when -n is not given)")
 	rate := fs.Float64("rate", 0, "requests per second in all (0: as fast as the server answers)")
@@ -48,7 +50,19 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "usher bench: %q is not an http:// or https:// URL\n", fs.Arg(0))
 		return 2
 	}
-	cfg := loadgen.Config{URL: u, Method: strings.ToUpper(*method), Header: http.Header{}, Conns: *conns,
+	if *threads < 0 || *conns < 1 {
+		fmt.Fprintln(stderr, "usher bench: -c must be at least 1 and -t at least 0")
+		return 2
+	}
+	if *threads > 0 {
+		// As wrk's -t: that many threads carry the load. One P more than the
+		// loops: while every loop waits in epoll_wait, Go's sysmon sees an
+		// idle P and leaves theirs alone; with none it would take each one
+		// back 20µs into the wait and wake another thread to look for work,
+		// costing more than the requests themselves.
+		runtime.GOMAXPROCS(*threads + 1)
+	}
+	cfg := loadgen.Config{URL: u, Method: strings.ToUpper(*method), Header: http.Header{}, Conns: *conns, Threads: *threads,
 		Requests: *n, Duration: *d, Rate: *rate, HTTP2: *h2, Timeout: *timeout, Insecure: *insecure}
 	if cfg.Requests == 0 && cfg.Duration == 0 {
 		cfg.Duration = 10 * time.Second
@@ -95,7 +109,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 			Config    map[string]any   `json:"config"`
 		}
 		o := out{Result: res, RPS: float64(res.Requests) / res.Elapsed.Seconds(), Quantiles: map[string]int64{}, Histogram: res.Latency.Bars(20),
-			Config: map[string]any{"url": u.Redacted(), "connections": cfg.Conns, "rate": cfg.Rate, "http2": cfg.HTTP2, "method": cfg.Method}}
+			Config: map[string]any{"url": u.Redacted(), "connections": cfg.Conns, "threads": *threads, "rate": cfg.Rate, "http2": cfg.HTTP2, "method": cfg.Method}}
 		for _, q := range qs {
 			o.Quantiles[fmt.Sprintf("p%g", q*100)] = int64(res.Latency.Quantile(q))
 		}
@@ -121,6 +135,9 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 		}
 		if len(parts) > 0 {
 			fmt.Fprintf(stdout, "  status    %s\n", strings.Join(parts, ", "))
+		}
+		if res.NonOK > 0 {
+			fmt.Fprintf(stdout, "  non-2xx/3xx  %d\n", res.NonOK)
 		}
 		if res.Errors > 0 {
 			var kinds []string

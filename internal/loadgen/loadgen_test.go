@@ -150,3 +150,45 @@ func keys(m map[string]int64) []string {
 	}
 	return out
 }
+
+// TestRunOverTLSAndHTTP2: HTTPS on goroutines with the same parser, and
+// HTTP/2 through Go's client, count what the server saw.
+func TestRunOverTLSAndHTTP2(t *testing.T) {
+	var seen atomic.Int64
+	var h2 atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Add(1)
+		if r.ProtoMajor == 2 {
+			h2.Add(1)
+		}
+		if r.URL.Path == "/missing" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write([]byte("hello"))
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	for _, tc := range []struct {
+		name  string
+		http2 bool
+	}{{"https", false}, {"h2", true}} {
+		seen.Store(0)
+		h2.Store(0)
+		u, _ := url.Parse(srv.URL + "/missing")
+		res, err := Run(context.Background(), Config{URL: u, Conns: 3, Requests: 60, HTTP2: tc.http2, Insecure: true}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Requests != 60 || res.Errors != 0 || seen.Load() != 60 || res.Status[404] != 60 || res.NonOK != 60 {
+			t.Errorf("%s: answered %d errors %d %v, server saw %d, statuses %v", tc.name, res.Requests, res.Errors, res.Errs, seen.Load(), res.Status)
+		}
+		if tc.http2 && h2.Load() != 60 {
+			t.Errorf("h2: %d of 60 over HTTP/2", h2.Load())
+		}
+		if res.BytesRead == 0 {
+			t.Errorf("%s: no bytes read", tc.name)
+		}
+	}
+}
