@@ -124,8 +124,9 @@ type seen struct {
 	status  int        // final (>= 200); 0: none yet
 	headers [][]string // values of Compare.Headers when the status was sent
 	sum     maphash.Hash
-	n       int64 // body bytes, all of them (only the first MaxBody are hashed)
-	whole   bool  // the response ended as it should: not cut short, not abandoned
+	digest  uint64 // of sum, once ended: the comparisons of several mirrors read it at once
+	n       int64  // body bytes, all of them (only the first MaxBody are hashed)
+	whole   bool   // the response ended as it should: not cut short, not abandoned
 }
 
 func (s *seen) head(cmp *Compare, code int, h http.Header) {
@@ -162,6 +163,7 @@ func (s *seen) end(cmp *Compare, hdr http.Header, whole bool) {
 		s.head(cmp, http.StatusOK, hdr)
 	}
 	s.whole = whole
+	s.digest = s.sum.Sum64()
 }
 
 // shadow is one comparison under way: the main response (shared by the
@@ -280,7 +282,7 @@ func (m *Mirror) compare(sh *shadow) {
 			case a.n != b.n:
 				r = resDiffer // one body past MaxBody and not the other, too
 			case a.n <= cmp.MaxBody:
-				r = verdict(a.sum.Sum64() == b.sum.Sum64())
+				r = verdict(a.digest == b.digest)
 			}
 			switch r {
 			case resSkipped:

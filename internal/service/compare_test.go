@@ -300,3 +300,46 @@ func TestCompareLogsBounded(t *testing.T) {
 		t.Errorf("the next line does not count the 9 held back:\n%s", buf.String())
 	}
 }
+
+// Several mirrors of one request are compared with the same main response,
+// each on its own.
+func TestCompareSeveralMirrors(t *testing.T) {
+	metrics := observe.NewMetrics()
+	cmp := &Compare{Status: true, Body: true, MaxBody: 64, Count: func(mirror, field, header, result string) observe.Counter {
+		return metrics.MirrorCompare("s", mirror, field, header, result)
+	}}
+	targets := []*MirrorTarget{
+		{Name: "same", Handler: &answer{status: 200, body: "abc"}, Percent: 100},
+		{Name: "other", Handler: &answer{status: 200, body: "abd"}, Percent: 100},
+		{Name: "half", Handler: &answer{status: 404, body: "abc"}, Percent: 50},
+	}
+	m := NewMirrorWith("main", &answer{status: 200, body: "abc"}, targets, MirrorOptions{Name: "s", MaxBody: 64, Compare: cmp})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				m.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+			}
+		}()
+	}
+	wg.Wait()
+	settled(t, m)
+	got := map[string]MirrorComparison{}
+	for _, mc := range m.Comparisons() {
+		got[mc.Mirror] = mc
+	}
+	for _, tt := range []struct {
+		mirror       string
+		status, body CompareCounts
+	}{
+		{"same", CompareCounts{Match: 80}, CompareCounts{Match: 80}},
+		{"other", CompareCounts{Match: 80}, CompareCounts{Differ: 80}},
+		{"half", CompareCounts{Differ: 40}, CompareCounts{Match: 40}},
+	} {
+		if mc := got[tt.mirror]; *mc.Status != tt.status || *mc.Body != tt.body || mc.Headers != nil {
+			t.Errorf("%s: status %+v body %+v headers %v", tt.mirror, *mc.Status, *mc.Body, mc.Headers)
+		}
+	}
+}
