@@ -59,16 +59,23 @@ type targetCompare struct {
 }
 
 func (c *Compare) counters(mirror string) *targetCompare {
+	count := c.Count
+	if count == nil {
+		// Counted all the same, on counters of their own.
+		count = func(mirror, field, header, result string) observe.Counter {
+			return (*observe.Metrics)(nil).MirrorCompare("", mirror, field, header, result)
+		}
+	}
 	tc := &targetCompare{headers: make([]fieldCounters, len(c.Headers))}
 	for r, res := range resultNames {
 		if c.Status {
-			tc.status[r] = c.Count(mirror, "status", "", res)
+			tc.status[r] = count(mirror, "status", "", res)
 		}
 		if c.Body {
-			tc.body[r] = c.Count(mirror, "body", "", res)
+			tc.body[r] = count(mirror, "body", "", res)
 		}
 		for i, h := range c.Headers {
-			tc.headers[i][r] = c.Count(mirror, "header", h, res)
+			tc.headers[i][r] = count(mirror, "header", h, res)
 		}
 	}
 	return tc
