@@ -332,10 +332,15 @@ func (l *logLimit) allow() bool {
 	return true
 }
 
-// ended tells whether a side's request ended as it should (its context not
-// done); the main's record says too whether its response was cut short.
+// ended tells whether the main response ended whole: its record says when
+// it was cut short or its client left. Not its context: a client may close
+// the connection once it has the whole response, before the handler is back.
+// Without a record (a handler called in code), the context is all there is.
 func ended(ctx context.Context, rec *observe.Record) bool {
-	return ctx.Err() == nil && (rec == nil || !rec.Abort)
+	if rec != nil {
+		return !rec.Abort
+	}
+	return ctx.Err() == nil
 }
 
 // clipPath bounds a path in a log line.
