@@ -11,6 +11,7 @@ import (
 	"github.com/usher-lb/usher/internal/observe"
 	"github.com/usher-lb/usher/internal/pool"
 	"github.com/usher-lb/usher/internal/runtime"
+	"github.com/usher-lb/usher/internal/service"
 )
 
 // view is what one API request reads: the running snapshot, its config with
@@ -304,6 +305,12 @@ func (a *admin) services(w http.ResponseWriter, r *http.Request) {
 		m["running"] = true
 		if h := v.snap.Services[name]; h != nil {
 			m["available"] = h.Available()
+			if mh, ok := h.(*service.Mirror); ok {
+				m["dropped"] = mh.Dropped()
+				if cs := mh.Comparisons(); cs != nil {
+					m["compare"] = cs // counts since usher started, kept across reloads
+				}
+			}
 		}
 		if servers := serversOf(v.snap, name); servers != nil {
 			views := make([]serverView, len(servers))

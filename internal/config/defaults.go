@@ -135,6 +135,7 @@ func (s *Service) applyDefaults(name string) {
 	}
 	if m := s.Mirror; m != nil {
 		orSize(&m.MaxBodySize, 64<<10)
+		m.Compare.applyDefaults()
 		for i := range m.Mirrors {
 			if m.Mirrors[i].Percent == nil {
 				hundred := 100
@@ -270,4 +271,20 @@ func orInt(p **int, v int) {
 	if *p == nil {
 		*p = &v
 	}
+}
+
+// The defaults of mirror.compare.
+const MirrorCompareMaxBodySize ByteSize = 1 << 20
+
+func (c *MirrorCompare) applyDefaults() {
+	if c == nil {
+		return
+	}
+	for _, p := range []**bool{&c.Status, &c.Body} {
+		if *p == nil {
+			t := true
+			*p = &t
+		}
+	}
+	orSize(&c.MaxBodySize, MirrorCompareMaxBodySize)
 }

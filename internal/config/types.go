@@ -299,6 +299,16 @@ type Mirror struct {
 	Service     string         `json:"service" doc:"service that answers"`
 	Mirrors     []MirrorTarget `json:"mirrors" doc:"services that get copies; their responses are discarded"`
 	MaxBodySize ByteSize       `json:"maxBodySize,omitempty" doc:"largest request body copied; larger requests are not mirrored; default 64KiB"`
+	Compare     *MirrorCompare `json:"compare,omitempty" doc:"compare each mirror's response with the main one (shadow traffic), counted in usher_mirror_compare_total and logged when they differ"`
+}
+
+// MirrorCompare is what is compared of each mirror's response with the main
+// one. The client always gets the main response, never held for it.
+type MirrorCompare struct {
+	Status      *bool    `json:"status,omitempty" doc:"compare the final status codes; default true"`
+	Body        *bool    `json:"body,omitempty" doc:"compare the bodies, each streamed into a hash (never held); default true"`
+	Headers     []string `json:"headers,omitempty" doc:"response headers whose values are compared (every value, in order); names only are ever logged"`
+	MaxBodySize ByteSize `json:"maxBodySize,omitempty" doc:"most bytes of each body hashed; two bodies longer than this are not compared (skipped), bodies of different lengths always differ; default 1MiB"`
 }
 
 // MirrorTarget is one mirror.

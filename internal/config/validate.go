@@ -705,6 +705,9 @@ func (v *validator) mirror(p string, m *Mirror) {
 			v.percent(tp+".percent", *t.Percent)
 		}
 	}
+	if m.Compare != nil {
+		v.mirrorCompare(p+".compare", m.Compare)
+	}
 }
 
 func (v *validator) middlewares() {

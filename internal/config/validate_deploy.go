@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/usher-lb/usher/internal/bucketkey"
 )
 
 // deployment checks the canary and bucketBy of a weighted service.
@@ -69,15 +71,6 @@ func (v *validator) canary(p string, w *Weighted, c *Canary) {
 
 // CheckBucketBy tells whether spec is a key users can be bucketed by.
 func CheckBucketBy(spec string) error {
-	kind, arg, ok := strings.Cut(spec, ":")
-	switch {
-	case spec == "clientIP":
-		return nil
-	case ok && (kind == "cookie" || kind == "header" || kind == "claim") && arg != "":
-		if kind != "claim" && !isToken(arg) {
-			return fmt.Errorf("%q is not a valid %s name", arg, kind)
-		}
-		return nil
-	}
-	return fmt.Errorf("unknown key %q: cookie:NAME, header:NAME, claim:NAME or clientIP", clip(spec))
+	_, err := bucketkey.Parse(spec)
+	return err
 }

@@ -39,6 +39,7 @@ type Metrics struct {
 	conns      *prometheus.GaugeVec     // entrypoint
 	connsTotal *prometheus.CounterVec   // entrypoint
 	certExpiry *prometheus.GaugeVec     // name
+	compares   *prometheus.CounterVec   // service, mirror, field, header, result (compare.go)
 	reloadOK   prometheus.Counter
 	reloadFail prometheus.Counter
 	lastReload prometheus.Gauge
@@ -164,9 +165,10 @@ func NewMetrics() *Metrics {
 		Help: "Requests usher is answering now.",
 	}, func() float64 { return float64(m.inflight.Load()) })
 	m.servers.init()
+	m.compares = newCompareVec()
 
 	m.reg.MustRegister(m.requests, m.routerDur, m.serviceDur, m.retries, m.truncated, m.decisions, m.states, m.conns,
-		m.connsTotal, m.certExpiry, reloads, m.lastReload, inflight, &m.servers,
+		m.connsTotal, m.certExpiry, reloads, m.lastReload, inflight, &m.servers, m.compares,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -19,6 +19,8 @@ var fuzzSeeds = []string{
 	"ClientIP(`10.0.0.0/8`) || ClientIP(`::1`)",
 	"HostSNI(`*`) && ClientIP(`192.168.1.7`)",
 	"HostSNIRegexp(`.*`)",
+	"Bucket(`cookie:uid`, 0, 20.5) || Bucket(`clientIP`, `50`, 100) && !Bucket(`header:X-U`, 1, 2)",
+	"Bucket(`cookie:uid`, 20, 1x)",
 	"Hots(`a`)",
 	"(Host(`a`) && Path(`/`)",
 	"Host(`a`) & Path(`/`)",

@@ -13,6 +13,7 @@ const (
 	tokEOF tokKind = iota
 	tokIdent
 	tokString
+	tokNumber // digits, with a fraction perhaps: 20, 0.5
 	tokLParen
 	tokRParen
 	tokComma
@@ -38,6 +39,8 @@ func (t token) describe() string {
 		return "'" + t.text + "'"
 	case tokString:
 		return "string"
+	case tokNumber:
+		return "number " + t.text
 	case tokLParen:
 		return "'('"
 	case tokRParen:
@@ -115,6 +118,16 @@ func (l *lexer) next() (token, *SyntaxError) {
 		return token{kind: tokString, pos: start, text: l.src[start+1 : start+1+end]}, nil
 	case c == '"':
 		return l.quoted()
+	case '0' <= c && c <= '9':
+		i := start + 1
+		for i < len(l.src) && ('0' <= l.src[i] && l.src[i] <= '9' || l.src[i] == '.') {
+			i++
+		}
+		if i < len(l.src) && isIdentByte(l.src[i]) {
+			return token{}, errAt(start, "invalid number "+strconv.Quote(l.src[start:i+1]))
+		}
+		l.off = i
+		return token{kind: tokNumber, pos: start, text: l.src[start:i]}, nil
 	case isIdentStart(c):
 		i := start + 1
 		for i < len(l.src) && isIdentByte(l.src[i]) {

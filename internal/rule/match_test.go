@@ -370,10 +370,12 @@ func TestMatchZeroAlloc(t *testing.T) {
 		"(Host(`a.com`) || Host(`svc.example.com`)) && !Method(`POST`) && (PathPrefix(`/x`) || Path(`/api/v1/users`))",
 		"HostRegexp(`[a-z]+\\.example\\.com`) && PathRegexp(`^/api/v[0-9]+/`)",
 		"HeaderRegexp(`X-Env`, `^pr`) && QueryRegexp(`debug`, `^1`)",
+		"Bucket(`cookie:uid`, 0, 20) || Bucket(`header:X-Env`, 10, 90.5) || Bucket(`clientIP`, 0, 50)",
 	}
 	reqs := []*Request{
-		rq{host: "svc.example.com", target: "/api/v1/users?debug=1+2&trace&x=%41", hdr: []string{"X-Env", "prod"}, ip: "10.1.2.3"}.build(t),
+		rq{host: "svc.example.com", target: "/api/v1/users?debug=1+2&trace&x=%41", hdr: []string{"X-Env", "prod", "Cookie", "a=1; uid=alice"}, ip: "10.1.2.3"}.build(t),
 		rq{method: "post", host: "other.example.com", target: "/", ip: "::ffff:10.1.2.3"}.build(t),
+		rq{host: "svc.example.com", target: "/", hdr: []string{"Cookie", "uid=bob"}, ip: "2001:db8::1:2:3"}.build(t),
 		rq{host: "", target: "/?debug=1%202&trace="}.build(t),
 	}
 	for _, expr := range rules {

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/usher-lb/usher/internal/bucketkey"
 )
 
 type kind uint8
@@ -27,6 +29,7 @@ const (
 	kQueryKey
 	kQueryRegexp
 	kClientIP
+	kBucket
 	kSNI
 	kSNIAny
 	kSNIRegexp
@@ -42,25 +45,29 @@ const (
 //	kQueryKey            a: key
 //	k*Regexp             re (and a: header or query key)
 //	kClientIP            cidr: masked, IPv4-mapped IPv6 turned into IPv4
+//	kBucket              src: the key's source; lo, hi: the percent range
 type matcher struct {
-	kind kind
-	a, b string
-	re   *regexp.Regexp
-	cidr netip.Prefix
+	kind   kind
+	a, b   string
+	re     *regexp.Regexp
+	cidr   netip.Prefix
+	src    bucketkey.Source
+	lo, hi float64
 }
 
 // spec describes a matcher of the language: its name, where it is allowed, how
 // many arguments it takes and how to compile them.
 type spec struct {
 	name     string
-	modes    uint8 // bit 1<<modeHTTP, 1<<modeTCP
+	modes    uint8 // bit 1<<modeHTTP, 1<<modeTCP, and numArgs
 	min, max int
 	build    func(m *matcher, args []arg) *SyntaxError
 }
 
 const (
-	inHTTP = 1 << modeHTTP
-	inTCP  = 1 << modeTCP
+	inHTTP  = 1 << modeHTTP
+	inTCP   = 1 << modeTCP
+	numArgs = 1 << 7 // bare numbers are allowed among its arguments
 )
 
 var specs = []spec{
@@ -75,6 +82,7 @@ var specs = []spec{
 	{"Query", inHTTP, 1, 2, buildQuery},
 	{"QueryRegexp", inHTTP, 2, 2, buildQueryRegexp},
 	{"ClientIP", inHTTP | inTCP, 1, 1, buildClientIP},
+	{"Bucket", inHTTP | numArgs, 3, 3, buildBucket},
 	{"HostSNI", inTCP, 1, 1, buildHostSNI},
 	{"HostSNIRegexp", inTCP, 1, 1, buildHostSNIRegexp},
 }
@@ -378,6 +386,67 @@ func buildClientIP(m *matcher, args []arg) *SyntaxError {
 	return nil
 }
 
+// buildBucket compiles Bucket(key, lo, hi): the source of the key in
+// bucketBy's syntax, and a percent range 0 <= lo < hi <= 100.
+func buildBucket(m *matcher, args []arg) *SyntaxError {
+	a := args[0]
+	if a.num {
+		return argErr("Bucket", a, "the first argument is the key, like `cookie:uid`, `header:X-User` or `clientIP`")
+	}
+	src, err := bucketkey.Parse(a.val)
+	if err != nil {
+		return argErr("Bucket", a, err.Error())
+	}
+	if src.Kind == bucketkey.Claim {
+		return argErr("Bucket", a, "a claim is known only once an auth middleware ran, after routing; bucket by claim with a weighted service's bucketBy")
+	}
+	var bounds [2]float64
+	for i, b := range args[1:] {
+		f, err := strconv.ParseFloat(b.val, 64)
+		if err != nil || f != f || strings.ContainsAny(b.val, "eEinfINFxX_") {
+			return argErr("Bucket", b, "invalid percent "+strconv.Quote(b.val)+"; want a number from 0 to 100, like 20 or 0.5")
+		}
+		if f < 0 || f > 100 {
+			return argErr("Bucket", b, "percent "+b.val+" is out of 0 to 100")
+		}
+		bounds[i] = f
+	}
+	if bounds[0] >= bounds[1] {
+		return argErr("Bucket", args[1], "empty range ["+args[1].val+", "+args[2].val+"): the first percent must be below the second")
+	}
+	m.kind, m.src, m.lo, m.hi = kBucket, src, bounds[0], bounds[1]
+	return nil
+}
+
+// matchBucket reports whether the request's key falls in [lo, hi). A request
+// without the key matches no Bucket: neither a range nor its complement.
+func (m *matcher) matchBucket(req *Request) bool {
+	var h uint64
+	switch m.src.Kind {
+	case bucketkey.Cookie:
+		v, ok := bucketkey.CookieValue(req.R.Header["Cookie"], m.src.Name)
+		if !ok {
+			return false
+		}
+		h = bucketkey.Hash(v)
+	case bucketkey.Header:
+		v := req.R.Header[m.src.Name]
+		if len(v) == 0 || v[0] == "" {
+			return false
+		}
+		h = bucketkey.Hash(v[0])
+	case bucketkey.ClientIP:
+		if !req.ClientIP.IsValid() {
+			return false
+		}
+		h = bucketkey.HashIP(req.ClientIP)
+	default:
+		return false
+	}
+	p := bucketkey.Point(h)
+	return m.lo <= p && p < m.hi
+}
+
 // matchIP reports whether ip is in p, reading an IPv4-mapped IPv6 address as
 // IPv4 and ignoring a zone.
 func matchIP(p netip.Prefix, ip netip.Addr) bool {
@@ -416,6 +485,8 @@ func (m *matcher) matchHTTP(req *Request) bool {
 		return m.matchQuery(req.R.URL.RawQuery)
 	case kClientIP:
 		return matchIP(m.cidr, req.ClientIP)
+	case kBucket:
+		return m.matchBucket(req)
 	}
 	return false
 }

@@ -165,10 +165,12 @@ func (p *parser) unary() (*node, error) {
 	return nil, p.unexpected("matcher, '!' or '('")
 }
 
-// arg is a string argument and the byte offset of its opening quote.
+// arg is an argument and the byte offset of its opening quote (or first
+// digit); num tells a bare number from a quoted string.
 type arg struct {
 	val string
 	pos int
+	num bool
 }
 
 // matcher := name '(' [ string { ',' string } ] ')'
@@ -190,10 +192,13 @@ func (p *parser) matcher() (*node, error) {
 	var args []arg
 	if p.tok.kind != tokRParen {
 		for {
-			if p.tok.kind != tokString {
+			if p.tok.kind == tokNumber && sp.modes&numArgs == 0 {
+				return nil, errAt(p.tok.pos, sp.name+" takes strings; quote it: `"+p.tok.text+"`")
+			}
+			if p.tok.kind != tokString && p.tok.kind != tokNumber {
 				return nil, p.unexpected("string argument")
 			}
-			args = append(args, arg{val: p.tok.text, pos: p.tok.pos})
+			args = append(args, arg{val: p.tok.text, pos: p.tok.pos, num: p.tok.kind == tokNumber})
 			if err := p.advance(); err != nil {
 				return nil, err
 			}

@@ -19,7 +19,7 @@ func TestParseErrors(t *testing.T) {
 		{"Hots(`a`)", 1, `unknown matcher "Hots"; did you mean "Host"?`},
 		{"host(`a`)", 1, `unknown matcher "host"; did you mean "Host"?`},
 		{"Headers(`X`, `y`)", 1, `unknown matcher "Headers"; did you mean "Header"?`},
-		{"Foo(`x`)", 1, `unknown matcher "Foo" (known: Host, HostRegexp, Path, PathPrefix, PathRegexp, Method, Header, HeaderRegexp, Query, QueryRegexp, ClientIP)`},
+		{"Foo(`x`)", 1, `unknown matcher "Foo" (known: Host, HostRegexp, Path, PathPrefix, PathRegexp, Method, Header, HeaderRegexp, Query, QueryRegexp, ClientIP, Bucket)`},
 		{"HostSNI(`a`)", 1, "HostSNI is a TCP matcher, not allowed in an HTTP rule"},
 		{"Host(`a`) && Path(`/`, `/b`)", 14, "Path needs 1 argument, got 2"},
 		{"Host()", 1, "Host needs 1 argument, got 0"},

@@ -8,8 +8,9 @@
 // Operators are '!' (not), '&&' (and) and '||' (or); '!' binds tightest, then
 // '&&', then '||'; parentheses group. Arguments are strings, either in backticks
 // (raw, no escapes) or in double quotes (where \" and \\ are the only escapes),
-// separated by commas. Whitespace (space, tab, CR, LF) between tokens is ignored.
-// Matcher names are case-sensitive.
+// separated by commas; Bucket's percents may also be bare numbers (20, 0.5).
+// Whitespace (space, tab, CR, LF) between tokens is ignored. Matcher names
+// are case-sensitive.
 //
 // HTTP matchers (each argument is one string):
 //
@@ -36,6 +37,14 @@
 //	                        host bits of the CIDR are ignored, an IPv4-mapped
 //	                        IPv6 client address is matched as IPv4, and an
 //	                        invalid (zero) client address matches nothing.
+//	Bucket(key, lo, hi)     the request's stable key falls in the percent range
+//	                        [lo, hi): key is a source in weighted.bucketBy's
+//	                        syntax (cookie:NAME, header:NAME, clientIP; not
+//	                        claim:NAME, unknown before middlewares run), hashed
+//	                        by package bucketkey to a point of [0, 100) that
+//	                        depends on the key alone; lo and hi are numbers,
+//	                        0 <= lo < hi <= 100, bare or quoted. A request
+//	                        without the key matches no Bucket.
 //
 // TCP matchers:
 //

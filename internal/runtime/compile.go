@@ -325,7 +325,7 @@ func (c *compiler) service(name string) service.Handler {
 			}
 			targets = append(targets, &service.MirrorTarget{Name: mt.Name, Handler: sub, Percent: pct})
 		}
-		h = service.NewMirror(m.Service, main, targets, int64(m.MaxBodySize))
+		h = service.NewMirrorWith(m.Service, main, targets, service.MirrorOptions{Name: name, MaxBody: int64(m.MaxBodySize), Compare: c.compare(name, m.Compare)})
 	case cfg.Failover != nil:
 		main, fb := c.service(cfg.Failover.Service), c.service(cfg.Failover.Fallback)
 		if main == nil || fb == nil {

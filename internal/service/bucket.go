@@ -7,8 +7,8 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
-	"strings"
 
+	"github.com/usher-lb/usher/internal/bucketkey"
 	"github.com/usher-lb/usher/internal/observe"
 )
 
@@ -25,28 +25,18 @@ import (
 // A request without the key (no such cookie, header or claim) is bucketed by
 // its client address instead.
 type Bucket struct {
-	kind  byte // 'c' cookie, 'h' header, 'j' claim, 'i' client IP
-	name  string
+	src   bucketkey.Source
 	seeds []uint64 // per arm, from its name
 }
 
 // NewBucket returns the bucketing by spec (cookie:NAME, header:NAME,
 // claim:NAME or clientIP) over arms of these names.
 func NewBucket(spec string, arms []string) (*Bucket, error) {
-	kind, arg, _ := strings.Cut(spec, ":")
-	b := &Bucket{name: arg}
-	switch {
-	case spec == "clientIP":
-		b.kind = 'i'
-	case kind == "cookie" && arg != "":
-		b.kind = 'c'
-	case kind == "header" && arg != "":
-		b.kind, b.name = 'h', http.CanonicalHeaderKey(arg)
-	case kind == "claim" && arg != "":
-		b.kind = 'j'
-	default:
-		return nil, fmt.Errorf("unknown bucketBy %q: cookie:NAME, header:NAME, claim:NAME or clientIP", spec)
+	src, err := bucketkey.Parse(spec)
+	if err != nil {
+		return nil, fmt.Errorf("bucketBy: %w", err)
 	}
+	b := &Bucket{src: src}
 	seen := map[string]int{}
 	for _, n := range arms {
 		// The same service listed twice is two arms; each its own seed.
@@ -55,7 +45,7 @@ func NewBucket(spec string, arms []string) (*Bucket, error) {
 			k = n + "#" + strconv.Itoa(c)
 		}
 		seen[n]++
-		b.seeds = append(b.seeds, mix64(fnv64(fnvOffset, k)))
+		b.seeds = append(b.seeds, bucketkey.Mix(bucketkey.Hash(k)))
 	}
 	return b, nil
 }
@@ -63,7 +53,7 @@ func NewBucket(spec string, arms []string) (*Bucket, error) {
 // Arm returns the arm a key goes to under weights, every arm available; -1
 // when every weight is 0. It is what serving does for a request with that key.
 func (b *Bucket) Arm(key string, weights []int) int {
-	return b.choose(fnv64(fnvOffset, key), weights, func(int) bool { return true })
+	return b.choose(bucketkey.Hash(key), weights, func(int) bool { return true })
 }
 
 func (b *Bucket) pick(w http.ResponseWriter, r *http.Request, weights []int, arms []Arm) int {
@@ -78,7 +68,7 @@ func (b *Bucket) choose(h uint64, weights []int, ok func(int) bool) int {
 		}
 		// u in (0, 1); -ln(u) is an exponential draw, and weight over it is
 		// the weighted rendezvous score (Schindelhauer and Schomaker).
-		u := (float64(mix64(h^seed)>>11) + 0.5) / (1 << 53)
+		u := (float64(bucketkey.Mix(h^seed)>>11) + 0.5) / (1 << 53)
 		score := float64(weights[i]) / -math.Log(u)
 		if best < 0 || score > bestScore {
 			best, bestScore = i, score
@@ -89,57 +79,23 @@ func (b *Bucket) choose(h uint64, weights []int, ok func(int) bool) int {
 
 // keyHash hashes the request's key, or its client address when it has none.
 func (b *Bucket) keyHash(w http.ResponseWriter, r *http.Request) uint64 {
-	switch b.kind {
-	case 'c':
-		if v, ok := cookieValue(r.Header["Cookie"], b.name); ok {
-			return fnv64(fnvOffset, v)
+	switch b.src.Kind {
+	case bucketkey.Cookie:
+		if v, ok := bucketkey.CookieValue(r.Header["Cookie"], b.src.Name); ok {
+			return bucketkey.Hash(v)
 		}
-	case 'h':
-		if v := r.Header[b.name]; len(v) > 0 && v[0] != "" {
-			return fnv64(fnvOffset, v[0])
+	case bucketkey.Header:
+		if v := r.Header[b.src.Name]; len(v) > 0 && v[0] != "" {
+			return bucketkey.Hash(v[0])
 		}
-	case 'j':
+	case bucketkey.Claim:
 		if rec := observe.From(w); rec != nil && rec.Identity != nil {
-			if s := claimString(rec.Identity.Claims[b.name]); s != "" {
-				return fnv64(fnvOffset, s)
+			if s := bucketkey.ClaimString(rec.Identity.Claims[b.src.Name]); s != "" {
+				return bucketkey.Hash(s)
 			}
 		}
 	}
-	return fnv64(fnvOffset^'i', clientAddr(w, r))
-}
-
-// cookieValue finds a cookie in Cookie headers without parsing them all.
-func cookieValue(lines []string, name string) (string, bool) {
-	for _, line := range lines {
-		for line != "" {
-			var part string
-			part, line, _ = strings.Cut(line, ";")
-			part = strings.TrimSpace(part)
-			k, v, ok := strings.Cut(part, "=")
-			if !ok || k != name {
-				continue
-			}
-			v = strings.Trim(v, `"`)
-			if v != "" {
-				return v, true
-			}
-		}
-	}
-	return "", false
-}
-
-func claimString(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return x
-	case float64:
-		return strconv.FormatFloat(x, 'g', -1, 64)
-	case bool:
-		return strconv.FormatBool(x)
-	}
-	return fmt.Sprint(v)
+	return bucketkey.HashAddr(clientAddr(w, r))
 }
 
 // clientAddr is the client's address as usher computed it (after the
@@ -156,27 +112,4 @@ func clientAddr(w http.ResponseWriter, r *http.Request) string {
 		return a.Unmap().String()
 	}
 	return host
-}
-
-const (
-	fnvOffset = 14695981039346656037
-	fnvPrime  = 1099511628211
-)
-
-func fnv64(h uint64, s string) uint64 {
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= fnvPrime
-	}
-	return h
-}
-
-// mix64 is splitmix64's finalizer: FNV alone leaves similar keys close.
-func mix64(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	x ^= x >> 31
-	return x
 }
