@@ -29,24 +29,36 @@ func WithRouterRetry(ctx context.Context, rr *RouterRetry) context.Context {
 	return context.WithValue(ctx, routerRetryKey{}, rr)
 }
 
-// routerRetry is the RouterRetry of r's router, or nil.
-func routerRetry(r *http.Request) *RouterRetry {
-	rr, _ := r.Context().Value(routerRetryKey{}).(*RouterRetry)
+// RouterRetryFrom is the RouterRetry ctx carries, or nil.
+func RouterRetryFrom(ctx context.Context) *RouterRetry {
+	rr, _ := ctx.Value(routerRetryKey{}).(*RouterRetry)
 	return rr
 }
 
-// wait sleeps before retry number n (1 for the first) and reports whether
-// the request is still wanted: false when its client went away meanwhile.
-func (rr *RouterRetry) wait(r *http.Request, n int) bool {
+func routerRetry(r *http.Request) *RouterRetry { return RouterRetryFrom(r.Context()) }
+
+// delay is the wait before retry number n (1 for the first): Interval,
+// doubled for each retry after the first, at most MaxInterval.
+func (rr *RouterRetry) delay(n int) time.Duration {
 	d := rr.Interval
 	if d <= 0 {
-		return true
+		return 0
 	}
-	for i := 1; i < n && d < rr.MaxInterval; i++ {
+	for i := 1; i < n && (rr.MaxInterval <= 0 || d < rr.MaxInterval); i++ {
 		d *= 2
 	}
 	if rr.MaxInterval > 0 {
 		d = min(d, rr.MaxInterval)
+	}
+	return d
+}
+
+// wait sleeps before retry number n and reports whether the request is
+// still wanted: false when its client went away meanwhile.
+func (rr *RouterRetry) wait(r *http.Request, n int) bool {
+	d := rr.delay(n)
+	if d <= 0 {
+		return true
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
