@@ -8,10 +8,17 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"strings"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version and commit are set at build time with -ldflags "-X
+// main.version=... -X main.commit=...": commit stands in for the VCS
+// revision when the toolchain recorded none (a build from a tarball, or
+// with -buildvcs=false).
+var (
+	version = "dev"
+	commit  = ""
+)
 
 type command struct {
 	name    string
@@ -33,7 +40,8 @@ func commands() []command {
 		{"bench", "send HTTP requests to a URL and print their rate and latency (as wrk)", cmdBench},
 		{"canary", "show, promote or abort a running usher's canaries (through the admin API)", cmdCanary},
 		{"switch", "send a weighted service's traffic to one of its services at once, or back (admin API)", cmdSwitch},
-		{"version", "print usher's version", cmdVersion},
+		{"healthcheck", "exit 0 when the usher running here serves (admin /ping), 1 with the reason otherwise", cmdHealthcheck},
+		{"version", "print usher's version and build info", cmdVersion},
 	}
 }
 
@@ -106,6 +114,53 @@ func cmdVersion(args []string, stdout, stderr io.Writer) int {
 	if code, stop := parseFlags(fs, args); stop {
 		return code
 	}
-	fmt.Fprintln(stdout, "usher", version)
+	bi, _ := debug.ReadBuildInfo()
+	fmt.Fprint(stdout, versionText(version, bi))
 	return 0
+}
+
+// versionText is what `usher version` prints: the version given at build
+// time (or the module's, for `go install`), then what the Go toolchain
+// recorded of the build: the module, the VCS revision and time, whether
+// the tree had changes, the Go version and the target.
+func versionText(v string, bi *debug.BuildInfo) string {
+	if bi == nil {
+		return fmt.Sprintf("usher %s\n(no build info in this binary)\n", v)
+	}
+	if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v = bi.Main.Version
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "usher %s\n", v)
+	mod := bi.Main.Path
+	if bi.Main.Version != "" {
+		mod += " " + bi.Main.Version
+	}
+	fmt.Fprintf(&b, "  module    %s\n", mod)
+	settings := map[string]string{}
+	for _, s := range bi.Settings {
+		settings[s.Key] = s.Value
+	}
+	rev := settings["vcs.revision"]
+	if rev == "" {
+		rev = commit
+	}
+	if rev == "" {
+		rev = "unknown (built outside a VCS checkout, or with -buildvcs=false)"
+	} else if settings["vcs.modified"] == "true" {
+		rev += " (modified)"
+	}
+	fmt.Fprintf(&b, "  revision  %s\n", rev)
+	if t := settings["vcs.time"]; t != "" {
+		fmt.Fprintf(&b, "  committed %s\n", t)
+	}
+	fmt.Fprintf(&b, "  go        %s\n", bi.GoVersion)
+	if settings["GOOS"] != "" {
+		fmt.Fprintf(&b, "  platform  %s/%s", settings["GOOS"], settings["GOARCH"])
+		if settings["CGO_ENABLED"] != "" {
+			fmt.Fprintf(&b, " CGO_ENABLED=%s", settings["CGO_ENABLED"])
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
 }

@@ -34,6 +34,7 @@
 //	POST /api/http/deployments/{name}/switch           {"to": "SERVICE"}
 //	POST /api/http/deployments/{name}/switch/back
 //	GET  /metrics                      Deps.Metrics
+//	GET  /ping                         200 "OK" once a snapshot serves, 503 before; no token needed
 //	GET  /dashboard/                   the dashboard, when Deps.Dashboard
 package admin
 
@@ -153,7 +154,38 @@ func New(d Deps) http.Handler {
 	} else {
 		h = loopbackHost(h)
 	}
-	return h
+	return pingFirst(only(http.MethodGet, a.ping), h, d.Token != "")
+}
+
+// pingFirst answers /ping with ping and everything else with rest. With a
+// token, /ping needs none: a liveness probe (Docker's HEALTHCHECK, a
+// Kubernetes probe, `usher healthcheck`) should not have to hold the
+// admin's secret, and "OK" tells nothing. Without a token the loopback
+// Host rule still holds for it, as for every other endpoint.
+func pingFirst(ping, rest http.Handler, token bool) http.Handler {
+	if !token {
+		ping = loopbackHost(ping)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ping" {
+			ping.ServeHTTP(w, r)
+			return
+		}
+		rest.ServeHTTP(w, r)
+	})
+}
+
+// ping tells a liveness probe whether usher serves: a snapshot is running.
+func (a *admin) ping(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	if a.d.Snapshot() == nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte("no configuration is serving yet\n"))
+		return
+	}
+	w.Write([]byte("OK\n"))
 }
 
 // loopbackHost answers only requests whose Host names loopback: localhost,

@@ -36,6 +36,7 @@ var MiddlewareKinds = map[string]reflect.Type{
 	"inFlightReq":    reflect.TypeFor[InFlightReq](),
 	"errors":         reflect.TypeFor[Errors](),
 	"circuitBreaker": reflect.TypeFor[CircuitBreaker](),
+	"retry":          reflect.TypeFor[RetryMiddleware](),
 	"jwt":            reflect.TypeFor[JWT](),
 	"apiKey":         reflect.TypeFor[APIKey](),
 	"waf":            reflect.TypeFor[WAF](),

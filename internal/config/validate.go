@@ -810,6 +810,8 @@ func (v *validator) middleware(p string, spec any) {
 		v.errors(p, s)
 	case *CircuitBreaker:
 		v.circuitBreaker(p, s)
+	case *RetryMiddleware:
+		v.retry(p, s)
 	case *JWT:
 		v.jwt(p, s)
 	case *APIKey:

@@ -38,6 +38,7 @@ import (
 	"github.com/usher-lb/usher/internal/middleware/redirectregex"
 	"github.com/usher-lb/usher/internal/middleware/redirectscheme"
 	"github.com/usher-lb/usher/internal/middleware/replacepath"
+	"github.com/usher-lb/usher/internal/middleware/retry"
 	"github.com/usher-lb/usher/internal/middleware/stripprefix"
 	"github.com/usher-lb/usher/internal/middleware/waf"
 )
@@ -73,6 +74,7 @@ func init() {
 	register("inFlightReq", inflightreq.New)
 	register("errors", errorpages.New)
 	register("circuitBreaker", circuitbreaker.New)
+	register("retry", retry.New)
 	register("jwt", jwt.New)
 	register("apiKey", apikey.New)
 	register("waf", waf.New)

@@ -34,6 +34,7 @@ var valid = map[string]any{
 	"inFlightReq":    &config.InFlightReq{Amount: 1},
 	"errors":         &config.Errors{Status: []string{"500-599"}, Service: "pages"},
 	"circuitBreaker": &config.CircuitBreaker{Expression: "NetworkErrorRatio() > 0.5"},
+	"retry":          &config.RetryMiddleware{Attempts: 4},
 	"jwt":            &config.JWT{Secret: "0123456789abcdef0123456789abcdef"},
 	"apiKey":         &config.APIKey{Keys: []config.APIKeyEntry{{ID: "a", SHA256: "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"}}},
 	"waf":            &config.WAF{},

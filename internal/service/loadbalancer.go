@@ -261,7 +261,9 @@ func (lb *LoadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	lb.active.Add(1)
 	defer lb.active.Add(-1)
 	var replay *replayBody
-	if lb.opts.Retry.Attempts > 0 && r.Body != nil && r.Body != http.NoBody && r.GetBody == nil {
+	// The router's retry middleware is looked up only where it matters: a
+	// body to keep when the service keeps none, and a failed try.
+	if r.Body != nil && r.Body != http.NoBody && r.GetBody == nil && (lb.opts.Retry.Attempts > 0 || routerRetry(r) != nil) {
 		replay = newReplayBody(r.Body, lb.opts.Retry.MaxReplayBody)
 		r.Body = replay
 		// The proxy sends the body again from here when the server had
@@ -299,12 +301,18 @@ func (lb *LoadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				start = rec.Start
 			}
 			lb.done(rec, s, start, 0, !canceled, 0)
-			if !canceled && attempt < lb.opts.Retry.Attempts && lb.retryableError(r, err, replay) {
+			limit, rr := lb.opts.Retry.Attempts, (*RouterRetry)(nil)
+			if !canceled {
+				if rr = routerRetry(r); rr != nil {
+					limit = max(limit, rr.Retries)
+				}
+			}
+			if !canceled && attempt < limit && lb.retryableError(r, err, replay) && (rr == nil || rr.wait(r, attempt+1)) {
 				// A request that never reached a server is re-routed, not
 				// repeated: it adds no load, so it does not count against the budget.
 				var e *proxy.Error
 				budgeted := !errors.As(err, &e) || !e.NotSent
-				if next := lb.retryTo(w, r, tried, replay, rec, budgeted); next != nil {
+				if next := lb.retryTo(w, r, tried, replay, rec, budgeted, rr != nil); next != nil {
 					lb.debug(r, "server failed, retrying on another", s, 0, err)
 					s, held = next, budgeted
 					continue
@@ -326,7 +334,7 @@ func (lb *LoadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				// the body is looked at and rewound.
 				resp.Discard()
 			}
-			if next := lb.retryTo(w, r, tried, replay, rec, true); next != nil {
+			if next := lb.retryTo(w, r, tried, replay, rec, true, false); next != nil {
 				held = true
 				if !pending {
 					resp.Discard()
@@ -476,7 +484,9 @@ func (lb *LoadBalancer) idempotent(r *http.Request) bool {
 // be sent again, or the budget or the pool has none; the request body is
 // rewound for it. No body writer may be at work (see Response.BodyPending). A budgeted retry holds a
 // place in the budget until its server answers (ServeHTTP gives it back).
-func (lb *LoadBalancer) retryTo(w http.ResponseWriter, r *http.Request, tried []*pool.Server, replay *replayBody, rec *observe.Record, budgeted bool) *pool.Server {
+// again lets a retry go to a server tried already once every one was (the
+// retry middleware's: a server that refused a moment ago may take it now).
+func (lb *LoadBalancer) retryTo(w http.ResponseWriter, r *http.Request, tried []*pool.Server, replay *replayBody, rec *observe.Record, budgeted, again bool) *pool.Server {
 	if replay != nil && !replay.rewindable() {
 		return nil
 	}
@@ -488,8 +498,12 @@ func (lb *LoadBalancer) retryTo(w http.ResponseWriter, r *http.Request, tried []
 		}
 	}
 	next := lb.pick(w, r, tried)
+	anyServer := false
+	if again && (next == nil || slices.Contains(tried, next)) {
+		next, anyServer = lb.pick(w, r, nil), true
+	}
 	// A retry takes a slot like a first try; it does not wait for one.
-	if next == nil || slices.Contains(tried, next) || !next.TryStart() {
+	if next == nil || (!anyServer && slices.Contains(tried, next)) || !next.TryStart() {
 		if budgeted {
 			lb.retrying.Add(-1)
 		}
