@@ -48,6 +48,7 @@ type Metrics struct {
 	retryBy  cowMap[string, prometheus.Counter]
 	servers  serverCollector
 	limits   limitMetrics // limits.go
+	acme     *ACMEMetrics // acme.go
 }
 
 // seriesKey names the children one finished request updates.
@@ -163,11 +164,13 @@ func NewMetrics() *Metrics {
 		Help: "Requests usher is answering now.",
 	}, func() float64 { return float64(m.inflight.Load()) })
 	m.servers.init()
+	m.acme = newACMEMetrics()
 
 	m.reg.MustRegister(m.requests, m.routerDur, m.serviceDur, m.retries, m.truncated, m.decisions, m.states, m.conns,
 		m.connsTotal, m.certExpiry, reloads, m.lastReload, inflight, &m.servers,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(m.acme.collectors()...)
 	return m
 }
 

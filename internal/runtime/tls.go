@@ -120,6 +120,9 @@ func (t *TLSSet) Expiry() map[string]time.Time {
 // HasCertificates tells whether any certificate is configured.
 func (t *TLSSet) HasCertificates() bool { return len(t.certs) > 0 }
 
+// Covers tells whether a certificate names name (or its wildcard).
+func (t *TLSSet) Covers(name string) bool { return t.candidates(name) != nil }
+
 // getCertificate picks the certificate of a handshake: the certificates for
 // the exact name, else for its wildcard, else the first certificate's (unless
 // strict); among them the first ECDSA one the client can use (smaller and
@@ -188,11 +191,21 @@ type CertInfo struct {
 }
 
 func (c *certEntry) info(now time.Time) CertInfo {
-	l := c.leaf
+	ci := InfoOf(c.leaf, c.certFile, now)
+	ci.Names = slices.Clone(c.names)
+	return ci
+}
+
+// InfoOf describes leaf, read from certFile, at now.
+func InfoOf(l *x509.Certificate, certFile string, now time.Time) CertInfo {
+	names := slices.Clone(l.DNSNames)
+	for _, ip := range l.IPAddresses {
+		names = append(names, ip.String())
+	}
 	return CertInfo{
-		Subject: l.Subject.String(), Names: slices.Clone(c.names), Issuer: l.Issuer.String(),
+		Subject: l.Subject.String(), Names: names, Issuer: l.Issuer.String(),
 		Serial: l.SerialNumber.Text(16), NotBefore: l.NotBefore, NotAfter: l.NotAfter,
-		Key: keyKind(l), CertFile: c.certFile, Expired: now.After(l.NotAfter),
+		Key: keyKind(l), CertFile: certFile, Expired: now.After(l.NotAfter),
 	}
 }
 
