@@ -209,14 +209,18 @@ func explainHost(path, host, entrypoint string, af adminFlags, stdout, stderr io
 func printHostTLS(line func(k, v string), hc *admin.HostTLS) {
 	line("tls options", hc.Options)
 	if c := hc.Certificate; c != nil {
-		line("certificate", fmt.Sprintf("%s (%s; %s), %s", c.Subject, strings.Join(c.Names, ", "), c.Key, c.CertFile))
+		subject := c.Subject
+		if subject == "" {
+			subject = "no subject" // as ACME CAs issue them now: the names are the SANs
+		}
+		line("certificate", fmt.Sprintf("%s (%s; %s), %s", subject, strings.Join(c.Names, ", "), c.Key, c.CertFile))
 	}
 	source := hc.Source
 	switch {
-	case hc.CertResolver != "":
-		source += " (certResolver " + hc.CertResolver + ")"
 	case source == "default":
 		source += " (usher's self-signed certificate; clients do not trust it)"
+	case hc.CertResolver != "":
+		source += " (certResolver " + hc.CertResolver + ")"
 	case source == "none":
 		source += " (the handshake fails)"
 	}
