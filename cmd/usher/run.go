@@ -21,10 +21,10 @@ import (
 	"github.com/usher-lb/usher/internal/admin"
 	"github.com/usher-lb/usher/internal/config"
 	"github.com/usher-lb/usher/internal/health"
+	"github.com/usher-lb/usher/internal/observe"
 	"github.com/usher-lb/usher/internal/provider/docker"
 	"github.com/usher-lb/usher/internal/provider/file"
 	"github.com/usher-lb/usher/internal/redisconn"
-	"github.com/usher-lb/usher/internal/observe"
 	"github.com/usher-lb/usher/internal/runtime"
 	"github.com/usher-lb/usher/internal/server"
 )
