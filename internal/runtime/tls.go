@@ -46,6 +46,7 @@ type certEntry struct {
 	ecdsa    bool
 	certFile string
 	keyFile  string
+	staple   *staple // its OCSP response, when it names a responder (ocsp.go)
 }
 
 // ConfigFor returns the server tls.Config of a handshake on entrypoint ep for
@@ -141,7 +142,7 @@ func (t *TLSSet) getCertificate(hello *tls.ClientHelloInfo, strict bool) (*tls.C
 	if len(cands) == 0 {
 		return nil, errors.New("no certificate configured")
 	}
-	return &pick(hello, cands).cert, nil
+	return pick(hello, cands).serving(), nil
 }
 
 func (t *TLSSet) candidates(serverName string) []*certEntry {
