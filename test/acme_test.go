@@ -133,6 +133,16 @@ func startPebble(t *testing.T, httpPort, tlsPort int, validity time.Duration, bl
 // "" starts pebble-challtestsrv, which answers 127.0.0.1 for every name.
 func startPebbleDNS(t *testing.T, dnsServer string, httpPort, tlsPort int, validity time.Duration, blocked ...string) *pebbleCA {
 	t.Helper()
+	return startPebbleFull(t, dnsServer, "", httpPort, tlsPort, validity, blocked...)
+}
+
+// startPebbleFull is startPebbleDNS with ocspURL, the OCSP responder
+// Pebble names in the certificates it issues ("" for none; Pebble runs no
+// responder of its own). With one, Pebble's CA keys are RSA: its
+// management API hands out the intermediate's key, which the responder
+// signs with, only for RSA.
+func startPebbleFull(t *testing.T, dnsServer, ocspURL string, httpPort, tlsPort int, validity time.Duration, blocked ...string) *pebbleCA {
+	t.Helper()
 	dir := t.TempDir()
 	caPEM, certPEM, keyPEM := localhostCert(t)
 	files := map[string][]byte{"ca.pem": caPEM, "cert.pem": certPEM, "key.pem": keyPEM}
@@ -152,11 +162,11 @@ func startPebbleDNS(t *testing.T, dnsServer string, httpPort, tlsPort int, valid
 		"privateKey":                     filepath.Join(dir, "key.pem"),
 		"httpPort":                       httpPort,
 		"tlsPort":                        tlsPort,
-		"ocspResponderURL":               "",
+		"ocspResponderURL":               ocspURL,
 		"externalAccountBindingRequired": false,
 		"domainBlocklist":                blocked,
 		"retryAfter":                     map[string]int{"authz": 1, "order": 1},
-		"keyAlgorithm":                   "ecdsa",
+		"keyAlgorithm":                   map[bool]string{true: "ecdsa", false: "rsa"}[ocspURL == ""],
 		"profiles": map[string]any{"default": map[string]any{
 			"description": "usher's tests", "validityPeriod": int(validity.Seconds()),
 		}},

@@ -3,12 +3,16 @@ package test
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -154,3 +158,107 @@ func readFile(t *testing.T, path string) []byte {
 }
 
 func readString(t *testing.T, path string) string { return string(readFile(t, path)) }
+
+// OCSP stapling of ACME certificates (certmagic's): Pebble names an OCSP
+// responder in what it issues but runs none, so the test runs one, which
+// answers from Pebble's own records of its certificates (its management
+// API) and signs with Pebble's intermediate key, as a CA's responder
+// would. The certificate usher obtains is served with a Good response.
+func TestACMEOCSPStapling(t *testing.T) {
+	ocspLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hp, tp := freePort(t), freePort(t)
+	ca := startPebbleFull(t, "", "http://"+ocspLn.Addr().String()+"/", hp, tp, 24*time.Hour)
+	mgmt := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: ca.mgmtTLS}}
+	fetch := func(path string) []byte {
+		resp, err := mgmt.Get(ca.mgmt + path)
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Errorf("Pebble %s: %s", path, resp.Status)
+			return nil
+		}
+		return b
+	}
+	var asked atomic.Int64
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		body, _ := io.ReadAll(r.Body)
+		req, err := ocsp.ParseRequest(body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		blk, _ := pem.Decode(fetch("/intermediates/0"))
+		kblk, _ := pem.Decode(fetch("/intermediate-keys/0"))
+		if blk == nil || kblk == nil {
+			http.Error(w, "no intermediate", http.StatusInternalServerError)
+			return
+		}
+		issuer, _ := x509.ParseCertificate(blk.Bytes)
+		key, err := x509.ParsePKCS1PrivateKey(kblk.Bytes)
+		if err != nil || issuer == nil {
+			http.Error(w, fmt.Sprint("intermediate: ", err), http.StatusInternalServerError)
+			return
+		}
+		var st struct{ Status string }
+		json.Unmarshal(fetch("/cert-status-by-serial/"+req.SerialNumber.Text(16)), &st)
+		tmpl := ocsp.Response{Status: ocsp.Unknown, SerialNumber: req.SerialNumber,
+			ThisUpdate: time.Now().Add(-time.Minute), NextUpdate: time.Now().Add(time.Hour)}
+		switch st.Status {
+		case "Valid":
+			tmpl.Status = ocsp.Good
+		case "Revoked":
+			tmpl.Status, tmpl.RevokedAt = ocsp.Revoked, time.Now().Add(-time.Minute)
+		}
+		out, err := ocsp.CreateResponse(issuer, issuer, tmpl, key)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/ocsp-response")
+		w.Write(out)
+	})}
+	go srv.Serve(ocspLn)
+	t.Cleanup(func() { srv.Close() })
+
+	be := backend(t, "app")
+	u := startUsher(t, config(acmeTpl, "data", t.TempDir(), "hp", fmt.Sprint(hp), "tp", fmt.Sprint(tp), "ca", ca.dir, "roots", ca.caRoots,
+		"challenge", "http-01", "extra", "", "be", be.URL))
+	awaitCert(t, u, "a.usher.test", "valid", 60*time.Second)
+	var got *ocsp.Response
+	deadline := time.Now().Add(15 * time.Second)
+	for got == nil {
+		cfg := &tls.Config{ServerName: "a.usher.test", RootCAs: ca.roots(t), VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.OCSPResponse) == 0 || len(cs.PeerCertificates) < 2 {
+				return nil
+			}
+			r, err := ocsp.ParseResponseForCert(cs.OCSPResponse, cs.PeerCertificates[0], cs.PeerCertificates[1])
+			if err != nil {
+				return fmt.Errorf("stapled OCSP response: %w", err)
+			}
+			got = r
+			return nil
+		}}
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", u.addrs["websecure"], cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.Close()
+		if got == nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("no OCSP response stapled to the ACME certificate (responder asked %d times); log:\n%s", asked.Load(), u.logText())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if got.Status != ocsp.Good {
+		t.Errorf("stapled status %d, want Good", got.Status)
+	}
+}
