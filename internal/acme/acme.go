@@ -90,7 +90,7 @@ type Manager struct {
 	mu      sync.Mutex
 	managed map[string]string // name → resolver name, asked of certmagic
 	state   map[string]*certState
-	derived map[string]derivedTLS // entrypoint → its handshake config
+	derived map[derivedKey]*tls.Config // handshake configs, by entrypoint and base
 	alpn    *tls.Config
 }
 
@@ -109,7 +109,19 @@ type resolver struct {
 	askClient *http.Client
 }
 
-type derivedTLS struct{ base, out *tls.Config }
+// derivedKey names a derived handshake config: an entrypoint has one base
+// per set of TLS options its hosts use, and new ones with each snapshot.
+type derivedKey struct {
+	ep   string
+	base *tls.Config
+	// tickets is the generation of base's session ticket keys: a clone
+	// keeps the keys base had, so a rotation needs a new one.
+	tickets uint64
+}
+
+// maxDerived bounds the derived configs kept: those of past snapshots are
+// dropped all at once when it is reached.
+const maxDerived = 256
 
 // certState is what is known of one name's certificate.
 type certState struct {
@@ -132,7 +144,7 @@ func New(cfg *config.Config, o Options) (*Manager, error) {
 		epRes:     map[string]string{},
 		managed:   map[string]string{},
 		state:     map[string]*certState{},
-		derived:   map[string]derivedTLS{},
+		derived:   map[derivedKey]*tls.Config{},
 		rec:       o.Metrics,
 	}
 	if m.rec == nil {
@@ -466,18 +478,24 @@ func (m *Manager) ConfigForClient(ep string, hello *tls.ClientHelloInfo, base *t
 		return m.alpn
 	}
 	m.mu.Lock()
-	d, ok := m.derived[ep]
-	if !ok || d.base != base {
-		out := base.Clone()
+	k := derivedKey{ep: ep, base: base}
+	if g, ok := static.(interface{ TicketGeneration() uint64 }); ok {
+		k.tickets = g.TicketGeneration()
+	}
+	out, ok := m.derived[k]
+	if !ok {
+		if len(m.derived) >= maxDerived {
+			clear(m.derived)
+		}
+		out = base.Clone()
 		fallback := base.GetCertificate
 		out.GetCertificate = func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
 			return m.certificate(ep, h, static, fallback)
 		}
-		d = derivedTLS{base: base, out: out}
-		m.derived[ep] = d
+		m.derived[k] = out
 	}
 	m.mu.Unlock()
-	return d.out
+	return out
 }
 
 // certificate picks the certificate of a handshake: a managed one for the

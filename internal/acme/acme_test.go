@@ -79,6 +79,13 @@ type staticSet struct{ cert *tls.Certificate }
 func (s staticSet) Covers(name string) bool { return name == "static.example.com" }
 func (s staticSet) HasCertificates() bool   { return s.cert != nil }
 
+type rotating struct {
+	staticSet
+	gen uint64
+}
+
+func (r *rotating) TicketGeneration() uint64 { return r.gen }
+
 // With nothing obtained, a handshake gets the static certificate that
 // names it, else the first static certificate (the tls section's
 // default), else the self-signed default; never an error.
@@ -147,6 +154,14 @@ http:
 	cfg := m.ConfigForClient("websecure", &tls.ClientHelloInfo{}, base, withFile)
 	if again := m.ConfigForClient("websecure", &tls.ClientHelloInfo{}, base, withFile); again != cfg {
 		t.Fatal("the derived config is built again for the same base")
+	}
+	// Rotated session ticket keys: the clone of base must be made again,
+	// or it would keep the old keys.
+	rot := &rotating{staticSet: withFile, gen: 1}
+	before := m.ConfigForClient("websecure", &tls.ClientHelloInfo{}, base, rot)
+	rot.gen = 2
+	if after := m.ConfigForClient("websecure", &tls.ClientHelloInfo{}, base, rot); after == before {
+		t.Fatal("the derived config is kept across a rotation of the session ticket keys")
 	}
 	alpn := m.ConfigForClient("websecure", &tls.ClientHelloInfo{ServerName: "x.example.com", SupportedProtos: []string{"acme-tls/1"}}, base, withFile)
 	if len(alpn.NextProtos) != 1 || alpn.NextProtos[0] != "acme-tls/1" {

@@ -121,6 +121,11 @@ func (t *TLSSet) Expiry() map[string]time.Time {
 // HasCertificates tells whether any certificate is configured.
 func (t *TLSSet) HasCertificates() bool { return len(t.certs) > 0 }
 
+// TicketGeneration is the generation of the session ticket keys the set's
+// configs hold (ConfigFor brings them up to date): a config cloned from one
+// of them holds stale keys once it changes.
+func (t *TLSSet) TicketGeneration() uint64 { return t.ticketGen.Load() }
+
 // Covers tells whether a certificate names name (or its wildcard).
 func (t *TLSSet) Covers(name string) bool { return t.candidates(name) != nil }
 
