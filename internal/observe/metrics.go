@@ -42,13 +42,13 @@ type Metrics struct {
 	reloadOK   prometheus.Counter
 	reloadFail prometheus.Counter
 	lastReload prometheus.Gauge
+	acme       *ACMEMetrics // acme.go
 
 	inflight atomic.Int64
 	series   cowMap[seriesKey, *reqSeries]
 	retryBy  cowMap[string, prometheus.Counter]
 	servers  serverCollector
 	limits   limitMetrics // limits.go
-	acme     *ACMEMetrics // acme.go
 }
 
 // seriesKey names the children one finished request updates.
