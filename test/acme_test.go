@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -132,6 +133,16 @@ func startPebble(t *testing.T, httpPort, tlsPort int, validity time.Duration, bl
 // "" starts pebble-challtestsrv, which answers 127.0.0.1 for every name.
 func startPebbleDNS(t *testing.T, dnsServer string, httpPort, tlsPort int, validity time.Duration, blocked ...string) *pebbleCA {
 	t.Helper()
+	return startPebbleFull(t, dnsServer, "", httpPort, tlsPort, validity, blocked...)
+}
+
+// startPebbleFull is startPebbleDNS with ocspURL, the OCSP responder
+// Pebble names in the certificates it issues ("" for none; Pebble runs no
+// responder of its own). With one, Pebble's CA keys are RSA: its
+// management API hands out the intermediate's key, which the responder
+// signs with, only for RSA.
+func startPebbleFull(t *testing.T, dnsServer, ocspURL string, httpPort, tlsPort int, validity time.Duration, blocked ...string) *pebbleCA {
+	t.Helper()
 	dir := t.TempDir()
 	caPEM, certPEM, keyPEM := localhostCert(t)
 	files := map[string][]byte{"ca.pem": caPEM, "cert.pem": certPEM, "key.pem": keyPEM}
@@ -151,11 +162,11 @@ func startPebbleDNS(t *testing.T, dnsServer string, httpPort, tlsPort int, valid
 		"privateKey":                     filepath.Join(dir, "key.pem"),
 		"httpPort":                       httpPort,
 		"tlsPort":                        tlsPort,
-		"ocspResponderURL":               "",
+		"ocspResponderURL":               ocspURL,
 		"externalAccountBindingRequired": false,
 		"domainBlocklist":                blocked,
 		"retryAfter":                     map[string]int{"authz": 1, "order": 1},
-		"keyAlgorithm":                   "ecdsa",
+		"keyAlgorithm":                   map[bool]string{true: "ecdsa", false: "rsa"}[ocspURL == ""],
 		"profiles": map[string]any{"default": map[string]any{
 			"description": "usher's tests", "validityPeriod": int(validity.Seconds()),
 		}},
@@ -241,13 +252,15 @@ func localhostCert(t *testing.T) (caPEM, certPEM, keyPEM []byte) {
 }
 
 type certStatus struct {
-	Name     string    `json:"name"`
-	Status   string    `json:"status"`
-	Error    string    `json:"error"`
-	Serving  string    `json:"serving"`
-	Issuer   string    `json:"issuer"`
-	NotAfter time.Time `json:"notAfter"`
-	Renewals int       `json:"renewals"`
+	Name      string    `json:"name"`
+	Status    string    `json:"status"`
+	Error     string    `json:"error"`
+	Serving   string    `json:"serving"`
+	Issuer    string    `json:"issuer"`
+	NotBefore time.Time `json:"notBefore"`
+	NotAfter  time.Time `json:"notAfter"`
+	RenewAt   time.Time `json:"renewAt"`
+	Renewals  int       `json:"renewals"`
 }
 
 func adminCertificates(t *testing.T, u *usher) map[string]certStatus {
@@ -370,6 +383,80 @@ func TestACMEHTTP01(t *testing.T) {
 	if n := strings.Count(u.logText(), `"name":"refused.usher.test","renewal":false,"error"`); n != 1 {
 		t.Fatalf("the refusal is logged %d times, want once; log:\n%s", n, u.logText())
 	}
+	// Metrics: three names obtained, the refusal counted, each expiry and
+	// renewal time published.
+	_, metrics := get(t, "http://"+u.addrs["admin"]+"/metrics")
+	a := adminCertificates(t, u)["a.usher.test"]
+	for _, want := range []string{
+		`usher_acme_certificate_obtain_total{resolver="le",result="success"} 3` + "\n",
+		`usher_acme_certificate_renew_total{resolver="le",result="failure"} 0` + "\n",
+		fmt.Sprintf(`usher_acme_certificate_expiry_timestamp_seconds{name="a.usher.test",resolver="le"} %s`, promFloat(a.NotAfter.Unix())),
+		`usher_acme_certificate_renewal_timestamp_seconds{name="c.usher.test",resolver="le"} `,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, grepLines(metrics, "usher_acme"))
+		}
+	}
+	if n := metricValue(t, metrics, `usher_acme_certificate_obtain_total{resolver="le",result="failure"}`); n < 1 {
+		t.Errorf("the refused name is not counted as a failure:\n%s", grepLines(metrics, "usher_acme"))
+	}
+	if strings.Contains(metrics, `name="refused.usher.test"`) {
+		t.Errorf("the refused name, which has no certificate, has an expiry:\n%s", grepLines(metrics, "usher_acme"))
+	}
+	// Which certificate a host gets: usher explain from the running usher
+	// (its live state: the CA's reason for the refused name) and from the
+	// config and storage alone.
+	for _, args := range [][]string{
+		{"--admin", u.addrs["admin"], "--host", "a.usher.test"},
+		{"-c", u.path, "--host", "a.usher.test"},
+		{"-c", u.path, "--url", "https://a.usher.test:" + fmt.Sprint(tp) + "/"},
+	} {
+		out, err := exec.Command(usherBin, append([]string{"explain"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("usher explain %v: %v\n%s", args, err, out)
+		}
+		for _, want := range []string{
+			"  entrypoint   websecure\n",
+			"  certificate  no subject (a.usher.test; ECDSA P-256), " + filepath.Join(data, "acme", "certificates"),
+			"  source       acme (certResolver le)\n",
+			"  issuer       CN=Pebble Intermediate CA",
+			"  renewal      ", ", due " + a.RenewAt.UTC().Format(time.RFC3339) + " (the CA's ARI window)\n", // Pebble offers ARI
+			"  tls why      certResolver le manages a.usher.test (",
+		} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("usher explain %v does not say %q:\n%s", args, want, out)
+			}
+		}
+	}
+	out, _ := exec.Command(usherBin, "explain", "--admin", u.addrs["admin"], "--host", "refused.usher.test").CombinedOutput()
+	for _, want := range []string{
+		"  source       default (usher's self-signed certificate; clients do not trust it)\n",
+		"  renewal      failed\n",
+		"  last error   ", "rejectedIdentifier",
+		"  tls why      certResolver le manages refused.usher.test but has no certificate for it yet (failed: ",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("usher explain --admin for the refused name does not say %q:\n%s", want, out)
+		}
+	}
+	var view struct {
+		Hosts []struct {
+			Entrypoint, Host, Source, CertResolver string
+			Certificate                            *struct{ Subject, Issuer string }
+			ACME                                   *struct {
+				Status  string
+				RenewAt time.Time
+			}
+		}
+	}
+	_, body := get(t, "http://"+u.addrs["admin"]+"/api/tls?host=b.usher.test")
+	if err := json.Unmarshal([]byte(body), &view); err != nil || len(view.Hosts) != 1 {
+		t.Fatalf("/api/tls?host=b.usher.test: %v %s", err, body)
+	}
+	if h := view.Hosts[0]; h.Source != "acme" || h.CertResolver != "le" || h.Certificate == nil || !strings.HasPrefix(h.Certificate.Issuer, "CN=Pebble") ||
+		h.ACME == nil || h.ACME.Status != "valid" || h.ACME.RenewAt.IsZero() {
+		t.Errorf("/api/tls?host=b.usher.test: %s", body)
+	}
 	// Storage: every file 0600, under dataDir.
 	files := 0
 	filepath.Walk(filepath.Join(data, "acme"), func(p string, fi os.FileInfo, err error) error {
@@ -397,6 +484,11 @@ func TestACMEHTTP01(t *testing.T) {
 	}
 	if strings.Contains(u2.logText(), `"msg":"certificate obtained"`) {
 		t.Fatalf("a certificate was obtained again after restart; log:\n%s", u2.logText())
+	}
+	_, metrics = get(t, "http://"+u2.addrs["admin"]+"/metrics")
+	if !strings.Contains(metrics, `usher_acme_certificate_obtain_total{resolver="le",result="success"} 0`+"\n") ||
+		!strings.Contains(metrics, `usher_acme_certificate_expiry_timestamp_seconds{name="a.usher.test",resolver="le"}`) {
+		t.Errorf("after a restart: nothing obtained, the stored certificates' expiry published:\n%s", grepLines(metrics, "usher_acme"))
 	}
 }
 
@@ -433,6 +525,7 @@ http:
 func TestACMEUnreachableCA(t *testing.T) {
 	be := backend(t, "app")
 	dead := freePort(t)
+	certFile, keyFile, roots := selfSigned(t, t.TempDir(), "file.usher.test", "both.usher.test")
 	u := startUsher(t, config(`
 dataDir: "{{data}}"
 admin: { address: "127.0.0.1:0" }
@@ -441,12 +534,14 @@ entrypoints:
   websecure: { address: "127.0.0.1:0", tls: { certResolver: le } }
 certResolvers:
   le: { acme: { caServer: "https://127.0.0.1:{{dead}}/dir" } }
+tls:
+  certificates: [ { certFile: "{{cert}}", keyFile: "{{key}}" } ]
 http:
   routers:
-    a: { rule: "Host(`+"`down.usher.test`"+`)", service: app }
+    a: { rule: "Host(`+"`down.usher.test`"+`) || Host(`+"`both.usher.test`"+`)", service: app }
   services:
     app: { loadBalancer: { servers: [ { url: "{{be}}" } ] } }
-`, "data", t.TempDir(), "dead", fmt.Sprint(dead), "be", be.URL))
+`, "data", t.TempDir(), "dead", fmt.Sprint(dead), "be", be.URL, "cert", certFile, "key", keyFile))
 	c := awaitCert(t, u, "down.usher.test", "failed", 30*time.Second)
 	if !strings.Contains(c.Error, "connection refused") || c.Serving != "default" {
 		t.Fatalf("%+v", c)
@@ -454,10 +549,53 @@ http:
 	if got := handshake(t, u.addrs["websecure"], "down.usher.test", nil); got.Subject.CommonName != "usher default certificate" {
 		t.Fatalf("served %q, want the default certificate", got.Subject.CommonName)
 	}
-	if n := strings.Count(u.logText(), `"msg":"cannot obtain certificate`); n != 1 {
+	if n := strings.Count(u.logText(), `"name":"down.usher.test","renewal":false,"error"`); n != 1 {
 		t.Fatalf("logged %d times, want once; log:\n%s", n, u.logText())
 	}
+	// The tls section's certificates serve beside the certResolver: a name
+	// a file names gets the file's certificate; a managed name without a
+	// certificate that a file names, too.
+	if got := handshake(t, u.addrs["websecure"], "file.usher.test", roots); got.Subject.CommonName != "file.usher.test" {
+		t.Fatalf("file.usher.test served %q, want the file's certificate", got.Subject.CommonName)
+	}
+	if got := handshake(t, u.addrs["websecure"], "both.usher.test", roots); got.Subject.CommonName != "file.usher.test" {
+		t.Fatalf("both.usher.test, managed and without a certificate yet, served %q, want the file's", got.Subject.CommonName)
+	}
+	awaitCert(t, u, "both.usher.test", "failed", 30*time.Second)
+	out, _ := exec.Command(usherBin, "explain", "--admin", u.addrs["admin"], "--host", "both.usher.test").CombinedOutput()
+	for _, want := range []string{
+		"  certificate  CN=file.usher.test (file.usher.test, both.usher.test; ECDSA P-256), " + certFile + "\n",
+		"  source       file (certResolver le)\n",
+		"  last error   ", "connection refused",
+		"but has no certificate for it yet (failed: ",
+		"a certificate file names both.usher.test and serves meanwhile",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("usher explain for a managed name a file covers does not say %q:\n%s", want, out)
+		}
+	}
+	_, metrics := get(t, "http://"+u.addrs["admin"]+"/metrics")
+	if n := metricValue(t, metrics, `usher_acme_certificate_obtain_total{resolver="le",result="failure"}`); n < 1 {
+		t.Errorf("the unreachable CA is not counted as a failure:\n%s", grepLines(metrics, "usher_acme"))
+	}
 }
+
+// metricValue is the value of the series named exactly so in a scrape.
+func metricValue(t *testing.T, metrics, series string) float64 {
+	t.Helper()
+	for _, l := range strings.Split(metrics, "\n") {
+		if v, ok := strings.CutPrefix(l, series+" "); ok {
+			var f float64
+			fmt.Sscan(v, &f)
+			return f
+		}
+	}
+	t.Fatalf("no series %s in:\n%s", series, metrics)
+	return 0
+}
+
+// promFloat is how the Prometheus text format writes a Unix time.
+func promFloat(v int64) string { return strconv.FormatFloat(float64(v), 'g', -1, 64) }
 
 // Renewal of short-lived certificates (30 s, from a Pebble profile): usher
 // renews ahead of expiry (ARI's window, or with a third of the lifetime
@@ -511,6 +649,10 @@ func TestACMERenewal(t *testing.T) {
 	}
 	if s2 := handshake(t, addr, "a.usher.test", roots).SerialNumber.String(); s2 == s1 {
 		t.Fatalf("still the first certificate (%s) after renewal", s1)
+	}
+	_, metrics := get(t, "http://"+u.addrs["admin"]+"/metrics")
+	if n := metricValue(t, metrics, `usher_acme_certificate_renew_total{resolver="le",result="success"}`); n < 1 {
+		t.Errorf("the renewal is not counted:\n%s", grepLines(metrics, "usher_acme"))
 	}
 }
 
@@ -596,6 +738,31 @@ http:
 	}
 	if !strings.Contains(u.logText(), "rate limit reached") {
 		t.Errorf("no log of the rate limit; log:\n%s", u.logText())
+	}
+	_, metrics := get(t, "http://"+u.addrs["admin"]+"/metrics")
+	for series, want := range map[string]float64{
+		`usher_acme_on_demand_decisions_total{decision="allowed",resolver="od"}`:      2,
+		`usher_acme_on_demand_decisions_total{decision="denied",resolver="od"}`:       1,
+		`usher_acme_on_demand_decisions_total{decision="rate_limited",resolver="od"}`: 1,
+		`usher_acme_on_demand_decisions_total{decision="error",resolver="od"}`:        0,
+		`usher_acme_certificate_obtain_total{resolver="od",result="success"}`:         2,
+	} {
+		if got := metricValue(t, metrics, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+	if !strings.Contains(metrics, `usher_acme_certificate_expiry_timestamp_seconds{name="x1.ok.usher.test",resolver="od"}`) ||
+		strings.Contains(metrics, `name="evil.usher.test"`) || strings.Contains(metrics, `name="x3.ok.usher.test"`) {
+		t.Errorf("expiry series: only the names obtained:\n%s", grepLines(metrics, "usher_acme"))
+	}
+	for host, want := range map[string]string{
+		"x1.ok.usher.test":  "  source       onDemand (certResolver od)\n",
+		"new.ok.usher.test": "certResolver od obtains a certificate for new.ok.usher.test on demand, during its first handshake, if ask approves it",
+	} {
+		out, _ := exec.Command(usherBin, "explain", "--admin", u.addrs["admin"], "--host", host).CombinedOutput()
+		if !strings.Contains(string(out), want) {
+			t.Errorf("usher explain --host %s does not say %q:\n%s", host, want, out)
+		}
 	}
 }
 

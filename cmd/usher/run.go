@@ -21,6 +21,7 @@ import (
 	"github.com/usher-lb/usher/internal/admin"
 	"github.com/usher-lb/usher/internal/config"
 	"github.com/usher-lb/usher/internal/health"
+	"github.com/usher-lb/usher/internal/observe"
 	"github.com/usher-lb/usher/internal/provider/docker"
 	"github.com/usher-lb/usher/internal/provider/file"
 	"github.com/usher-lb/usher/internal/redisconn"
@@ -191,6 +192,7 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(srv *s
 			ConfigDir: filepath.Dir(path),
 			HTTPAddr:  srv.Addr(challengeEntrypoint(cfg, false)),
 			TLSAddr:   srv.Addr(challengeEntrypoint(cfg, true)),
+			Metrics:   obs.metrics.ACME(),
 		})
 		if err != nil {
 			log.Error("cannot start", "error", err.Error())
@@ -198,6 +200,15 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(srv *s
 		}
 		defer certs.Close()
 		srv.SetCertSource(certs)
+		obs.metrics.ACME().SetCertSource(func() []observe.ACMECert {
+			var out []observe.ACMECert
+			for _, c := range certs.Status() {
+				if c.Serving == "acme" {
+					out = append(out, observe.ACMECert{Resolver: c.CertResolver, Name: c.Name, NotAfter: c.NotAfter, RenewAt: c.RenewAt})
+				}
+			}
+			return out
+		})
 		publish = func(snap *runtime.Snapshot) {
 			srv.Swap(snap)
 			if snap != nil {
@@ -265,6 +276,7 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(srv *s
 				}
 				return certs.Status()
 			},
+			CertsFor:    certsFor(certs),
 			Deployments: st.Deployments,
 			Autoscale:   st.Autoscale,
 			Entrypoints: srv.Entrypoints,
@@ -317,6 +329,15 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(srv *s
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// certsFor is what the running certResolvers serve a host, for the admin
+// API; nil without certResolvers.
+func certsFor(certs *acme.Manager) admin.CertLookup {
+	if certs == nil {
+		return nil
+	}
+	return certs.ForHost
 }
 
 // startAdmin serves the admin API, /metrics and the dashboard until ctx ends

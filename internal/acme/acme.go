@@ -27,7 +27,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -53,11 +52,31 @@ type Options struct {
 	// answered. The CA asks on ports 80 and 443 of the name; these are the
 	// entrypoints that should be there.
 	HTTPAddr, TLSAddr string
+	// Metrics is told each attempt's result and each on-demand decision;
+	// nil counts nothing.
+	Metrics Recorder
 }
+
+// Recorder counts what the certResolvers do (observe.ACMEMetrics).
+type Recorder interface {
+	// Resolver is called once per certResolver, before anything is counted.
+	Resolver(name string, onDemand bool)
+	// Issued counts one attempt to obtain (renewal false) or renew.
+	Issued(resolver string, renewal, ok bool)
+	// OnDemand counts one decision: allowed, denied, rate_limited, error.
+	OnDemand(resolver, decision string)
+}
+
+type noRecorder struct{}
+
+func (noRecorder) Resolver(string, bool)     {}
+func (noRecorder) Issued(string, bool, bool) {}
+func (noRecorder) OnDemand(string, string)   {}
 
 // Manager is every certResolver of a config, sharing one certificate cache.
 type Manager struct {
 	log       *slog.Logger
+	rec       Recorder
 	cache     *certmagic.Cache
 	resolvers map[string]*resolver
 	order     []string          // resolver names, sorted
@@ -71,13 +90,15 @@ type Manager struct {
 	mu      sync.Mutex
 	managed map[string]string // name → resolver name, asked of certmagic
 	state   map[string]*certState
-	derived map[string]derivedTLS // entrypoint → its handshake config
+	derived map[derivedKey]*tls.Config // handshake configs, by entrypoint and base
 	alpn    *tls.Config
 }
 
 type resolver struct {
 	name      string
 	challenge string
+	storage   string            // directory
+	issuerKey string            // certmagic's storage key of the CA
 	cfg       *certmagic.Config // names listed by routers
 	issuer    *certmagic.ACMEIssuer
 	od        *certmagic.Config // names approved by ask; nil without onDemand
@@ -88,7 +109,19 @@ type resolver struct {
 	askClient *http.Client
 }
 
-type derivedTLS struct{ base, out *tls.Config }
+// derivedKey names a derived handshake config: an entrypoint has one base
+// per set of TLS options its hosts use, and new ones with each snapshot.
+type derivedKey struct {
+	ep   string
+	base *tls.Config
+	// tickets is the generation of base's session ticket keys: a clone
+	// keeps the keys base had, so a rotation needs a new one.
+	tickets uint64
+}
+
+// maxDerived bounds the derived configs kept: those of past snapshots are
+// dropped all at once when it is reached.
+const maxDerived = 256
 
 // certState is what is known of one name's certificate.
 type certState struct {
@@ -111,7 +144,11 @@ func New(cfg *config.Config, o Options) (*Manager, error) {
 		epRes:     map[string]string{},
 		managed:   map[string]string{},
 		state:     map[string]*certState{},
-		derived:   map[string]derivedTLS{},
+		derived:   map[derivedKey]*tls.Config{},
+		rec:       o.Metrics,
+	}
+	if m.rec == nil {
+		m.rec = noRecorder{}
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	def, err := selfSigned()
@@ -145,6 +182,7 @@ func New(cfg *config.Config, o Options) (*Manager, error) {
 		}
 		m.resolvers[name] = r
 		m.order = append(m.order, name)
+		m.rec.Resolver(name, r.od != nil)
 	}
 	m.alpn = &tls.Config{
 		NextProtos:     []string{acmez.ACMETLS1Protocol},
@@ -161,13 +199,8 @@ func (m *Manager) newResolver(name string, a *config.ACME, o Options) (*resolver
 	if r.challenge == "" {
 		r.challenge = "http-01"
 	}
-	dir := a.Storage
-	switch {
-	case dir == "":
-		dir = filepath.Join(o.DataDir, "acme")
-	case !filepath.IsAbs(dir):
-		dir = filepath.Join(o.ConfigDir, dir)
-	}
+	dir := storageDir(a, o)
+	r.storage = dir
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
@@ -186,10 +219,8 @@ func (m *Manager) newResolver(name string, a *config.ACME, o Options) (*resolver
 		}
 		roots = pool
 	}
-	ca := a.CAServer
-	if ca == "" {
-		ca = certmagic.LetsEncryptProductionCA
-	}
+	ca := caServer(a)
+	r.issuerKey = (&certmagic.ACMEIssuer{CA: ca}).IssuerKey()
 	zl := zapToSlog(o.Log)
 	storage := fileStorage{&certmagic.FileStorage{Path: dir}}
 	tmpl := certmagic.ACMEIssuer{
@@ -263,6 +294,24 @@ func (m *Manager) newResolver(name string, a *config.ACME, o Options) (*resolver
 		r.od.OnDemand = &certmagic.OnDemandConfig{DecisionFunc: m.decide(r)}
 	}
 	return r, nil
+}
+
+func storageDir(a *config.ACME, o Options) string {
+	dir := a.Storage
+	switch {
+	case dir == "":
+		dir = filepath.Join(o.DataDir, "acme")
+	case !filepath.IsAbs(dir):
+		dir = filepath.Join(o.ConfigDir, dir)
+	}
+	return dir
+}
+
+func caServer(a *config.ACME) string {
+	if a.CAServer == "" {
+		return certmagic.LetsEncryptProductionCA
+	}
+	return a.CAServer
 }
 
 // Close stops renewals and the cache's maintenance.
@@ -409,64 +458,102 @@ func (m *Manager) HandleHTTPChallenge(w http.ResponseWriter, r *http.Request) bo
 	return false
 }
 
+// Static are the certificates of the tls section (runtime.TLSSet), which
+// serve the names no certResolver has a certificate for.
+// Covers tells whether a certificate of the tls section names a name;
+// HasCertificates whether it has any. An alias, so that the server's
+// CertSource can name the same type without importing this package.
+type Static = interface {
+	Covers(name string) bool
+	HasCertificates() bool
+}
+
 // ConfigForClient returns the tls.Config of a handshake on entrypoint ep:
 // the TLS-ALPN-01 challenge's for the CA's validation, otherwise base (the
 // running snapshot's options for ep) with managed certificates chosen by
-// SNI before the static ones, and the default certificate last.
-func (m *Manager) ConfigForClient(ep string, hello *tls.ClientHelloInfo, base *tls.Config) *tls.Config {
+// SNI before the static ones (those of base.GetCertificate, described by
+// static), and the default certificate last.
+func (m *Manager) ConfigForClient(ep string, hello *tls.ClientHelloInfo, base *tls.Config, static Static) *tls.Config {
 	if len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == acmez.ACMETLS1Protocol {
 		return m.alpn
 	}
 	m.mu.Lock()
-	d, ok := m.derived[ep]
-	if !ok || d.base != base {
-		out := base.Clone()
-		static := base.Certificates
+	k := derivedKey{ep: ep, base: base}
+	if g, ok := static.(interface{ TicketGeneration() uint64 }); ok {
+		k.tickets = g.TicketGeneration()
+	}
+	out, ok := m.derived[k]
+	if !ok {
+		if len(m.derived) >= maxDerived {
+			clear(m.derived)
+		}
+		out = base.Clone()
+		fallback := base.GetCertificate
 		out.GetCertificate = func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
-			return m.certificate(ep, h, static)
+			return m.certificate(ep, h, static, fallback)
 		}
-		if len(out.Certificates) == 0 {
-			out.Certificates = []tls.Certificate{m.def}
-		}
-		d = derivedTLS{base: base, out: out}
-		m.derived[ep] = d
+		m.derived[k] = out
 	}
 	m.mu.Unlock()
-	return d.out
+	return out
 }
 
-// certificate picks the managed certificate for the hello's name; nil lets
-// crypto/tls choose among the static ones (and the default).
-func (m *Manager) certificate(ep string, h *tls.ClientHelloInfo, static []tls.Certificate) (*tls.Certificate, error) {
+// certificate picks the certificate of a handshake: a managed one for the
+// hello's name, else a static one that names it, else an on-demand one
+// (when the name is approved), else the static default (the first
+// certificate of the tls section), else the self-signed default.
+func (m *Manager) certificate(ep string, h *tls.ClientHelloInfo, static Static, fallback func(*tls.ClientHelloInfo) (*tls.Certificate, error)) (*tls.Certificate, error) {
 	name := normalize(h.ServerName)
-	if name == "" {
-		return nil, nil
-	}
-	names := *m.names.Load()
-	r := names[name]
-	if r == nil {
-		if i := strings.IndexByte(name, '.'); i > 0 {
-			r = names["*"+name[i:]]
+	orStatic := func(covered bool) (*tls.Certificate, error) {
+		if fallback != nil && static != nil && (covered || static.HasCertificates()) {
+			return fallback(h)
 		}
+		return &m.def, nil
 	}
-	if r != nil {
+	if name == "" {
+		return orStatic(false)
+	}
+	covered := static != nil && static.Covers(name)
+	if r := m.managedBy(name); r != nil {
 		if c, err := r.cfg.GetCertificate(h); err == nil && c != nil && len(c.Certificate) > 0 {
 			return c, nil
 		}
-		return nil, nil
+		if covered {
+			return orStatic(true)
+		}
+		return &m.def, nil
 	}
 	od := m.resolvers[m.epRes[ep]]
-	if od == nil || od.od == nil || coveredBy(static, name) {
-		return nil, nil
+	if od == nil || od.od == nil || covered {
+		return orStatic(covered)
 	}
 	c, err := od.od.GetCertificate(h)
 	if err != nil || c == nil || len(c.Certificate) == 0 {
 		if err != nil {
 			m.log.Debug("no on-demand certificate", "name", name, "error", err.Error())
 		}
-		return nil, nil
+		return &m.def, nil
 	}
 	return c, nil
+}
+
+// managedBy returns the resolver that manages name, or its wildcard.
+func (m *Manager) managedBy(name string) *resolver {
+	_, r := m.managedName(name)
+	return r
+}
+
+func (m *Manager) managedName(name string) (string, *resolver) {
+	names := *m.names.Load()
+	if r := names[name]; r != nil {
+		return name, r
+	}
+	if i := strings.IndexByte(name, '.'); i > 0 {
+		if r := names["*"+name[i:]]; r != nil {
+			return "*" + name[i:], r
+		}
+	}
+	return "", nil
 }
 
 func (m *Manager) alpnCertificate(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
@@ -487,28 +574,22 @@ func (m *Manager) alpnCertificate(h *tls.ClientHelloInfo) (*tls.Certificate, err
 	return nil, fmt.Errorf("no TLS-ALPN-01 challenge for %q", h.ServerName)
 }
 
-func coveredBy(certs []tls.Certificate, name string) bool {
-	for _, c := range certs {
-		if c.Leaf != nil && c.Leaf.VerifyHostname(name) == nil {
-			return true
-		}
-	}
-	return false
-}
-
 // decide is on-demand's gate: a name is obtained when the ask URL answers
 // 200 for it, and the rate limit has room. A name approved once is not
 // asked again (renewals and restarts of this process excepted).
 func (m *Manager) decide(r *resolver) func(ctx context.Context, name string) error {
 	return func(ctx context.Context, name string) error {
 		if _, ok := r.approved.Load(name); ok {
+			m.rec.OnDemand(r.name, "allowed")
 			return nil
 		}
 		if !validName(name) {
+			m.rec.OnDemand(r.name, "denied")
 			return fmt.Errorf("%q is not a DNS name", name)
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.ask, nil)
 		if err != nil {
+			m.rec.OnDemand(r.name, "error")
 			return fmt.Errorf("ask: %w", err)
 		}
 		q := req.URL.Query()
@@ -516,17 +597,21 @@ func (m *Manager) decide(r *resolver) func(ctx context.Context, name string) err
 		req.URL.RawQuery = q.Encode()
 		resp, err := r.askClient.Do(req)
 		if err != nil {
+			m.rec.OnDemand(r.name, "error")
 			return fmt.Errorf("ask %s: %w", config.RedactURL(r.ask), errors.Unwrap(err))
 		}
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
+			m.rec.OnDemand(r.name, "denied")
 			return fmt.Errorf("ask refused %q (status %d)", name, resp.StatusCode)
 		}
 		if !r.limit.take() {
+			m.rec.OnDemand(r.name, "rate_limited")
 			m.log.Warn("on-demand certificate refused: rate limit reached", "certResolver", r.name, "name", name)
 			return fmt.Errorf("on-demand rate limit reached; %q not obtained", name)
 		}
 		r.approved.Store(name, struct{}{})
+		m.rec.OnDemand(r.name, "allowed")
 		m.mu.Lock()
 		if m.state[name] == nil {
 			m.state[name] = &certState{resolver: r.name, onDemand: true, status: "obtaining"}
@@ -559,6 +644,7 @@ func (m *Manager) onEvent(resolver string, onDemand bool, event string, data map
 			st.status = "obtaining"
 		}
 	case "cert_obtained":
+		m.rec.Issued(resolver, renewal, true)
 		st.status, st.err, st.logged = "valid", "", ""
 		st.obtained = time.Now()
 		if renewal {
@@ -566,6 +652,7 @@ func (m *Manager) onEvent(resolver string, onDemand bool, event string, data map
 		}
 		m.log.Info("certificate obtained", "certResolver", resolver, "name", name, "renewal", renewal, "onDemand", onDemand)
 	case "cert_failed":
+		m.rec.Issued(resolver, renewal, false)
 		msg := "unknown error"
 		if err, ok := data["error"].(error); ok {
 			msg = reason(err)
@@ -599,51 +686,6 @@ func reason(err error) string {
 }
 
 var attemptDetail = regexp.MustCompile(` \((order|ca)=[^)]*\)`)
-
-// Certificate is one name's certificate as the admin API shows it.
-type Certificate struct {
-	Name         string    `json:"name"`
-	CertResolver string    `json:"certResolver"`
-	OnDemand     bool      `json:"onDemand,omitempty"`
-	Status       string    `json:"status"` // obtaining | renewing | valid | failed
-	Error        string    `json:"error,omitempty"`
-	FailedAt     time.Time `json:"failedAt,omitzero"`
-	Serving      string    `json:"serving"` // acme: its certificate; default: the fallback
-	Issuer       string    `json:"issuer,omitempty"`
-	NotBefore    time.Time `json:"notBefore,omitzero"`
-	NotAfter     time.Time `json:"notAfter,omitzero"`
-	Renewals     int       `json:"renewals"`
-}
-
-// Status returns every name's certificate, sorted by name.
-func (m *Manager) Status() []Certificate {
-	m.mu.Lock()
-	out := make([]Certificate, 0, len(m.state))
-	for name, st := range m.state {
-		out = append(out, Certificate{Name: name, CertResolver: st.resolver, OnDemand: st.onDemand, Status: st.status, Error: st.err, FailedAt: st.failedAt, Renewals: st.renewals, Serving: "default"})
-	}
-	m.mu.Unlock()
-	now := time.Now()
-	for i := range out {
-		c := &out[i]
-		var best *x509.Certificate
-		for _, cc := range m.cache.AllMatchingCertificates(c.Name) {
-			if cc.Leaf != nil && (best == nil || cc.Leaf.NotAfter.After(best.NotAfter)) {
-				best = cc.Leaf
-			}
-		}
-		if best != nil && now.Before(best.NotAfter) {
-			c.Serving = "acme"
-			c.Issuer = best.Issuer.CommonName
-			c.NotBefore, c.NotAfter = best.NotBefore, best.NotAfter
-			if c.Status == "obtaining" {
-				c.Status = "valid"
-			}
-		}
-	}
-	slices.SortFunc(out, func(a, b Certificate) int { return strings.Compare(a.Name, b.Name) })
-	return out
-}
 
 func normalize(name string) string {
 	return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(name), "."))

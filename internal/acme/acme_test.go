@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"testing"
 	"time"
 
@@ -72,14 +73,33 @@ func TestReasonShowsTheCAProblem(t *testing.T) {
 	}
 }
 
+// staticSet stands for the tls section: one certificate, for static.example.com.
+type staticSet struct{ cert *tls.Certificate }
+
+func (s staticSet) Covers(name string) bool { return name == "static.example.com" }
+func (s staticSet) HasCertificates() bool   { return s.cert != nil }
+
+type rotating struct {
+	staticSet
+	gen uint64
+}
+
+func (r *rotating) TicketGeneration() uint64 { return r.gen }
+
 // With nothing obtained, a handshake gets the static certificate that
-// matches, else the default certificate; never an error.
+// names it, else the first static certificate (the tls section's
+// default), else the self-signed default; never an error.
 func TestFallbackCertificate(t *testing.T) {
 	c, err := config.Parse("usher.yaml", []byte(`
 entrypoints:
   websecure: { address: ":443", tls: { certResolver: le } }
 certResolvers:
   le: { acme: { caServer: "https://127.0.0.1:1/dir", challenge: tls-alpn-01 } }
+http:
+  routers:
+    r: { rule: "Host(`+"`managed.example.com`"+`) || Host(`+"`static.example.com`"+`)", service: s }
+  services:
+    s: { loadBalancer: { servers: [ { url: "http://127.0.0.1:1" } ] } }
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -89,18 +109,61 @@ certResolvers:
 		t.Fatal(err)
 	}
 	defer m.Close()
-	base := &tls.Config{}
-	cfg := m.ConfigForClient("websecure", &tls.ClientHelloInfo{ServerName: "x.example.com"}, base)
-	if len(cfg.Certificates) != 1 || cfg.Certificates[0].Leaf.Subject.CommonName != "usher default certificate" {
-		t.Fatalf("no default certificate: %+v", cfg.Certificates)
+	names := map[string]*resolver{"managed.example.com": m.resolvers["le"], "static.example.com": m.resolvers["le"]}
+	m.names.Store(&names) // as Sync does, without asking the CA
+	file, _ := selfSigned()
+	file.Leaf.Subject.CommonName = "the file's"
+	base := &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &file, nil }}
+	noFile := &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		return nil, errors.New("no certificate configured")
+	}}
+	conn, peer := net.Pipe() // certmagic logs the hello's remote address
+	defer conn.Close()
+	defer peer.Close()
+	served := func(static Static, sni string) string {
+		t.Helper()
+		hello := &tls.ClientHelloInfo{ServerName: sni, Conn: conn}
+		b := base
+		if !static.HasCertificates() {
+			b = noFile // a config is derived per snapshot: base and static go together
+		}
+		cfg := m.ConfigForClient("websecure", hello, b, static)
+		cert, err := cfg.GetCertificate(hello)
+		if err != nil || cert == nil {
+			t.Fatalf("%s: GetCertificate = %v, %v", sni, cert, err)
+		}
+		return cert.Leaf.Subject.CommonName
 	}
-	if cert, err := cfg.GetCertificate(&tls.ClientHelloInfo{ServerName: "x.example.com"}); cert != nil || err != nil {
-		t.Fatalf("GetCertificate = %v, %v; want nil, nil (crypto/tls falls back)", cert, err)
+	withFile, none := staticSet{&file}, staticSet{}
+	for _, c := range []struct {
+		static Static
+		sni    string
+		want   string
+	}{
+		{withFile, "static.example.com", "the file's"},                 // managed, none yet: the file names it
+		{withFile, "managed.example.com", "usher default certificate"}, // managed, none yet, no file names it
+		{withFile, "other.example.com", "the file's"},                  // not managed: the tls section's default
+		{withFile, "", "the file's"},
+		{none, "other.example.com", "usher default certificate"},
+		{none, "", "usher default certificate"},
+	} {
+		if got := served(c.static, c.sni); got != c.want {
+			t.Errorf("%q with static %v: served %q, want %q", c.sni, c.static.HasCertificates(), got, c.want)
+		}
 	}
-	if again := m.ConfigForClient("websecure", &tls.ClientHelloInfo{}, base); again != cfg {
+	cfg := m.ConfigForClient("websecure", &tls.ClientHelloInfo{}, base, withFile)
+	if again := m.ConfigForClient("websecure", &tls.ClientHelloInfo{}, base, withFile); again != cfg {
 		t.Fatal("the derived config is built again for the same base")
 	}
-	alpn := m.ConfigForClient("websecure", &tls.ClientHelloInfo{ServerName: "x.example.com", SupportedProtos: []string{"acme-tls/1"}}, base)
+	// Rotated session ticket keys: the clone of base must be made again,
+	// or it would keep the old keys.
+	rot := &rotating{staticSet: withFile, gen: 1}
+	before := m.ConfigForClient("websecure", &tls.ClientHelloInfo{}, base, rot)
+	rot.gen = 2
+	if after := m.ConfigForClient("websecure", &tls.ClientHelloInfo{}, base, rot); after == before {
+		t.Fatal("the derived config is kept across a rotation of the session ticket keys")
+	}
+	alpn := m.ConfigForClient("websecure", &tls.ClientHelloInfo{ServerName: "x.example.com", SupportedProtos: []string{"acme-tls/1"}}, base, withFile)
 	if len(alpn.NextProtos) != 1 || alpn.NextProtos[0] != "acme-tls/1" {
 		t.Fatalf("a TLS-ALPN-01 hello gets %v", alpn.NextProtos)
 	}

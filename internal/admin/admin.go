@@ -76,6 +76,9 @@ type Deps struct {
 	// Certificates are the certificates of the certResolvers, by name, with
 	// their state (acme.Manager.Status); nil when there are none.
 	Certificates func() any
+	// CertsFor tells what the certResolvers serve a host, for explain and
+	// /api/tls (acme.Manager.ForHost); nil when there are none.
+	CertsFor CertLookup
 	// Deployments are the live weights of weighted services, for the
 	// canary and switch endpoints.
 	Deployments *deploy.Registry

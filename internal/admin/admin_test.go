@@ -394,7 +394,7 @@ http:
 			if strings.HasPrefix(tt.name, "a named") {
 				named = tt.entrypoint
 			}
-			e := ExplainRequest(snap, eps, r, named)
+			e := ExplainRequest(snap, eps, r, named, nil)
 			if e.Entrypoint != tt.entrypoint || e.Router != tt.router || e.ClientIP != tt.clientIP || e.Server != tt.server ||
 				!strings.Contains(e.Reason, tt.reason) {
 				t.Errorf("%+v\nwant entrypoint %q router %q client %q server %q, reason with %q", e, tt.entrypoint, tt.router, tt.clientIP, tt.server, tt.reason)

@@ -34,7 +34,7 @@ type Explanation struct {
 	Reason  string  `json:"reason"`
 	// TLS is the certificate and options of the handshake, for a request
 	// over TLS: those a client sending the request's host as SNI gets.
-	TLS *runtime.HostCert `json:"tls,omitempty"`
+	TLS *HostTLS `json:"tls,omitempty"`
 }
 
 // ExplainRequest finds how snap routes r, through the function that serves
@@ -45,8 +45,9 @@ type Explanation struct {
 // none or several is said, and nothing is routed. r's URL scheme must agree
 // with the entrypoint's TLS when the port picks it; a named entrypoint
 // decides whether the request has TLS. The service says which server it
-// would pick now, and why. Route sets r's forwarded headers.
-func ExplainRequest(snap *runtime.Snapshot, eps []*runtime.Entrypoint, r *http.Request, entrypoint string) Explanation {
+// would pick now, and why. Route sets r's forwarded headers. certs are the
+// certResolvers' certificates (nil without certResolvers).
+func ExplainRequest(snap *runtime.Snapshot, eps []*runtime.Entrypoint, r *http.Request, entrypoint string, certs CertLookup) Explanation {
 	no := func(ep, why string) Explanation {
 		return Explanation{Entrypoint: ep, Middlewares: []string{}, Kinds: []string{}, Guards: []Guard{}, Reason: why}
 	}
@@ -101,13 +102,13 @@ func ExplainRequest(snap *runtime.Snapshot, eps []*runtime.Entrypoint, r *http.R
 	if ep.RedirectTo != "" {
 		return no(ep.Name, fmt.Sprintf("entrypoint %s redirects every request (308) to entrypoint %s", ep.Name, ep.RedirectTo))
 	}
-	var hc *runtime.HostCert
+	var hc *HostTLS
 	if r.TLS != nil && snap.TLS != nil {
 		sni := r.TLS.ServerName
 		if sni == "" {
 			sni = hostOnly(r.Host)
 		}
-		h := snap.TLS.ForHost(ep.Name, sni)
+		h := HostTLSOf(snap.TLS, ep.Name, sni, certs)
 		hc = &h
 	}
 	rt, client, err := snap.Route(ep, r, ep.Clean(r))
@@ -238,7 +239,7 @@ func (a *admin) explain(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no HTTP entrypoint "+ep)
 		return
 	}
-	writeJSON(w, http.StatusOK, ExplainRequest(snap, eps, req, ep))
+	writeJSON(w, http.StatusOK, ExplainRequest(snap, eps, req, ep, a.d.CertsFor))
 }
 
 // Guard is a middleware that may answer a request itself.

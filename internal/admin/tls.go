@@ -10,19 +10,20 @@ import (
 	"github.com/usher-lb/usher/internal/runtime"
 )
 
-// tlsView is /api/tls: the certificates loaded, and for each host a router
+// TLSView is /api/tls: the certificates loaded, and for each host a router
 // names on each TLS entrypoint, the certificate and options its handshake
 // gets; refused is what the last refused reload said about the tls section
 // (the certificates shown are still those serving).
-type tlsView struct {
+type TLSView struct {
 	Certificates []runtime.CertInfo `json:"certificates"`
-	Hosts        []tlsHost          `json:"hosts"`
+	Hosts        []TLSHost          `json:"hosts"`
 	Refused      []string           `json:"refused"`
 }
 
-type tlsHost struct {
+// TLSHost is what a handshake on an entrypoint for a host gets.
+type TLSHost struct {
 	Entrypoint string `json:"entrypoint"`
-	runtime.HostCert
+	HostTLS
 }
 
 func (a *admin) tls(w http.ResponseWriter, r *http.Request) {
@@ -30,11 +31,13 @@ func (a *admin) tls(w http.ResponseWriter, r *http.Request) {
 	if v == nil {
 		return
 	}
-	writeJSON(w, http.StatusOK, tlsOf(v.snap, v.status.LastError))
+	writeJSON(w, http.StatusOK, TLSOf(v.snap, v.status.LastError, a.d.CertsFor, r.URL.Query().Get("host")))
 }
 
-func tlsOf(snap *runtime.Snapshot, lastErr error) tlsView {
-	out := tlsView{Certificates: snap.TLS.Certificates(), Hosts: []tlsHost{}, Refused: []string{}}
+// TLSOf is /api/tls; with host, its hosts are that one on every TLS
+// entrypoint, whether a router names it or not.
+func TLSOf(snap *runtime.Snapshot, lastErr error, certs CertLookup, host string) TLSView {
+	out := TLSView{Certificates: snap.TLS.Certificates(), Hosts: []TLSHost{}, Refused: []string{}}
 	var eps []string
 	for name, ep := range snap.Config.Entrypoints {
 		if ep != nil && ep.TLS != nil {
@@ -45,6 +48,10 @@ func tlsOf(snap *runtime.Snapshot, lastErr error) tlsView {
 	for _, ep := range eps {
 		seen := map[string]bool{}
 		var hosts []string
+		if host != "" {
+			out.Hosts = append(out.Hosts, TLSHost{Entrypoint: ep, HostTLS: HostTLSOf(snap.TLS, ep, host, certs)})
+			continue
+		}
 		for _, rt := range snap.RoutersOf(ep) {
 			for _, h := range rt.Rule.Hosts() {
 				if !seen[h] {
@@ -55,7 +62,7 @@ func tlsOf(snap *runtime.Snapshot, lastErr error) tlsView {
 		}
 		sort.Strings(hosts)
 		for _, h := range hosts {
-			out.Hosts = append(out.Hosts, tlsHost{Entrypoint: ep, HostCert: snap.TLS.ForHost(ep, h)})
+			out.Hosts = append(out.Hosts, TLSHost{Entrypoint: ep, HostTLS: HostTLSOf(snap.TLS, ep, h, certs)})
 		}
 	}
 	var ps config.Problems

@@ -43,6 +43,7 @@ type Metrics struct {
 	reloadOK   prometheus.Counter
 	reloadFail prometheus.Counter
 	lastReload prometheus.Gauge
+	acme       *ACMEMetrics // acme.go
 
 	inflight atomic.Int64
 	series   cowMap[seriesKey, *reqSeries]
@@ -166,11 +167,13 @@ func NewMetrics() *Metrics {
 	}, func() float64 { return float64(m.inflight.Load()) })
 	m.servers.init()
 	m.compares = newCompareVec()
+	m.acme = newACMEMetrics()
 
 	m.reg.MustRegister(m.requests, m.routerDur, m.serviceDur, m.retries, m.truncated, m.decisions, m.states, m.conns,
 		m.connsTotal, m.certExpiry, reloads, m.lastReload, inflight, &m.servers, m.compares,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(m.acme.collectors()...)
 	return m
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -41,6 +42,7 @@ type Manager struct {
 	lastGood     time.Time
 	reloads      map[string]int
 	certs        certExpiry
+	staples      staples
 }
 
 // Status is the outcome of reloads so far.
@@ -127,7 +129,15 @@ func (m *Manager) apply(ctx context.Context, c Checked, trigger string) error {
 // holders are those of every reload, in the order they prepare and commit
 // (after the State's Pending).
 func (m *Manager) holders() []Holder {
-	var hs []Holder
+	if m.staples.log == nil {
+		log := m.Log
+		if log == nil {
+			log = slog.New(slog.DiscardHandler)
+		}
+		m.staples.log = log.With("component", "ocsp")
+		m.staples.client = &http.Client{Timeout: 10 * time.Second}
+	}
+	hs := []Holder{&m.staples}
 	if m.State.Health != nil {
 		hs = append(hs, healthHolder{m.State.Health})
 	}

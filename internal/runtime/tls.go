@@ -46,6 +46,7 @@ type certEntry struct {
 	ecdsa    bool
 	certFile string
 	keyFile  string
+	staple   *staple // its OCSP response, when it names a responder (ocsp.go)
 }
 
 // ConfigFor returns the server tls.Config of a handshake on entrypoint ep for
@@ -120,6 +121,14 @@ func (t *TLSSet) Expiry() map[string]time.Time {
 // HasCertificates tells whether any certificate is configured.
 func (t *TLSSet) HasCertificates() bool { return len(t.certs) > 0 }
 
+// TicketGeneration is the generation of the session ticket keys the set's
+// configs hold (ConfigFor brings them up to date): a config cloned from one
+// of them holds stale keys once it changes.
+func (t *TLSSet) TicketGeneration() uint64 { return t.ticketGen.Load() }
+
+// Covers tells whether a certificate names name (or its wildcard).
+func (t *TLSSet) Covers(name string) bool { return t.candidates(name) != nil }
+
 // getCertificate picks the certificate of a handshake: the certificates for
 // the exact name, else for its wildcard, else the first certificate's (unless
 // strict); among them the first ECDSA one the client can use (smaller and
@@ -138,7 +147,7 @@ func (t *TLSSet) getCertificate(hello *tls.ClientHelloInfo, strict bool) (*tls.C
 	if len(cands) == 0 {
 		return nil, errors.New("no certificate configured")
 	}
-	return &pick(hello, cands).cert, nil
+	return pick(hello, cands).serving(), nil
 }
 
 func (t *TLSSet) candidates(serverName string) []*certEntry {
@@ -188,11 +197,21 @@ type CertInfo struct {
 }
 
 func (c *certEntry) info(now time.Time) CertInfo {
-	l := c.leaf
+	ci := InfoOf(c.leaf, c.certFile, now)
+	ci.Names = slices.Clone(c.names)
+	return ci
+}
+
+// InfoOf describes leaf, read from certFile, at now.
+func InfoOf(l *x509.Certificate, certFile string, now time.Time) CertInfo {
+	names := slices.Clone(l.DNSNames)
+	for _, ip := range l.IPAddresses {
+		names = append(names, ip.String())
+	}
 	return CertInfo{
-		Subject: l.Subject.String(), Names: slices.Clone(c.names), Issuer: l.Issuer.String(),
+		Subject: l.Subject.String(), Names: names, Issuer: l.Issuer.String(),
 		Serial: l.SerialNumber.Text(16), NotBefore: l.NotBefore, NotAfter: l.NotAfter,
-		Key: keyKind(l), CertFile: c.certFile, Expired: now.After(l.NotAfter),
+		Key: keyKind(l), CertFile: certFile, Expired: now.After(l.NotAfter),
 	}
 }
 

@@ -41,8 +41,12 @@ type CertSource interface {
 	// tells whether r was one; plain entrypoints ask it before routing.
 	HandleHTTPChallenge(w http.ResponseWriter, r *http.Request) bool
 	// ConfigForClient returns the config of a handshake on an entrypoint,
-	// from base, the running snapshot's.
-	ConfigForClient(entrypoint string, hello *tls.ClientHelloInfo, base *tls.Config) *tls.Config
+	// from base, the running snapshot's, whose certificates (the tls
+	// section's) static describes.
+	ConfigForClient(entrypoint string, hello *tls.ClientHelloInfo, base *tls.Config, static interface {
+		Covers(name string) bool
+		HasCertificates() bool
+	}) *tls.Config
 }
 
 // SetCertSource makes TLS entrypoints take certificates from c too, and
@@ -195,7 +199,7 @@ func (s *Server) newEntrypoint(name string, ec *config.Entrypoint, cfg *config.C
 		}
 		base := snap.TLS.ConfigFor(name, hello.ServerName)
 		if cs := s.certs.Load(); cs != nil {
-			return (*cs).ConfigForClient(name, hello, base), nil
+			return (*cs).ConfigForClient(name, hello, base, snap.TLS), nil
 		}
 		if !snap.TLS.HasCertificates() {
 			return nil, errors.New("no certificate configured")
