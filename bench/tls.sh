@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # CPU per new TLS connection: usher beside nginx and HAProxy, every request
-# on a connection of its own (wrk with Connection: close, so each is a full
-# handshake: wrk does not resume sessions), ECDSA P-256 certificate, TLS 1.3
-# as negotiated, each proxy alone on core 1, wrk and the backend on core 0,
+# on a connection of its own (wrk with Connection: close, so each is a new
+# handshake; wrk resumes sessions, so each is a PSK one with a fresh X25519
+# exchange), ECDSA P-256 certificate, TLS 1.3 as negotiated, each proxy alone on core 1, wrk and the backend on core 0,
 # medians of rounds (the method of ../shared/bench/tls.sh, self-contained).
 #
-# Usage: bench/tls.sh [rounds] [seconds]   (default 3 rounds of 5 s: under 60 s)
+# Usage: bench/tls.sh [rounds] [seconds]   (default 3 rounds of 5 s: under 2 min)
 # Installs wrk, nginx-light and haproxy from Debian when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
