@@ -221,6 +221,10 @@ func (s *Server) newEntrypoint(name string, ec *config.Entrypoint, cfg *config.C
 			GetConfigForClient: tlsConf,
 		},
 	}
+	if err := serveTLSHTTP2(hs, ep); err != nil {
+		ln.Close()
+		return nil, err
+	}
 	ep.srv, ep.serve = hs, func() error { return hs.ServeTLS(ln, "", "") }
 	if ec.HTTP3 != nil {
 		h3, altSvc, err := newH3(ep, udp, hs, handler, tlsConf)
