@@ -83,6 +83,9 @@ type Options struct {
 	// MaxStringLength bounds one HPACK string the guard decodes; default
 	// 1MiB (Go's server has the same bound, its MaxHeaderBytes).
 	MaxStringLength int
+	// Upgraded: the connection came from an h2c upgrade, whose request is
+	// stream 1 (a GOAWAY the guard sends counts it).
+	Upgraded bool
 	// OnFlood, when set, is told why the guard closed a connection.
 	OnFlood func(c net.Conn, reason string)
 }
@@ -200,6 +203,9 @@ func newConn(c net.Conn, opts Options) *Conn {
 		opts.MaxStringLength = 1 << 20
 	}
 	g := &Conn{Conn: c, opts: opts, preface: prefaceLen, tokens: float64(opts.ResetBurst)}
+	if opts.Upgraded {
+		g.lastStream = 1
+	}
 	g.dec = hpack.NewDecoder(opts.HeaderTableSize, g.field)
 	g.dec.SetMaxStringLength(opts.MaxStringLength)
 	return g

@@ -27,9 +27,10 @@ func newHTTP2(ep *entrypoint) *http2.Server {
 // guard puts h2guard between an HTTP/2 connection and the server: the RFC
 // 9113 rules Go's server misses, and the rapid-reset and CONTINUATION flood
 // bounds; a connection closed for a flood is logged.
-func (ep *entrypoint) guard(c net.Conn) net.Conn {
+func (ep *entrypoint) guard(c net.Conn, upgraded bool) net.Conn {
 	mh := int(ep.cfg.MaxHeaderBytes)
 	return h2guard.Wrap(c, h2guard.Options{
+		Upgraded:        upgraded,
 		MaxStringLength: max(mh, http.DefaultMaxHeaderBytes),
 		OnFlood: func(c net.Conn, reason string) {
 			ep.s.log.Warn("HTTP/2 connection closed", "entrypoint", ep.name, "remote", c.RemoteAddr().String(), "reason", reason)
@@ -52,7 +53,7 @@ func serveTLSHTTP2(hs *http.Server, ep *entrypoint) error {
 		if bc, ok := h.(interface{ BaseContext() context.Context }); ok {
 			ctx = bc.BaseContext()
 		}
-		h2.ServeConn(ep.guard(c), &http2.ServeConnOpts{Context: ctx, Handler: h, BaseConfig: hs})
+		h2.ServeConn(ep.guard(c, false), &http2.ServeConnOpts{Context: ctx, Handler: h, BaseConfig: hs})
 	}
 	return nil
 }

@@ -75,7 +75,7 @@ func (s *h2cServer) serveConn(c net.Conn, upgrade *http.Request, settings []byte
 		s.wg.Done()
 	}()
 	defer s.ep.s.metrics.ConnHandedOff(s.ep.name)()
-	s.h2.ServeConn(s.ep.guard(c), &http2.ServeConnOpts{
+	s.h2.ServeConn(s.ep.guard(c, upgrade != nil), &http2.ServeConnOpts{
 		Context:        context.Background(),
 		BaseConfig:     s.base,
 		Handler:        s.base.Handler,
