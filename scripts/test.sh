@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one test command: installs what the tests need on a fresh machine
-# (staticcheck, Chromium, redis-server, curl), then checks formatting, go vet, staticcheck and runs
+# (staticcheck, h2spec, Chromium, redis-server, curl), then checks formatting, go vet, staticcheck and runs
 # every test with the race detector.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,9 @@ fi
 for bin in pebble pebble-challtestsrv; do
 	command -v "$bin" >/dev/null || go install "github.com/letsencrypt/pebble/v2/cmd/$bin@v2.10.3"
 done
+# h2spec, the HTTP/2 conformance suite that test/h2spec_test.go runs against
+# usher's TLS and h2c entrypoints (its tag predates Go modules: +incompatible).
+command -v h2spec >/dev/null || go install github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible
 # The OpenID provider the oidc tests log in at (zitadel's example OP), in a
 # folder of its own: its binary is called "server".
 oidc_op="$(go env GOPATH)/lib/zitadel-oidc-v3.52.0"

@@ -433,6 +433,12 @@ func (c *conn) serveOne(first bool) bool {
 	c.ctx = ctx
 	p, err := readRequest(&c.lr, ctx)
 	if err != nil {
+		// On a connection that may speak HTTP/2, a first line that is not
+		// HTTP/1 at all is more likely a broken HTTP/2 preface, which RFC
+		// 9113 §3.4 answers by closing: a 400 would be garbage to it.
+		if err == errNotHTTP1 && first && s.H2C != nil {
+			return false
+		}
 		if se, ok := err.(*statusError); ok {
 			c.writeError(se)
 		}

@@ -80,3 +80,24 @@ func TestH2CPrefaceWithout(t *testing.T) {
 		t.Errorf("the preface got %d", resp.StatusCode)
 	}
 }
+
+// TestH2CBrokenPreface: with H2C, a first line that is not HTTP/1 at all,
+// as a broken HTTP/2 preface is, closes the connection without an answer
+// (RFC 9113 §3.4); without H2C, or on a later request, it gets its 400.
+func TestH2CBrokenPreface(t *testing.T) {
+	const broken = "INVALID CONNECTION PREFACE\r\n\r\n"
+	h2c := start(t, &Server{Handler: echo, H2C: func(c net.Conn, _ *http.Request, _ []byte) { c.Close() }})
+	c := dial(t, h2c)
+	io.WriteString(c, broken)
+	if b, err := io.ReadAll(c); err != nil || len(b) != 0 {
+		t.Errorf("with H2C: the client read %q (%v), want a close", b, err)
+	}
+	c = dial(t, h2c)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"+broken)
+	if b, _ := io.ReadAll(c); !strings.Contains(string(b), "HTTP/1.1 200") || !strings.Contains(string(b), "HTTP/1.1 400") {
+		t.Errorf("a later request: %q, want 200 then 400", b)
+	}
+	if resp, _ := roundTrip(t, start(t, &Server{Handler: echo}), broken); resp.StatusCode != 400 {
+		t.Errorf("without H2C: %d, want 400", resp.StatusCode)
+	}
+}

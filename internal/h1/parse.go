@@ -25,12 +25,14 @@ func (e *statusError) Error() string { return e.text }
 func bad(text string) error { return &statusError{http.StatusBadRequest, text} }
 
 var (
-	errTooLarge     = &statusError{http.StatusRequestHeaderFieldsTooLarge, "request header too large"}
-	errVersion      = &statusError{http.StatusHTTPVersionNotSupported, "unsupported HTTP version"}
-	errConnect      = &statusError{http.StatusMethodNotAllowed, "CONNECT not supported"}
-	errTE           = &statusError{http.StatusNotImplemented, "unsupported transfer encoding"}
-	errExpect       = &statusError{http.StatusExpectationFailed, "unsupported expectation"}
-	errBareLF       = bad("line not terminated by CRLF")
+	errTooLarge = &statusError{http.StatusRequestHeaderFieldsTooLarge, "request header too large"}
+	errVersion  = &statusError{http.StatusHTTPVersionNotSupported, "unsupported HTTP version"}
+	errConnect  = &statusError{http.StatusMethodNotAllowed, "CONNECT not supported"}
+	errTE       = &statusError{http.StatusNotImplemented, "unsupported transfer encoding"}
+	errExpect   = &statusError{http.StatusExpectationFailed, "unsupported expectation"}
+	errBareLF   = bad("line not terminated by CRLF")
+	// errNotHTTP1 is a request line whose version is not HTTP/x.y at all.
+	errNotHTTP1     = bad("malformed HTTP version")
 	errShortRequest = errors.New("h1: connection closed inside a request")
 )
 
@@ -248,7 +250,7 @@ func parseRequestLine(line []byte, r *http.Request) error {
 		if len(proto) == 8 && string(proto[:5]) == "HTTP/" && isDigit(proto[5]) && proto[6] == '.' && isDigit(proto[7]) {
 			return errVersion
 		}
-		return bad("malformed HTTP version")
+		return errNotHTTP1
 	}
 	if m, ok := methods[string(method)]; ok {
 		r.Method = m

@@ -12,12 +12,13 @@ import (
 	"golang.org/x/net/http2"
 
 	"github.com/usher-lb/usher/internal/h1"
+	"github.com/usher-lb/usher/internal/h2guard"
 )
 
 // h2cServer serves a plain entrypoint with `h2c: true`: usher's HTTP/1.1
 // server takes every connection, and hands those that speak HTTP/2 in the
 // clear (the preface first, or an `Upgrade: h2c`) to Go's HTTP/2 server,
-// the one TLS entrypoints use.
+// the one TLS entrypoints use, through the same guard (h2.go).
 type h2cServer struct {
 	*h1.Server
 	base *http.Server // the HTTP/2 server's settings, and its graceful shutdown
@@ -40,7 +41,7 @@ func newH2C(hs *h1.Server, ep *entrypoint, handler http.Handler) (*h2cServer, er
 			IdleTimeout:  ec.IdleTimeout.D(),
 			ErrorLog:     hs.ErrorLog,
 		},
-		h2:    &http2.Server{IdleTimeout: ec.IdleTimeout.D(), MaxUploadBufferPerConnection: 1 << 20},
+		h2:    newHTTP2(ep),
 		ep:    ep,
 		conns: map[net.Conn]struct{}{},
 	}
@@ -74,12 +75,12 @@ func (s *h2cServer) serveConn(c net.Conn, upgrade *http.Request, settings []byte
 		s.wg.Done()
 	}()
 	defer s.ep.s.metrics.ConnHandedOff(s.ep.name)()
-	s.h2.ServeConn(c, &http2.ServeConnOpts{
+	s.h2.ServeConn(s.ep.guard(c, upgrade != nil), &http2.ServeConnOpts{
 		Context:        context.Background(),
 		BaseConfig:     s.base,
 		Handler:        s.base.Handler,
 		UpgradeRequest: upgrade,
-		Settings:       settings,
+		Settings:       h2guard.DedupSettings(settings),
 	})
 	c.Close()
 }

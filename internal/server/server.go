@@ -69,7 +69,8 @@ func (s *Server) SetObserver(o observe.Observer) {
 }
 
 // httpServer is what serves an entrypoint's connections: usher's own
-// HTTP/1.1 server for plain entrypoints, net/http's for TLS (HTTP/2 included).
+// HTTP/1.1 server for plain entrypoints, net/http's for TLS (its HTTP/2
+// connections handed to Go's HTTP/2 server through h2guard, h2.go).
 type httpServer interface {
 	Shutdown(ctx context.Context) error
 	Close() error
@@ -220,6 +221,10 @@ func (s *Server) newEntrypoint(name string, ec *config.Entrypoint, cfg *config.C
 			NextProtos:         []string{"h2", "http/1.1"},
 			GetConfigForClient: tlsConf,
 		},
+	}
+	if err := serveTLSHTTP2(hs, ep); err != nil {
+		ln.Close()
+		return nil, err
 	}
 	ep.srv, ep.serve = hs, func() error { return hs.ServeTLS(ln, "", "") }
 	if ec.HTTP3 != nil {
