@@ -14,9 +14,10 @@ fi
 for bin in pebble pebble-challtestsrv; do
 	command -v "$bin" >/dev/null || go install "github.com/letsencrypt/pebble/v2/cmd/$bin@v2.10.3"
 done
-# h2spec, the HTTP/2 conformance suite that test/h2spec_test.go runs against
-# usher's TLS and h2c entrypoints (its tag predates Go modules: +incompatible).
-command -v h2spec >/dev/null || go install github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible
+# h2spec v2.2.1, the HTTP/2 conformance suite that test/h2spec_test.go runs
+# against usher's TLS and h2c entrypoints, built from scripts/h2spec so that
+# its dependencies are the pinned ones (it has no go.mod of its own).
+command -v h2spec >/dev/null || (cd scripts/h2spec && go build -o "$(go env GOPATH)/bin/h2spec" github.com/summerwind/h2spec/cmd/h2spec)
 # The OpenID provider the oidc tests log in at (zitadel's example OP), in a
 # folder of its own: its binary is called "server".
 oidc_op="$(go env GOPATH)/lib/zitadel-oidc-v3.52.0"
