@@ -339,20 +339,7 @@ func TestRapidReset(t *testing.T) {
 		<-r.Context().Done() // a slow backend: work that a reset wastes
 	})
 	cl := dial(t, s.addr)
-	var goaway *http2.GoAwayFrame
-	closed := make(chan struct{})
-	go func() {
-		defer close(closed)
-		for {
-			f, err := cl.fr.ReadFrame()
-			if err != nil {
-				return
-			}
-			if g, ok := f.(*http2.GoAwayFrame); ok {
-				goaway = g
-			}
-		}
-	}()
+	closed, goawayOf := cl.untilClosed()
 	sent := 0
 	for stream := uint32(1); stream < 2*100000; stream += 2 {
 		if cl.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: stream, BlockFragment: cl.block("/r"), EndStream: true, EndHeaders: true}) != nil {
@@ -368,6 +355,7 @@ func TestRapidReset(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the connection stayed open")
 	}
+	goaway := goawayOf()
 	if goaway == nil || goaway.ErrCode != http2.ErrCodeEnhanceYourCalm {
 		t.Errorf("got GOAWAY %v, want ENHANCE_YOUR_CALM", goaway)
 	}
@@ -411,20 +399,7 @@ func TestContinuationFlood(t *testing.T) {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
 			s := startServer(t, Options{}, hello)
 			cl := dial(t, s.addr)
-			var goaway *http2.GoAwayFrame
-			closed := make(chan struct{})
-			go func() {
-				defer close(closed)
-				for {
-					f, err := cl.fr.ReadFrame()
-					if err != nil {
-						return
-					}
-					if g, ok := f.(*http2.GoAwayFrame); ok {
-						goaway = g
-					}
-				}
-			}()
+			closed, goawayOf := cl.untilClosed()
 			var ms runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&ms)
@@ -440,6 +415,7 @@ func TestContinuationFlood(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("the connection stayed open")
 			}
+			goaway := goawayOf()
 			runtime.ReadMemStats(&ms)
 			if grew := int64(ms.HeapInuse) - int64(heap); grew > 32<<20 {
 				t.Errorf("the heap grew by %d bytes", grew)
@@ -456,6 +432,26 @@ func TestContinuationFlood(t *testing.T) {
 			t.Logf("%d bytes sent before the close; GOAWAY %v", sent, goaway)
 		})
 	}
+}
+
+// untilClosed reads the server's frames until the connection ends; closed
+// is closed then, and goaway, called after it, returns the last GOAWAY.
+func (cl *client) untilClosed() (closed chan struct{}, goaway func() *http2.GoAwayFrame) {
+	var last *http2.GoAwayFrame
+	closed = make(chan struct{})
+	go func() {
+		defer close(closed)
+		for {
+			f, err := cl.fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			if g, ok := f.(*http2.GoAwayFrame); ok {
+				last = g
+			}
+		}
+	}()
+	return closed, func() *http2.GoAwayFrame { <-closed; return last }
 }
 
 func waitGoroutines(t *testing.T, max int) {
