@@ -14,8 +14,12 @@ import (
 // the label the actuator puts on them, removed before and after.
 const dockerScaleService = "usher-test-docker-scale"
 
-func removeScaledContainers() {
-	out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=usher.autoscale.service="+dockerScaleService).Output()
+func removeScaledContainers() { removeContainersOf(dockerScaleService) }
+
+// removeContainersOf removes the containers a docker actuator started for
+// service.
+func removeContainersOf(service string) {
+	out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=usher.autoscale.service="+service).Output()
 	if ids := strings.Fields(string(out)); len(ids) > 0 {
 		exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
 	}
@@ -92,4 +96,97 @@ http:
 		t.Fatalf("%d of %d requests failed (first: %v)", n, n+load.ok.Load(), load.firstErr.Load())
 	}
 	t.Logf("%d requests; first in %s, grown in %s, shrunk in %s, removed in %s", load.ok.Load(), w0, w1, w2, w3)
+}
+
+// TestAutoscaleDockerJoinsThroughProvider: with the Docker provider on the
+// engine, the actuator's containers join through it: one whose health
+// check is starting gets no traffic, it serves once healthy, leaves the
+// pool when unhealthy, and the labels of its template are read as any
+// container's (a router that defaults to the autoscaled service).
+func TestAutoscaleDockerJoinsThroughProvider(t *testing.T) {
+	const service = "usher-test-docker-joined"
+	e := newDockerEnv(t)
+	removeContainersOf(service)
+	t.Cleanup(func() { removeContainersOf(service) })
+	u := startUsher(t, fmt.Sprintf(`
+entrypoints:
+  web: { address: "127.0.0.1:0" }
+admin: { address: "127.0.0.1:0" }
+providers:
+  docker:
+    network: %[3]s
+    constraints: "Label(`+"`usher-test.run`, `%[4]s`"+`)"
+http:
+  routers:
+    app: { rule: "PathPrefix(`+"`/`"+`)", service: %[1]s }
+  services:
+    %[1]s:
+      loadBalancer:
+        servers: []
+        autoscale:
+          min: 1
+          max: 1
+          target: { inFlight: 10 }
+          interval: 100ms
+          actuator:
+            docker:
+              image: "%[2]s"
+              network: %[3]s
+              port: 8080
+              env: { NAME: joined, READY_AFTER: 2s, DRAIN: 0s }
+              labels:
+                usher-test.run: "%[4]s"
+                usher.enable: "true"
+                usher.http.routers.joined.rule: "Host(`+"`joined.test`"+`)"
+                usher.http.routers.joined.priority: "100"
+`, service, e.image, e.network, e.run))
+	admin := u.addrs["admin"]
+	web := u.url("web")
+	var id string
+	within(t, 20*time.Second, "the actuator started its container", func() bool {
+		id = docker(t, "ps", "-q", "--filter", "label=usher.autoscale.service="+service)
+		return id != ""
+	})
+	health := func() string { return docker(t, "inspect", "-f", "{{.State.Health.Status}}", id) }
+	// The status is read after each answer: it only moves forward, so
+	// "starting" read after means it was starting when usher chose.
+	checked := 0
+	for {
+		code, body := hostGet(web+"/", "any.test")
+		if health() != "starting" {
+			break
+		}
+		checked++
+		if code != http.StatusServiceUnavailable {
+			t.Fatalf("while the container's health is starting: %d %q, want 503", code, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if checked < 3 {
+		t.Fatalf("the container was seen starting only %d times: the test proves nothing", checked)
+	}
+	within(t, 2*time.Second, "the healthy container serves", func() bool {
+		code, body := hostGet(web+"/", "any.test")
+		return code == http.StatusOK && body == "joined"
+	})
+	if code, body := hostGet(web+"/", "joined.test"); code != http.StatusOK || body != "joined" {
+		t.Errorf("the router of the template's labels: %d %q", code, body)
+	}
+	if st := scaleStatus(t, admin, service); st.Ready != 1 || st.Servers != 1 {
+		t.Errorf("status once healthy: ready %d of %d servers, want 1 of 1", st.Ready, st.Servers)
+	}
+	if strings.Contains(u.logText(), "container left out") {
+		t.Errorf("the provider refused the actuator's container:\n%s", u.logText())
+	}
+
+	ip := docker(t, "inspect", "-f", fmt.Sprintf(`{{(index .NetworkSettings.Networks %q).IPAddress}}`, e.network), id)
+	resp, err := http.Post("http://"+ip+":8080/sick", "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	within(t, 5*time.Second, "the unhealthy container leaves the pool", func() bool {
+		code, _ := hostGet(web+"/", "any.test")
+		return health() == "unhealthy" && code == http.StatusServiceUnavailable && scaleStatus(t, admin, service).Ready == 0
+	})
 }

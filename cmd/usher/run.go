@@ -230,6 +230,9 @@ func serve(ctx context.Context, path string, stderr io.Writer, ready func(srv *s
 	st.Autoscale.Log = log
 	st.Autoscale.Events = obs.bus
 	st.Autoscale.Metrics = obs.serverMetrics(adminOn)
+	if dp != nil {
+		st.Autoscale.Containers = dp.Fit
+	}
 	defer st.Autoscale.Close()
 	if cfg.Redis != nil {
 		rc, err := redisconn.Open(cfg.Redis)

@@ -27,6 +27,11 @@ type Registry struct {
 	// Reload is asked for a new snapshot when an actuator changed the
 	// servers of a service; nil: none (tests).
 	Reload func(reason string)
+	// Containers is what the Docker provider sees of a docker actuator's
+	// containers (docker.Provider.Fit): the addresses of those fit for
+	// traffic, ok false when it does not follow the actuator's engine.
+	// nil: no provider; the actuator's servers are adopted by address.
+	Containers func(service, endpoint string) (addrs map[string]bool, ok bool)
 
 	mu     sync.Mutex
 	byName map[string]*Scaler

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,9 @@ type Spec struct {
 	Actuator Actuator
 	Kind     string
 	Key      string
+	// Endpoint is the docker actuator's engine ("" the default one), for
+	// its containers to join through the Docker provider that follows it.
+	Endpoint string
 }
 
 // QueueSpec bounds the wait of requests for a first server.
@@ -100,11 +104,26 @@ func newScaler(g *Registry, spec Spec) *Scaler {
 }
 
 // Servers are the URLs of the servers the actuator returned, which the
-// compile adds to the floor.
+// compile adds to the floor. The docker actuator's containers join through
+// the Docker provider when one follows their engine: those it does not see
+// fit for traffic (stopping, health starting or unhealthy, not seen yet)
+// are left out until it does, and its change of them reloads.
 func (s *Scaler) Servers() []string {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.adopted)
+	adopted := slices.Clone(s.adopted)
+	kind, service, endpoint := s.spec.Kind, s.spec.Service, s.spec.Endpoint
+	s.mu.Unlock()
+	if kind != "docker" || s.g.Containers == nil {
+		return adopted
+	}
+	fit, ok := s.g.Containers(service, endpoint)
+	if !ok {
+		return adopted
+	}
+	return slices.DeleteFunc(adopted, func(raw string) bool {
+		u, err := url.Parse(raw)
+		return err != nil || !fit[u.Hostname()]
+	})
 }
 
 func (s *Scaler) setPool(p Pool) { s.pool.Store(&poolBox{p}) }

@@ -55,7 +55,7 @@ type DockerActuator struct {
 	Image    string            `json:"image" doc:"the image each container runs"`
 	Cmd      []string          `json:"cmd,omitempty" doc:"the containers' command; default the image's"`
 	Env      map[string]string `json:"env,omitempty" secret:"values" doc:"the containers' environment (values are secret)"`
-	Labels   map[string]string `json:"labels,omitempty" doc:"the containers' labels, beside usher.autoscale.service=SERVICE and usher.enable=false (unless given) that usher adds"`
+	Labels   map[string]string `json:"labels,omitempty" doc:"the containers' labels, beside usher.autoscale.service=SERVICE and usher.enable=false (unless given) that usher adds; with the Docker provider, usher.* labels of an enabled container are read as any container's"`
 	Network  string            `json:"network,omitempty" doc:"the network the containers join and are reached on; default bridge"`
 	Port     int               `json:"port,omitempty" doc:"the port the containers serve on; default 80"`
 	Scheme   string            `json:"scheme,omitempty" doc:"http|https; default http"`

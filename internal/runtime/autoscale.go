@@ -56,7 +56,7 @@ func (c *compiler) autoscaleSpec(name string, lb *config.LoadBalancer) (autoscal
 		if err != nil {
 			return spec, fmt.Errorf("actuator.docker: %w", err)
 		}
-		spec.Actuator, spec.Kind, spec.Key = dk, "docker", key
+		spec.Actuator, spec.Kind, spec.Key, spec.Endpoint = dk, "docker", key, act.Docker.Endpoint
 	default:
 		return spec, fmt.Errorf("an actuator is required: exec or docker")
 	}

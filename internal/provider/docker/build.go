@@ -143,7 +143,7 @@ func readContainer(c Container, opt Options) (*part, config.Problems) {
 	servers := map[string]map[string]string{} // service → key → label
 	for k, v := range c.Labels {
 		key, ok := strings.CutPrefix(k, prefix)
-		if !ok || k == labelEnable || k == labelNetwork {
+		if !ok || k == labelEnable || k == labelNetwork || k == config.AutoscaleServiceLabel {
 			continue
 		}
 		if svc, field, ok := serverLabel(key); ok {
@@ -166,7 +166,11 @@ func readContainer(c Container, opt Options) (*part, config.Problems) {
 		cfg.HTTP.Services = map[string]*config.Service{}
 	}
 	svcs := cfg.HTTP.Services
-	if len(svcs) == 0 && len(servers) == 0 {
+	// A container of an autoscaler serves its service as the autoscaler
+	// adopts it (Provider.Fit): it has no service of its own, and its
+	// routers default to the autoscaled one.
+	scaled := c.Labels[config.AutoscaleServiceLabel]
+	if len(svcs) == 0 && len(servers) == 0 && scaled == "" {
 		servers[defaultService(c)] = map[string]string{}
 	}
 	pt := &part{c: c, origin: origin, cfg: cfg, own: map[string]bool{}}
@@ -208,6 +212,10 @@ func readContainer(c Container, opt Options) (*part, config.Problems) {
 		r := cfg.HTTP.Routers[name]
 		r.Provider = "docker"
 		if r.Service != "" {
+			continue
+		}
+		if scaled != "" && len(svcs) == 0 {
+			r.Service = scaled
 			continue
 		}
 		if len(svcs) != 1 {

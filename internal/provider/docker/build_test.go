@@ -160,3 +160,57 @@ func TestBuildOptions(t *testing.T) {
 		t.Errorf("problems = %v", probs)
 	}
 }
+
+// An autoscaler's container serves its service through Fit, not as a
+// service of its own: Build reads its other labels, and its routers
+// default to the autoscaled service.
+func TestBuildAutoscaledContainer(t *testing.T) {
+	const scaledFiles = `
+entrypoints: { web: { address: ":0" } }
+http:
+  services:
+    app:
+      loadBalancer:
+        servers: []
+        autoscale: { max: 3, target: { inFlight: 5 }, actuator: { docker: { image: "app:1" } } }
+`
+	cs := []Container{
+		ctr("usher-app-1", "172.17.0.2", config.AutoscaleServiceLabel, "app", "usher.enable", "true", "usher.http.routers.app.rule", "Host(`app.local`)"),
+		ctr("usher-app-2", "172.17.0.3", config.AutoscaleServiceLabel, "app", "usher.enable", "true", "usher.http.routers.app.rule", "Host(`app.local`)"),
+		ctr("usher-app-3", "172.17.0.4", config.AutoscaleServiceLabel, "app"), // not enabled: no labels read
+	}
+	part, probs := Build(files(t, scaledFiles), cs, Options{ExposedByDefault: true})
+	if len(probs) > 0 {
+		t.Fatal(probs)
+	}
+	if len(part.HTTP.Services) != 0 {
+		t.Errorf("services of their own: %v", part.HTTP.Services)
+	}
+	if r := part.HTTP.Routers["app"]; r == nil || r.Service != "app" {
+		t.Errorf("router app = %+v", r)
+	}
+}
+
+func TestFit(t *testing.T) {
+	p := &Provider{endpoint: Endpoint("unix:///var/run/docker.sock"), containers: map[string]*Container{}}
+	add := func(name, ip, health string, stopping bool, service string) {
+		c := ctr(name, ip, config.AutoscaleServiceLabel, service)
+		c.Health, c.Stopping = health, stopping
+		p.containers[c.ID] = &c
+	}
+	add("ok", "10.0.0.1", "", false, "app")
+	add("healthy", "10.0.0.2", "healthy", false, "app")
+	add("starting", "10.0.0.3", "starting", false, "app")
+	add("unhealthy", "10.0.0.4", "unhealthy", false, "app")
+	add("stopping", "10.0.0.5", "", true, "app")
+	add("other", "10.0.0.6", "", false, "other")
+	plain := ctr("plain", "10.0.0.7")
+	p.containers[plain.ID] = &plain
+	fit, ok := p.Fit("app", "unix:///var/run/docker.sock/")
+	if !ok || len(fit) != 2 || !fit["10.0.0.1"] || !fit["10.0.0.2"] {
+		t.Errorf("Fit = %v, %v; want 10.0.0.1 and 10.0.0.2", fit, ok)
+	}
+	if _, ok := p.Fit("app", "tcp://10.1.1.1:2375"); ok {
+		t.Error("Fit answered for another engine")
+	}
+}

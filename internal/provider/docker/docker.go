@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,6 +31,7 @@ import (
 // it once; it stops when Start's context ends (Wait waits for that).
 type Provider struct {
 	cli      *client.Client
+	endpoint string // as Endpoint writes it
 	log      *slog.Logger
 	opt      Options
 	watch    bool
@@ -54,12 +56,10 @@ func New(cfg *config.DockerProvider, log *slog.Logger) (*Provider, error) {
 	if host == "" {
 		host = "unix:///var/run/docker.sock"
 	}
+	host = Endpoint(host)
 	throttle := cfg.Throttle.D()
 	if throttle == 0 { // as ApplyDefaults
 		throttle = 100 * time.Millisecond
-	}
-	if strings.HasPrefix(host, "http://") {
-		host = "tcp://" + strings.TrimPrefix(host, "http://")
 	}
 	cli, err := client.New(client.WithHost(host))
 	if err != nil {
@@ -67,6 +67,7 @@ func New(cfg *config.DockerProvider, log *slog.Logger) (*Provider, error) {
 	}
 	return &Provider{
 		cli:        cli,
+		endpoint:   host,
 		log:        log.With("provider", "docker"),
 		opt:        Options{ExposedByDefault: cfg.ExposedByDefault, Network: cfg.Network, Constraints: expr},
 		watch:      cfg.Watch == nil || *cfg.Watch,
@@ -144,6 +145,50 @@ func (p *Provider) Merge(files *config.Config) *config.Config {
 		return files
 	}
 	return out
+}
+
+// Fit returns the addresses (on every network) of the running containers
+// that the docker actuator of service started on this provider's engine,
+// and that are fit for traffic as any container is here: not stopping, and
+// their health check, if any, neither starting nor unhealthy. ok is false
+// when endpoint (the actuator's, "" for DOCKER_HOST or the local socket) is
+// another engine: the provider knows nothing of its containers then.
+func (p *Provider) Fit(service, endpoint string) (addrs map[string]bool, ok bool) {
+	if Endpoint(endpoint) != p.endpoint {
+		return nil, false
+	}
+	addrs = map[string]bool{}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.containers {
+		if c.Labels[config.AutoscaleServiceLabel] != service || c.Stopping || c.Health == "starting" || c.Health == "unhealthy" {
+			continue
+		}
+		for _, ip := range c.Networks {
+			if ip != "" {
+				addrs[ip] = true
+			}
+		}
+		if c.HostNetwork {
+			addrs["127.0.0.1"] = true
+		}
+	}
+	return addrs, true
+}
+
+// Endpoint is the engine an endpoint setting names, written one way: ""
+// is DOCKER_HOST, else the local socket; http:// is tcp://.
+func Endpoint(s string) string {
+	if s == "" {
+		s = os.Getenv("DOCKER_HOST")
+	}
+	if s == "" {
+		s = "unix:///var/run/docker.sock"
+	}
+	if rest, ok := strings.CutPrefix(s, "http://"); ok {
+		s = "tcp://" + rest
+	}
+	return strings.TrimSuffix(s, "/")
 }
 
 func (p *Provider) report(probs config.Problems) {
