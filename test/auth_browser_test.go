@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -21,13 +20,7 @@ import (
 // digestAuth (Chromium's own Digest code, answering usher's challenges), the
 // credentials given when it asks, as a user typing them in its login box.
 func TestPasswordsInChromium(t *testing.T) {
-	const chromium = "/usr/bin/chromium"
-	if _, err := os.Stat(chromium); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI: %v", chromium, err)
-		}
-		t.Skipf("no %s (apt-get install -y chromium)", chromium)
-	}
+	needChromium(t)
 	algorithm := regexp.MustCompile(`algorithm="?([A-Za-z0-9-]+)`)
 	be := backendFunc(t, func(w http.ResponseWriter, r *http.Request) {
 		alg := "none"
@@ -54,7 +47,7 @@ http:
 `, "md5", hex.EncodeToString(m[:]), "sha", hex.EncodeToString(s[:]), "bcrypt", bcrypt, "be", be))
 
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(t.Context(),
-		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU,
+		chromedp.ExecPath(chromiumPath), chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU,
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
 		chromedp.UserDataDir(t.TempDir()))

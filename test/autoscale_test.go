@@ -1,7 +1,6 @@
 package test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -291,29 +290,12 @@ func TestAutoscaleFromZero(t *testing.T) {
 // TestDashboardShowsAutoscale: the autoscale panel shows a service's
 // desired and ready counts and its mode.
 func TestDashboardShowsAutoscale(t *testing.T) {
-	const chromium = "/usr/bin/chromium"
-	if _, err := os.Stat(chromium); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI: %v", chromium, err)
-		}
-		t.Skipf("no %s (apt-get install -y chromium)", chromium)
-	}
+	needChromium(t)
 	f := newFleet(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 	cfg := config(autoscaleConfig, "min", "2", "queue", "", "cmd", scalectl(t), "ctl", f.ctl.URL)
 	cfg = strings.Replace(cfg, `admin: { address: "127.0.0.1:0" }`, `admin: { address: "127.0.0.1:0", dashboard: true }`, 1)
 	u := startUsher(t, cfg)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(t.Context(),
-		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1440, 900))
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer func() { cancel(); cancelAlloc() }()
-	ctx, cancelT := context.WithTimeout(ctx, 30*time.Second)
-	defer cancelT()
-	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+u.addrs["admin"]+"/dashboard/")); err != nil {
-		t.Fatal(err)
-	}
+	ctx := openDashboard(t, u.addrs["admin"], 30*time.Second)
 	row := `document.querySelector('tr[data-autoscale="app"]')`
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!!`+row+` && !!`+row+`.querySelector('[data-desired="2"]') && !!`+row+`.querySelector('[data-ready="2"]') && !!`+row+`.querySelector('[data-mode="stable"]')`)); err != nil {
 		got, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#autoscale`)))

@@ -16,13 +16,7 @@ import (
 // it down within the health check's time. Screenshots go to $USHER_ARTIFACTS
 // (or the test's temp dir).
 func TestDashboardShowsAKilledBackendGoDown(t *testing.T) {
-	const chromium = "/usr/bin/chromium"
-	if _, err := os.Stat(chromium); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI: %v", chromium, err)
-		}
-		t.Skipf("no %s (apt-get install -y chromium)", chromium)
-	}
+	needChromium(t)
 	a, b := backend(t, "a"), backend(t, "b")
 	u := startUsher(t, config(`
 admin: { address: "127.0.0.1:0", dashboard: true }
@@ -44,7 +38,7 @@ http:
 	os.MkdirAll(dir, 0o755)
 
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(t.Context(),
-		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU,
+		chromedp.ExecPath(chromiumPath), chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU,
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
 		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1440, 900))

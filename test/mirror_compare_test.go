@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // TestMirrorCompareCountsDifferences: a mirror service copies every request
@@ -44,7 +46,7 @@ func TestMirrorCompareCountsDifferences(t *testing.T) {
 	}
 	mainBE, shadowBE := backendFunc(t, answer(false)), backendFunc(t, answer(true))
 	u := startUsher(t, config(`
-admin: { address: "127.0.0.1:0" }
+admin: { address: "127.0.0.1:0", dashboard: true }
 log: { level: info, format: json }
 entrypoints:
   web: { address: "127.0.0.1:0" }
@@ -165,5 +167,20 @@ http:
 	}
 	if !strings.Contains(log, `"mirror":"shop-next"`) || !strings.Contains(log, `"method":"GET"`) {
 		t.Fatalf("a difference line without its mirror or method:\n%s", log)
+	}
+
+	// The dashboard shows them with the service, a chip per field.
+	ctx := openDashboard(t, u.addrs["admin"], 30*time.Second)
+	chip := func(field string) string {
+		return fmt.Sprintf(`(document.querySelector('[data-service="shop-shadowed"] .mirror-compare [data-mirror="shop-next"][data-field="%s"]') || {}).textContent`, field)
+	}
+	var conds []string
+	for _, f := range []string{"status", "body", "Content-Type"} {
+		conds = append(conds, fmt.Sprintf(`%s === 'shop-next %s: %d of %d differ'`, chip(f), f, each, 5*each))
+	}
+	wantChips := strings.Join(conds, " && ")
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](wantChips)); err != nil {
+		got, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`[data-service="shop-shadowed"]`)))
+		t.Fatalf("the dashboard never showed the comparisons: %v\n%s", err, got)
 	}
 }

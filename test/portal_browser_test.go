@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -46,13 +45,7 @@ func addPortalUser(t *testing.T, file, name, password string, args ...string) []
 // cookie on usher.test), signs out there, and meets the login page again
 // on a.
 func TestPortalInChromium(t *testing.T) {
-	const chromium = "/usr/bin/chromium"
-	if _, err := os.Stat(chromium); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI: %v", chromium, err)
-		}
-		t.Skipf("no %s (apt-get install -y chromium)", chromium)
-	}
+	needChromium(t)
 	dir := t.TempDir()
 	users := filepath.Join(dir, "users.yaml")
 	secret := addPortalUser(t, users, "alice", "wonder land", "--groups", "admin,dev")
@@ -83,7 +76,7 @@ http:
 	site := func(host, path string) string { return "https://" + host + ".usher.test:" + port + path }
 
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(t.Context(),
-		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU,
+		chromedp.ExecPath(chromiumPath), chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU,
 		chromedp.Flag("host-resolver-rules", "MAP *.usher.test 127.0.0.1"),
 		chromedp.Flag("ignore-certificate-errors", true),
 		chromedp.Flag("blink-settings", "scriptEnabled=false"),

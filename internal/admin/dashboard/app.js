@@ -298,6 +298,26 @@
     return null;
   }
 
+  // A mirror's comparisons with the main response (mirror.compare), a chip
+  // per mirror and field: how many of those compared differed.
+  function mirrorCompare(svc) {
+    if (!Array.isArray(svc.compare) || !svc.compare.length) return null;
+    const chips = [];
+    for (const m of svc.compare) {
+      const fields = [];
+      if (m.status) fields.push(['status', m.status]);
+      if (m.body) fields.push(['body', m.body]);
+      for (const name of Object.keys(m.headers || {}).sort()) fields.push([name, m.headers[name]]);
+      for (const [field, c] of fields) {
+        const compared = c.match + c.differ;
+        chips.push(h('span', {class: 'chip' + (c.differ ? ' differ' : ' gray'), 'data-mirror': m.mirror, 'data-field': field,
+          title: `${fmtCount(c.match)} match, ${fmtCount(c.differ)} differ, ${fmtCount(c.skipped)} not comparable`},
+          `${m.mirror} ${field}: ${fmtCount(c.differ)} of ${fmtCount(compared)} differ`));
+      }
+    }
+    return h('div', {class: 'svc-desc chips mirror-compare'}, h('span', {class: 'faint'}, 'compared: '), chips);
+  }
+
   function chart(label, valueNode, svg) {
     return h('div', {class: 'chart'}, h('div', {class: 'chart-head'}, h('span', {class: 'chart-label'}, label), h('span', {class: 'chart-value'}, valueNode)), svg);
   }
@@ -364,7 +384,7 @@
       h('span', {class: 'svc-kind'}, serviceKind(svc)),
       h('span', {class: 'svc-used'}, (svc.usedBy || []).length ? ['used by ', h('b', {}, svc.usedBy.join(', '))] : 'not used by a router'),
     );
-    const el = h('div', {class: 'svc', 'data-service': svc.name}, head, serviceDesc(svc));
+    const el = h('div', {class: 'svc', 'data-service': svc.name}, head, serviceDesc(svc), mirrorCompare(svc));
     if (svc.error) el.append(h('div', {class: 'err-text svc-error'}, svc.error));
     if (svc.servers) {
       const st = svc.stats || {};
