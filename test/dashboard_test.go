@@ -37,15 +37,7 @@ http:
 	}
 	os.MkdirAll(dir, 0o755)
 
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(t.Context(),
-		chromedp.ExecPath(chromiumPath), chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1440, 900))
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer func() { cancel(); cancelAlloc() }()
-	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
-	defer cancelT()
+	ctx := openDashboard(t, u.addrs["admin"], 60*time.Second)
 
 	shot := func(name string) {
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100 gives a PNG
@@ -60,7 +52,6 @@ http:
 		return fmt.Sprintf(`tr[data-server=%q][data-health=%q]`, url, health)
 	}
 	if err := chromedp.Do(ctx,
-		chromedp.Navigate("http://"+u.addrs["admin"]+"/dashboard/"),
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-router="shop"]`)),
 		chromedp.WaitVisible(chromedp.CSS(row(a.URL, "up"))),
 		chromedp.WaitVisible(chromedp.CSS(row(b.URL, "up"))),
