@@ -192,7 +192,7 @@ http:
 }
 
 func TestFit(t *testing.T) {
-	p := &Provider{endpoint: Endpoint("unix:///var/run/docker.sock"), containers: map[string]*Container{}}
+	p := &Provider{endpoint: Endpoint("unix:///var/run/docker.sock"), watch: true, containers: map[string]*Container{}}
 	add := func(name, ip, health string, stopping bool, service string) {
 		c := ctr(name, ip, config.AutoscaleServiceLabel, service)
 		c.Health, c.Stopping = health, stopping
@@ -212,5 +212,9 @@ func TestFit(t *testing.T) {
 	}
 	if _, ok := p.Fit("app", "tcp://10.1.1.1:2375"); ok {
 		t.Error("Fit answered for another engine")
+	}
+	p.watch = false
+	if _, ok := p.Fit("app", ""); ok {
+		t.Error("Fit answered with watch off: it would never see a new container")
 	}
 }

@@ -152,9 +152,10 @@ func (p *Provider) Merge(files *config.Config) *config.Config {
 // and that are fit for traffic as any container is here: not stopping, and
 // their health check, if any, neither starting nor unhealthy. ok is false
 // when endpoint (the actuator's, "" for DOCKER_HOST or the local socket) is
-// another engine: the provider knows nothing of its containers then.
+// another engine, or when watch is off: the provider does not follow those
+// containers then.
 func (p *Provider) Fit(service, endpoint string) (addrs map[string]bool, ok bool) {
-	if Endpoint(endpoint) != p.endpoint {
+	if !p.watch || Endpoint(endpoint) != p.endpoint {
 		return nil, false
 	}
 	addrs = map[string]bool{}
