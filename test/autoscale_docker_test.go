@@ -108,7 +108,7 @@ func TestAutoscaleDockerJoinsThroughProvider(t *testing.T) {
 	e := newDockerEnv(t)
 	removeContainersOf(service)
 	t.Cleanup(func() { removeContainersOf(service) })
-	u := startUsher(t, fmt.Sprintf(`
+	cfg := fmt.Sprintf(`
 entrypoints:
   web: { address: "127.0.0.1:0" }
 admin: { address: "127.0.0.1:0" }
@@ -139,7 +139,8 @@ http:
                 usher.enable: "true"
                 usher.http.routers.joined.rule: "Host(`+"`joined.test`"+`)"
                 usher.http.routers.joined.priority: "100"
-`, service, e.image, e.network, e.run))
+`, service, e.image, e.network, e.run)
+	u := startUsher(t, cfg)
 	admin := u.addrs["admin"]
 	web := u.url("web")
 	var id string
@@ -189,4 +190,16 @@ http:
 		code, _ := hostGet(web+"/", "any.test")
 		return health() == "unhealthy" && code == http.StatusServiceUnavailable && scaleStatus(t, admin, service).Ready == 0
 	})
+
+	// Docker restarts no unhealthy container: the actuator replaces it when
+	// it runs next, here as a restarted usher reaches min again.
+	u.stop()
+	u = startUsher(t, cfg)
+	within(t, 20*time.Second, "a new container replaces the unhealthy one and serves", func() bool {
+		code, body := hostGet(u.url("web")+"/", "any.test")
+		return code == http.StatusOK && body == "joined"
+	})
+	if ids := strings.Fields(docker(t, "ps", "-aq", "--filter", "label=usher.autoscale.service="+service)); len(ids) != 1 || strings.HasPrefix(id, ids[0]) {
+		t.Errorf("containers of the service after the restart: %v (the unhealthy one was %s)", ids, id)
+	}
 }

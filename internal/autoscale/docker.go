@@ -64,6 +64,9 @@ type owned struct {
 	url     string
 	created int64
 	running bool
+	// unhealthy: its image's health check failed (Docker restarts no such
+	// container); it is replaced at the next scaling.
+	unhealthy bool
 }
 
 // Scale starts or removes containers until want run; those of drained go
@@ -75,8 +78,8 @@ func (d *Docker) Scale(ctx context.Context, want int, _, drained []string) ([]st
 	}
 	var keep []owned
 	for _, c := range have {
-		if !c.running || c.url == "" {
-			d.remove(ctx, c.id) // exited or unreachable: replaced below
+		if !c.running || c.url == "" || c.unhealthy {
+			d.remove(ctx, c.id) // exited, unreachable or failing its health check: replaced below
 			continue
 		}
 		keep = append(keep, c)
@@ -120,25 +123,30 @@ func (d *Docker) list(ctx context.Context) ([]owned, error) {
 	for _, s := range res.Items {
 		c := owned{id: s.ID, created: s.Created, running: s.State == container.StateRunning}
 		if c.running {
-			c.url, _ = d.address(ctx, s.ID)
+			c.url, c.unhealthy, _ = d.inspect(ctx, s.ID)
 		}
 		out = append(out, c)
 	}
 	return out, nil
 }
 
-// address is the container's URL on the network.
-func (d *Docker) address(ctx context.Context, id string) (string, error) {
+// inspect returns the container's URL on the network, and whether its
+// health check says unhealthy (the list's summary says it only from API
+// 1.52 on).
+func (d *Docker) inspect(ctx context.Context, id string) (u string, unhealthy bool, err error) {
 	res, err := d.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err != nil {
-		return "", fmt.Errorf("docker: inspecting %s: %w", short(id), err)
+		return "", false, fmt.Errorf("docker: inspecting %s: %w", short(id), err)
+	}
+	if st := res.Container.State; st != nil && st.Health != nil {
+		unhealthy = st.Health.Status == container.Unhealthy
 	}
 	ns := res.Container.NetworkSettings
 	if ns == nil || ns.Networks[d.Network] == nil || !ns.Networks[d.Network].IPAddress.IsValid() {
-		return "", fmt.Errorf("docker: container %s has no address on network %s", short(id), d.Network)
+		return "", unhealthy, fmt.Errorf("docker: container %s has no address on network %s", short(id), d.Network)
 	}
 	ip := ns.Networks[d.Network].IPAddress.String()
-	return d.Scheme + "://" + net.JoinHostPort(ip, strconv.Itoa(d.Port)), nil
+	return d.Scheme + "://" + net.JoinHostPort(ip, strconv.Itoa(d.Port)), unhealthy, nil
 }
 
 func (d *Docker) start(ctx context.Context) (owned, error) {
@@ -166,7 +174,7 @@ func (d *Docker) start(ctx context.Context) (owned, error) {
 		d.remove(ctx, res.ID)
 		return owned{}, fmt.Errorf("docker: starting %s: %w", name, err)
 	}
-	u, err := d.address(ctx, res.ID)
+	u, _, err := d.inspect(ctx, res.ID)
 	if err == nil {
 		err = listening(ctx, u, 30*time.Second)
 	}
