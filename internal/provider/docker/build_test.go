@@ -177,7 +177,7 @@ http:
 	cs := []Container{
 		ctr("usher-app-1", "172.17.0.2", config.AutoscaleServiceLabel, "app", "usher.enable", "true", "usher.http.routers.app.rule", "Host(`app.local`)"),
 		ctr("usher-app-2", "172.17.0.3", config.AutoscaleServiceLabel, "app", "usher.enable", "true", "usher.http.routers.app.rule", "Host(`app.local`)"),
-		ctr("usher-app-3", "172.17.0.4", config.AutoscaleServiceLabel, "app"), // not enabled: no labels read
+		ctr("usher-app-3", "172.17.0.4", config.AutoscaleServiceLabel, "app"), // exposed by default, no usher.* label: no service named after it
 	}
 	part, probs := Build(files(t, scaledFiles), cs, Options{ExposedByDefault: true})
 	if len(probs) > 0 {
