@@ -555,8 +555,8 @@ func notModified(r *http.Request, h http.Header, now time.Time) bool {
 	if len(ims) == 0 {
 		return false
 	}
-	since, err := http.ParseTime(strings.TrimSpace(ims[0]))
-	if err != nil || since.After(now) {
+	since, ok := rfc9111.ParseHTTPDate(ims[0])
+	if !ok || since.After(now) {
 		return false
 	}
 	lmv := h["Last-Modified"]
@@ -566,8 +566,8 @@ func notModified(r *http.Request, h http.Header, now time.Time) bool {
 	if len(lmv) == 0 {
 		return false
 	}
-	lm, err := http.ParseTime(strings.TrimSpace(lmv[0]))
-	return err == nil && !lm.After(since)
+	lm, ok := rfc9111.ParseHTTPDate(lmv[0])
+	return ok && !lm.After(since)
 }
 
 func weakEqual(a, b string) bool {
