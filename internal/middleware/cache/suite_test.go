@@ -1,7 +1,12 @@
 package cache
 
 import (
+	"context"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httptrace"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"testing"
@@ -209,4 +214,49 @@ func TestSuiteExpires(t *testing.T) {
 		storedThenAsked("freshness-expires-age-fast-date", [][2]string{{"Date", "@10"}, {"Expires", "@20"}, {"Age", "15"}}, false, suiteStep{want: "not_cached"}),
 	)
 	runSuite(t, cases)
+}
+
+// TestSuiteInterim: interim-not-cached. A 103 from the server reaches the
+// client whose request it answers, and is not part of what is stored: the
+// request answered from the store gets none.
+func TestSuiteInterim(t *testing.T) {
+	c := newTC(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		w.Header().Set("Link", "</styles.css>; rel=preload; as=style")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del("Link")
+		w.Header().Set("Cache-Control", "max-age=100000")
+		w.Write([]byte("final"))
+	})
+	srv := httptest.NewServer(c.h)
+	defer srv.Close()
+	get := func() (hints []string, body string) {
+		t.Helper()
+		trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+			hints = append(hints, strconv.Itoa(code)+" "+h.Get("Link"))
+			return nil
+		}}
+		req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "GET", srv.URL+"/i", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		if resp.Header.Get("Link") != "" {
+			t.Errorf("the final response carries the 103's Link")
+		}
+		return hints, string(b)
+	}
+	if hints, body := get(); len(hints) != 1 || hints[0] != "103 </styles.css>; rel=preload; as=style" || body != "final" {
+		t.Fatalf("miss: hints %q, body %q", hints, body)
+	}
+	if hints, body := get(); len(hints) != 0 || body != "final" || c.o.count() != 1 {
+		t.Fatalf("hit: hints %q, body %q, server saw %d", hints, body, c.o.count())
+	}
 }
