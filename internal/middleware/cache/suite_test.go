@@ -32,16 +32,19 @@ import (
 //   - pause moves the clock 3 seconds, the suite's pause.
 
 type suiteStep struct {
-	method  string
-	path    string      // "/" + the scenario's name when empty
-	req     [][2]string // request fields, in order
-	status  int         // the server's status; 200 when 0
-	resp    [][2]string // the server's fields, in order
-	pause   bool
-	want    string // cached, not_cached, etag, lm; "" checks no type
-	code    int    // the status the client must get; the server's (or 200) when 0, none when -1
-	has     map[string]string
-	missing []string
+	method string
+	path   string      // "/" + the scenario's name when empty
+	req    [][2]string // request fields, in order
+	status int         // the server's status; 200 when 0
+	resp   [][2]string // the server's fields, in order
+	pause  bool
+	// disconnect: the server closes the connection instead of answering;
+	// usher's proxy then answers 502 with none of the server's fields.
+	disconnect bool
+	want       string // cached, not_cached, etag, lm; "" checks no type
+	code       int    // the status the client must get; the server's (or 200) when 0, none when -1
+	has        map[string]string
+	missing    []string
 }
 
 type suiteCase struct {
@@ -61,6 +64,10 @@ func runSuite(t *testing.T, cases []suiteCase) {
 					return
 				}
 				st := sc.steps[i-1]
+				if st.disconnect {
+					w.WriteHeader(http.StatusBadGateway)
+					return
+				}
 				code := st.status
 				if code == 0 {
 					code = 200
@@ -259,4 +266,205 @@ func TestSuiteInterim(t *testing.T) {
 	if hints, body := get(); len(hints) != 0 || body != "final" || c.o.count() != 1 {
 		t.Fatalf("hit: hints %q, body %q, server saw %d", hints, body, c.o.count())
 	}
+}
+
+func TestSuiteCacheControl(t *testing.T) {
+	nc := suiteStep{want: "not_cached"}
+	cc := func(v ...string) [][2]string {
+		var l [][2]string
+		for _, s := range v {
+			l = append(l, [2]string{"Cache-Control", s})
+		}
+		return l
+	}
+	runSuite(t, []suiteCase{
+		// cc-freshness, cc-parse
+		{"freshness-max-age-stale", []suiteStep{{resp: cc("max-age=2"), pause: true}, nc}},
+		storedThenAsked("freshness-max-age-0-expires", with(cc("max-age=0"), [2]string{"Expires", "@3600"}, [2]string{"Date", "@0"}), true, nc),
+		storedThenAsked("freshness-max-age-age", with(cc("max-age=3600"), [2]string{"Date", "@0"}, [2]string{"Age", "7200"}), true, nc),
+		storedThenAsked("freshness-max-age-s-maxage-shared-longer", cc("max-age=3600, s-maxage=1"), true, nc),
+		storedThenAsked("freshness-max-age-s-maxage-shared-longer-reversed", cc("s-maxage=1, max-age=3600"), true, nc),
+		storedThenAsked("freshness-max-age-ignore-quoted-rev", cc(`max-age=1, extension="max-age=3600"`), true, nc),
+		storedThenAsked("freshness-max-age-space-after-equals", cc("max-age= 3600"), true, nc),
+		storedThenAsked("freshness-max-age-a100", cc("max-age=a100"), true, nc),
+		storedThenAsked("freshness-max-age-100a", cc("max-age=100a"), true, nc),
+		// cc-response
+		storedThenAsked("cc-resp-no-store-case-insensitive", cc("No-StOrE"), false, nc),
+		storedThenAsked("cc-resp-no-store-fresh", with(cc("max-age=10000, no-store"), [2]string{"Expires", "@10000"}, [2]string{"Date", "@0"}), false, nc),
+		storedThenAsked("cc-resp-no-cache-case-insensitive", with(cc("max-age=10000, No-CaChE"), [2]string{"Expires", "@10000"}, [2]string{"Date", "@0"}), false, nc),
+		{"cc-resp-no-store-old-new", []suiteStep{
+			{resp: with(cc("max-age=10000"), [2]string{"Expires", "@10000"}, [2]string{"Date", "@0"}, [2]string{"A", "1"}), pause: true},
+			{resp: with(cc("no-store"), [2]string{"Date", "@0"}, [2]string{"A", "2"}), pause: true},
+			{want: "cached", has: map[string]string{"A": "1"}},
+		}},
+		{"cc-resp-no-store-old-max-age", []suiteStep{
+			{resp: with(cc("max-age=10000"), [2]string{"Expires", "@10000"}, [2]string{"Date", "@0"}, [2]string{"A", "1"}), pause: true},
+			{resp: with(cc("no-store, max-age=0"), [2]string{"Date", "@0"}, [2]string{"A", "2"}), pause: true},
+			{want: "cached", has: map[string]string{"A": "1"}},
+		}},
+		{"cc-resp-must-revalidate-stale", []suiteStep{
+			{resp: with(cc("max-age=2, must-revalidate"), [2]string{"ETag", `"abcd"`})},
+			{resp: with(cc("max-age=2, must-revalidate"), [2]string{"ETag", `"abcd"`}), want: "cached", pause: true},
+			{want: "etag"},
+		}},
+		// authorization
+		{"other-authorization", []suiteStep{{req: [][2]string{{"Authorization", "FOO"}}, resp: freshLines}, nc}},
+	})
+}
+
+func TestSuiteStatus(t *testing.T) {
+	var cases []suiteCase
+	// status-<code>-stale: a stale response with explicit freshness is not
+	// served, whatever its status.
+	for _, code := range []int{200, 203, 204, 299, 301, 302, 303, 307, 308, 400, 404, 410, 499, 500, 502, 503, 504, 599} {
+		cases = append(cases, suiteCase{"status-" + strconv.Itoa(code) + "-stale", []suiteStep{
+			{status: code, resp: staleLines}, {want: "not_cached"}}})
+	}
+	cases = append(cases, suiteCase{"status-599-must-understand", []suiteStep{
+		{status: 599, resp: [][2]string{{"Cache-Control", "max-age=3600, no-store, must-understand"}}}, {want: "not_cached"}}})
+	runSuite(t, cases)
+}
+
+func TestSuiteVary(t *testing.T) {
+	setup := func(vary string, req ...[2]string) suiteStep {
+		return suiteStep{req: req, resp: [][2]string{{"Cache-Control", "max-age=5000"}, {"Last-Modified", "@-3000"}, {"Date", "@0"}, {"Vary", vary}}}
+	}
+	ask := func(req ...[2]string) suiteStep { return suiteStep{req: req, want: "not_cached"} }
+	foo1, foo2, barAbc, baz := [2]string{"Foo", "1"}, [2]string{"Foo", "2"}, [2]string{"Bar", "abc"}, [2]string{"Baz", "789"}
+	cases := []suiteCase{
+		{"vary-no-match", []suiteStep{setup("Foo", foo1), ask(foo2)}},
+		{"vary-omit-stored", []suiteStep{setup("Foo"), ask(foo1)}},
+		{"vary-omit", []suiteStep{setup("Foo", foo1), ask()}},
+		{"vary-2-no-match", []suiteStep{setup("Foo, Bar", foo1, barAbc), ask(foo2, barAbc)}},
+		{"vary-2-match-omit", []suiteStep{setup("Foo, Bar", foo1, barAbc), ask()}},
+		{"vary-3-no-match", []suiteStep{setup("Foo, Bar, Baz", foo1, barAbc, baz), ask(foo2, barAbc, baz)}},
+		{"vary-3-order", []suiteStep{setup("Foo, Bar, Baz", foo1, barAbc, baz), ask(foo1, baz, [2]string{"Bar", "abcde"})}},
+		{"vary-star", []suiteStep{setup("*", foo1, baz), ask(foo1, baz)}},
+	}
+	// vary-parse: a "*" anywhere in Vary, on any line. (The suite's
+	// scenarios give these no freshness at all; with max-age they say
+	// more.)
+	for id, lines := range map[string][]string{
+		"vary-syntax-star": {"*"}, "vary-syntax-star-star": {"*, *"}, "vary-syntax-star-star-lines": {"*", "*"},
+		"vary-syntax-empty-star": {", *"}, "vary-syntax-empty-star-lines": {"", "*"},
+		"vary-syntax-star-foo": {"*, Foo"}, "vary-syntax-foo-star": {"Foo, *"},
+	} {
+		s := suiteStep{req: [][2]string{foo1, baz}, resp: [][2]string{{"Cache-Control", "max-age=5000"}, {"Last-Modified", "@-3000"}, {"Date", "@0"}}}
+		for _, l := range lines {
+			s.resp = append(s.resp, [2]string{"Vary", l})
+		}
+		cases = append(cases, suiteCase{id, []suiteStep{s, ask(foo1, baz)}})
+	}
+	runSuite(t, cases)
+}
+
+func TestSuiteConditional(t *testing.T) {
+	etag := [2]string{"ETag", `"abcdef"`}
+	runSuite(t, []suiteCase{
+		storedThenAsked("conditional-304-etag", with(freshLines, etag), false,
+			suiteStep{req: [][2]string{{"If-None-Match", `"abcdef"`}}, want: "cached", code: 304, has: map[string]string{"Etag": `"abcdef"`}}),
+		storedThenAsked("conditional-etag-precedence", with(freshLines, [2]string{"Last-Modified", "@-5000"}, etag), false,
+			suiteStep{req: [][2]string{{"If-None-Match", `"abcdef"`}, {"If-Modified-Since", "@-1"}}, want: "cached", code: 304}),
+		{"conditional-etag-vary-headers", []suiteStep{
+			{req: [][2]string{{"Abc", "123"}}, resp: [][2]string{{"Expires", "@1"}, etag, {"Date", "@0"}, {"Vary", "Abc"}}, pause: true},
+			{req: [][2]string{{"Abc", "123"}}, want: "etag"},
+		}},
+	})
+}
+
+func TestSuiteUpdate304(t *testing.T) {
+	lm1 := "Wed, 01 Jan 2020 00:00:00 GMT"
+	cases := []suiteCase{{"304-lm-use-stored-Test-Header", []suiteStep{
+		{resp: [][2]string{{"Cache-Control", "max-age=2"}, {"Last-Modified", lm1}, {"Date", "@0"}, {"Test-Header", "A"}}, pause: true},
+		{resp: [][2]string{{"Last-Modified", lm1}, {"Date", "@0"}}, want: "lm", has: map[string]string{"Test-Header": "A"}},
+	}}}
+	// 304-etag-update-response-<field>: the 304's value replaces the
+	// stored one, and stays; Content-Length is the stored body's.
+	for _, f := range []struct{ name, a, b, want string }{
+		{"Test-Header", "a", "b", "b"}, {"X-Test-Header", "a", "b", "b"}, {"Content-Foo", "a", "b", "b"},
+		{"X-Content-Foo", "a", "b", "b"}, {"Cache-Control", "max-age=1", "max-age=3600", "max-age=3600"},
+		{"Content-Length", strconv.Itoa(len("304-etag-update-response-Content-Length")), "10", strconv.Itoa(len("304-etag-update-response-Content-Length"))},
+	} {
+		resp := func(v string, validator bool) [][2]string {
+			l := [][2]string{{"Date", "@0"}, {f.name, v}}
+			if f.name != "Cache-Control" {
+				l = append(l, [2]string{"Cache-Control", "max-age=2"})
+			}
+			if validator {
+				l = append(l, [2]string{"ETag", `"e1"`})
+			}
+			return l
+		}
+		cases = append(cases, suiteCase{"304-etag-update-response-" + f.name, []suiteStep{
+			{resp: resp(f.a, true), pause: true},
+			{resp: resp(f.b, true), want: "etag", has: map[string]string{f.name: f.want}},
+			{resp: resp(f.want, false), want: "cached", has: map[string]string{f.name: f.want}},
+		}})
+	}
+	runSuite(t, cases)
+}
+
+func TestSuiteStoredFields(t *testing.T) {
+	var cases []suiteCase
+	// headers-store-<field>: stored and served, or (the hop-by-hop ones)
+	// not. Set-Cookie is left out: a response with it is never stored
+	// (see the package doc).
+	for _, name := range []string{"Test-Header", "X-Test-Header", "Content-Foo", "X-Content-Foo", "Content-Encoding", "Content-Location",
+		"Content-MD5", "Content-Range", "Content-Security-Policy", "Content-Type", "Clear-Site-Data", "ETag", "Expires",
+		"Public-Key-Pins", "Set-Cookie2", "X-Frame-Options", "X-XSS-Protection"} {
+		v := "v-" + name
+		if name == "Expires" {
+			v = "Mon, 11 Jan 2038 11:11:11 GMT"
+		}
+		if name == "ETag" {
+			v = `"ghijkl"`
+		}
+		cases = append(cases, storedThenAsked("headers-store-"+name, [][2]string{{"Date", "@0"}, {name, v}, {"Cache-Control", "max-age=3600"}}, true,
+			suiteStep{want: "cached", has: map[string]string{name: v}}))
+	}
+	cases = append(cases, storedThenAsked("headers-store-Cache-Control", [][2]string{{"Date", "@0"}, {"Cache-Control", "max-age=3600"}}, true,
+		suiteStep{want: "cached", has: map[string]string{"Cache-Control": "max-age=3600"}}))
+	for _, name := range []string{"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authentication-Info", "Proxy-Authorization",
+		"Proxy-Connection", "TE", "Upgrade"} {
+		cases = append(cases, storedThenAsked("headers-store-"+name, [][2]string{{"Date", "@0"}, {name, "v"}, {"Cache-Control", "max-age=3600"}}, true,
+			suiteStep{want: "cached", missing: []string{name}}))
+	}
+	runSuite(t, cases)
+}
+
+func TestSuiteOther(t *testing.T) {
+	var cases []suiteCase
+	cases = append(cases,
+		suiteCase{"other-age-gen", []suiteStep{{resp: freshLines, pause: true}, {want: "cached", has: map[string]string{"Age": "3"}}}},
+		suiteCase{"other-age-update-expires", []suiteStep{
+			{resp: [][2]string{{"Expires", "@2592000"}, {"Date", "@0"}, {"Age", "30"}}, pause: true},
+			{want: "cached", has: map[string]string{"Age": "33"}}}},
+		suiteCase{"other-age-update-max-age", []suiteStep{
+			{resp: [][2]string{{"Cache-Control", "max-age=3600"}, {"Date", "@0"}, {"Age", "30"}}, pause: true},
+			{want: "cached", has: map[string]string{"Age": "33"}}}},
+		suiteCase{"other-date-update", []suiteStep{{resp: freshLines, pause: true}, {want: "cached", has: map[string]string{"Date": "@-3"}}}},
+		suiteCase{"query-args-different", []suiteStep{{path: "/q?test=1", resp: freshLines}, {path: "/q?test=2", want: "not_cached"}}},
+		// partial
+		suiteCase{"partial-use-stored-headers", []suiteStep{
+			{resp: [][2]string{{"Cache-Control", "max-age=3600"}, {"A", "1"}}},
+			{req: [][2]string{{"Range", "bytes=0-1"}}, want: "cached", code: 206, has: map[string]string{"A": "1"}}}},
+		// stale: a stale response that may not be served stale is not,
+		// when the server fails (usher's proxy answers 502 for a server
+		// that closed the connection).
+		suiteCase{"stale-if-error-cc-response-expired", []suiteStep{
+			{resp: [][2]string{{"Cache-Control", "max-age=0, stale-if-error=1"}}, pause: true}, {status: 500}}},
+		suiteCase{"stale-if-error-cc-request-expired", []suiteStep{
+			{resp: [][2]string{{"Cache-Control", "max-age=0"}}, pause: true},
+			{req: [][2]string{{"Cache-Control", "stale-if-error=1"}}, status: 500}}},
+	)
+	for _, cc := range []string{"must-revalidate", "proxy-revalidate", "no-cache", "s-maxage=2"} {
+		cases = append(cases, suiteCase{"stale-close-" + cc, []suiteStep{
+			{resp: [][2]string{{"Cache-Control", "max-age=2, " + cc}}, pause: true},
+			{disconnect: true, code: -1, missing: []string{"Server-Request-Count"}}}})
+	}
+	// invalidation: a successful unsafe request invalidates its URL.
+	for _, m := range []string{"POST", "PUT", "DELETE", "M-SEARCH"} {
+		cases = append(cases, suiteCase{"invalidate-" + m, []suiteStep{{resp: freshLines}, {method: m}, {want: "not_cached"}}})
+	}
+	runSuite(t, cases)
 }
