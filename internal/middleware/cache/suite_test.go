@@ -328,6 +328,10 @@ func TestSuiteCacheControl(t *testing.T) {
 		storedThenAsked("freshness-max-age-ignore-quoted-rev", cc(`max-age=1, extension="max-age=3600"`), true, nc),
 		storedThenAsked("freshness-max-age-space-after-equals", cc("max-age= 3600"), true, nc),
 		storedThenAsked("freshness-max-age-a100", cc("max-age=a100"), true, nc),
+		// Required in earlier versions of the suite.
+		storedThenAsked("freshness-max-age-ignore-quoted-all", cc(`extension="max-age=100", max-age="1"`), true, nc),
+		storedThenAsked("freshness-max-age-ignore-quoted-all-rev", cc(`max-age="1", extension="max-age=100"`), true, nc),
+		storedThenAsked("freshness-max-age-space-before-equals", cc("max-age =100"), true, nc),
 		storedThenAsked("freshness-max-age-100a", cc("max-age=100a"), true, nc),
 		// cc-response
 		storedThenAsked("cc-resp-no-store-case-insensitive", cc("No-StOrE"), false, nc),
