@@ -1,10 +1,13 @@
 package test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"os/exec"
 	"strings"
 	"sync"
@@ -437,5 +440,58 @@ func TestCacheHeadFreshensThroughUsher(t *testing.T) {
 	r, _ = cacheGet(t, base+"/hf")
 	if gets.Load() != 4 || !strings.HasPrefix(cacheStatusOf(r), "usher; fwd=uri-miss") {
 		t.Fatalf("GET after a HEAD with another ETag: server saw %d GETs, Cache-Status %q", gets.Load(), cacheStatusOf(r))
+	}
+}
+
+// TestCacheEarlyHintsAndStrictExpiresThroughUsher: what the HTTP cache
+// tests check from outside. The server's 103 reaches the client of the
+// miss and not that of the hit (interim-not-cached); an Expires that only
+// a lenient parser reads as 2050 is in the past
+// (freshness-expires-invalid-multiple-spaces).
+func TestCacheEarlyHintsAndStrictExpiresThroughUsher(t *testing.T) {
+	var hinted, lenient atomic.Int64
+	be := backendFunc(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/hinted":
+			hinted.Add(1)
+			w.Header().Set("Link", "</s.css>; rel=preload; as=style")
+			w.WriteHeader(http.StatusEarlyHints)
+			w.Header().Del("Link")
+			w.Header().Set("Cache-Control", "max-age=100000")
+			io.WriteString(w, "final")
+		case "/lenient":
+			lenient.Add(1)
+			w.Header().Set("Expires", "Thu, 18  Aug  2050 02:01:18 GMT")
+			io.WriteString(w, "lenient")
+		}
+	})
+	u := startUsher(t, config(cacheTpl, "be", be.URL, "store", "memory", "redis", ""))
+	base := u.url("web")
+	get := func(path string) (hints int, body string) {
+		t.Helper()
+		trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+			if code == http.StatusEarlyHints && h.Get("Link") != "" {
+				hints++
+			}
+			return nil
+		}}
+		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "GET", base+path, nil)
+		r, err := rawClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		b, _ := io.ReadAll(r.Body)
+		return hints, string(b)
+	}
+	if h, b := get("/hinted"); h != 1 || b != "final" {
+		t.Fatalf("miss: %d hints, body %q", h, b)
+	}
+	if h, b := get("/hinted"); h != 0 || b != "final" || hinted.Load() != 1 {
+		t.Fatalf("hit: %d hints, body %q, server saw %d", h, b, hinted.Load())
+	}
+	get("/lenient")
+	if _, b := get("/lenient"); b != "lenient" || lenient.Load() != 2 {
+		t.Fatalf("an invalid Expires was taken for a date: server saw %d", lenient.Load())
 	}
 }

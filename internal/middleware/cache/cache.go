@@ -10,7 +10,8 @@
 // Set-Cookie is never stored: it is one user's. Fields named by a qualified
 // private="..." are removed before storing; those named by no-cache="..."
 // are only sent after a revalidation. Responses stream to the client as
-// they arrive while they fill the store.
+// they arrive while they fill the store; interim ones (103 Early Hints)
+// go to the client they answer, and are never stored.
 //
 // What is served from the store: a stored response whose Vary'd request
 // headers (normalized: list elements trimmed, Accept-* lowercased,

@@ -69,7 +69,11 @@ func (f *filler) Header() http.Header {
 func (f *filler) Unwrap() http.ResponseWriter { return f.w }
 
 func (f *filler) WriteHeader(code int) {
-	if f.mode != modeNone || code < 200 {
+	if f.mode != modeNone {
+		return
+	}
+	if code < 200 {
+		f.interim(code)
 		return
 	}
 	f.status = code
@@ -106,6 +110,27 @@ func (f *filler) WriteHeader(code int) {
 		return
 	}
 	f.w.WriteHeader(code)
+}
+
+// interim passes an interim response (103 Early Hints, 100, 102) to the
+// client at once, with the fields the handler set for it: it is this
+// exchange's, never stored (RFC 9111 §3: only final responses are), and
+// the client may act on it before the final response arrives. The
+// client's header is left as it was, for the final response.
+func (f *filler) interim(code int) {
+	if code == http.StatusSwitchingProtocols {
+		return // upgrades bypass the cache; a 101 here would be a server's error
+	}
+	dst := f.w.Header()
+	saved := dst.Clone()
+	for k, vv := range f.header {
+		dst[k] = vv
+	}
+	f.w.WriteHeader(code)
+	clear(dst)
+	for k, vv := range saved {
+		dst[k] = vv
+	}
 }
 
 // replaces tells whether a response not stored for reason takes the place
@@ -555,8 +580,8 @@ func notModified(r *http.Request, h http.Header, now time.Time) bool {
 	if len(ims) == 0 {
 		return false
 	}
-	since, err := http.ParseTime(strings.TrimSpace(ims[0]))
-	if err != nil || since.After(now) {
+	since, ok := rfc9111.ParseHTTPDate(ims[0])
+	if !ok || since.After(now) {
 		return false
 	}
 	lmv := h["Last-Modified"]
@@ -566,8 +591,8 @@ func notModified(r *http.Request, h http.Header, now time.Time) bool {
 	if len(lmv) == 0 {
 		return false
 	}
-	lm, err := http.ParseTime(strings.TrimSpace(lmv[0]))
-	return err == nil && !lm.After(since)
+	lm, ok := rfc9111.ParseHTTPDate(lmv[0])
+	return ok && !lm.After(since)
 }
 
 func weakEqual(a, b string) bool {

@@ -63,8 +63,74 @@ func httpDate(h http.Header, name string) (time.Time, bool) {
 	if len(v) == 0 {
 		return time.Time{}, false
 	}
-	t, err := http.ParseTime(strings.TrimSpace(v[0]))
-	return t, err == nil
+	return ParseHTTPDate(v[0])
+}
+
+// The shapes of the three forms of HTTP-date (RFC 9110 §5.6.7): 'a' a
+// letter, 'd' a digit, '_' a space or a digit, anything else itself. The
+// weekday of the RFC 850 form has its own length, so its shape starts at
+// the comma.
+const (
+	imfShape     = "aaa, dd aaa dddd dd:dd:dd GMT"
+	rfc850Shape  = ", dd-aaa-dd dd:dd:dd GMT"
+	asctimeShape = "aaa aaa _d dd:dd:dd dddd"
+)
+
+// ParseHTTPDate reads an HTTP-date: IMF-fixdate, or one of the obsolete
+// RFC 850 and asctime forms. It is stricter than net/http's ParseTime,
+// which takes a run of spaces for one and a one-digit hour: the grammar
+// has no room for either, and a date that is not an HTTP-date must not be
+// read as one — an Expires that is invalid means already expired (RFC 9111
+// §5.3), not some time the parser guessed.
+func ParseHTTPDate(s string) (time.Time, bool) {
+	s = strings.TrimSpace(s)
+	var layout string
+	switch {
+	case shaped(s, imfShape):
+		layout = http.TimeFormat
+	case shaped(s, asctimeShape):
+		layout = time.ANSIC
+	default:
+		i := strings.IndexByte(s, ',')
+		if i < 6 || i > 9 || !shaped(s[i:], rfc850Shape) {
+			return time.Time{}, false
+		}
+		layout = time.RFC850
+	}
+	t, err := time.Parse(layout, s)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return t.UTC(), true
+}
+
+func shaped(s, shape string) bool {
+	if len(s) != len(shape) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		digit := c >= '0' && c <= '9'
+		switch shape[i] {
+		case 'a':
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+				return false
+			}
+		case 'd':
+			if !digit {
+				return false
+			}
+		case '_':
+			if !digit && c != ' ' {
+				return false
+			}
+		default:
+			if c != shape[i] {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Lifetime is the freshness lifetime of a response in a shared cache
@@ -80,8 +146,8 @@ func (r *Response) Lifetime() (d time.Duration, heuristic bool) {
 		return seconds(r.CC.MaxAge), false
 	}
 	if ev := r.Header["Expires"]; len(ev) > 0 {
-		exp, err := http.ParseTime(strings.TrimSpace(ev[0]))
-		if err != nil {
+		exp, ok := ParseHTTPDate(ev[0])
+		if !ok {
 			return 0, false
 		}
 		if d := exp.Sub(r.date()); d > 0 {

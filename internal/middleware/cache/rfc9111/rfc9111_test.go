@@ -159,3 +159,39 @@ func TestStaleProhibited(t *testing.T) {
 		}
 	}
 }
+
+// TestParseHTTPDate: the three forms of the grammar, and what net/http
+// would take but the grammar does not.
+func TestParseHTTPDate(t *testing.T) {
+	want := time.Date(2050, 8, 18, 2, 1, 18, 0, time.UTC)
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{"Thu, 18 Aug 2050 02:01:18 GMT", true},
+		{" Thu, 18 Aug 2050 02:01:18 GMT ", true},
+		{"Thursday, 18-Aug-50 02:01:18 GMT", true},
+		{"Thu Aug 18 02:01:18 2050", true},
+		{"THU, 18 AUG 2050 02:01:18 GMT", true},
+		{"Thu, 18  Aug  2050 02:01:18 GMT", false},
+		{"Thu, 18 Aug 2050 2:01:18 GMT", false},
+		{"Thu, 18  Aug 2050 2:01:18 GMT", false},
+		{"Thu, 18 Aug 2050 02:01:18 UTC", false},
+		{"Thu, 18 Aug 50 02:01:18 GMT", false},
+		{"Thu 18 Aug 2050 02:01:18 GMT", false},
+		{"Thu, 18-Aug-2050 02:01:18 GMT", false},
+		{"Thu, 18 Aug 2050 02.01.18 GMT", false},
+		{"Thursday, 18-Aug-50 02:01:18 PST", false},
+		{"Thu Aug 18 2:01:18 2050", false},
+		{"0", false},
+		{"", false},
+	} {
+		got, ok := ParseHTTPDate(tc.in)
+		if ok != tc.ok || (ok && !got.Equal(want)) {
+			t.Errorf("ParseHTTPDate(%q) = %v, %v; want ok=%v", tc.in, got, ok, tc.ok)
+		}
+	}
+	if got, ok := ParseHTTPDate("Thu Aug  8 02:01:18 2050"); !ok || got.Day() != 8 {
+		t.Errorf("asctime with a one-digit day: %v %v", got, ok)
+	}
+}
