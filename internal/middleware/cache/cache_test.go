@@ -412,21 +412,8 @@ func TestStaleWhileRevalidate(t *testing.T) {
 	}
 	close(release)
 	<-c.o.seen // the background revalidation
-	// Once it is done (it leaves the reval set after storing), what it got
-	// is served.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c.h.st.mu.Lock()
-		running := len(c.h.st.reval)
-		c.h.st.mu.Unlock()
-		if running == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the background revalidation never ended")
-		}
-		runtime.Gosched()
-	}
+	// Once it is done, what it got is served.
+	awaitRevalidated(t, c)
 	expect(t, c.do("GET", "/s"), 200, "body 2", "usher; hit")
 	if n := c.o.count(); n != 2 {
 		t.Fatalf("origin saw %d requests, want 2 (one revalidation for 5 stale hits)", n)
@@ -1054,5 +1041,24 @@ func Test304UpdatesStoredFields(t *testing.T) {
 		if got := w.Header().Get(k); got != v {
 			t.Errorf("stored %s = %q after the 304, want %q", k, got, v)
 		}
+	}
+}
+
+// awaitRevalidated waits until no background revalidation runs: one
+// leaves the reval set once it has stored what it got.
+func awaitRevalidated(t *testing.T, c *tc) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c.h.st.mu.Lock()
+		running := len(c.h.st.reval)
+		c.h.st.mu.Unlock()
+		if running == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the background revalidation never ended")
+		}
+		runtime.Gosched()
 	}
 }

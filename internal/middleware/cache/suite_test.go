@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"net/http/httptrace"
 	"net/textproto"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -180,19 +179,7 @@ func awaitBackground(t *testing.T, c *tc) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no background revalidation reached the server")
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c.h.st.mu.Lock()
-		running := len(c.h.st.reval)
-		c.h.st.mu.Unlock()
-		if running == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the background revalidation never ended")
-		}
-		runtime.Gosched()
-	}
+	awaitRevalidated(t, c)
 }
 
 // suiteValue turns "@n" into the HTTP-date n seconds from now.
